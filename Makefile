@@ -1,0 +1,28 @@
+# The two commands of the README: each sets up what it needs on a fresh machine.
+PYTHON ?= python3
+VENV   := .venv
+BIN    := $(VENV)/bin
+STAMP  := $(VENV)/.installed
+
+.PHONY: demo test bench clean
+
+$(STAMP): pyproject.toml
+	$(PYTHON) -m venv $(VENV)
+	$(BIN)/pip install --quiet --upgrade pip
+	$(BIN)/pip install --quiet -e '.[dev]'
+	touch $(STAMP)
+
+## make demo: check the sample events shipped in examples/ and print the verdicts as a table
+demo: $(STAMP)
+	$(BIN)/privaudit check --table examples/sample-events.jsonl
+
+## make test: the whole test suite
+test: $(STAMP)
+	$(BIN)/python -m pytest $(PYTEST_ARGS)
+
+## make bench: the benchmarks recorded in docs/benchmarks.md
+bench: $(STAMP)
+	$(BIN)/python bench/check_throughput.py --events 200000 --json
+
+clean:
+	rm -rf $(VENV) .pytest_cache .hypothesis build *.egg-info

@@ -1,0 +1,1 @@
+"""Privacy policies as code, shipped with privaudit; compiled by :mod:`privaudit.policy`."""

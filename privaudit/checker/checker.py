@@ -1,0 +1,270 @@
+"""The checker: events in stream order, verdicts out. Pure: no I/O, no clock, deterministic.
+
+    checker = Checker(load_policy())
+    for event in events:
+        violations = checker.check(event)   # sorted by rule id, empty when clean
+
+Consent and membership events update the state and never violate. Access, share and transfer
+events are checked against the policy version in force at their ``occurred_at`` and the state as
+the stream has shown it up to that time (see :mod:`privaudit.checker.state`). The rules are in
+:mod:`privaudit.checker.rules`; ``docs/rules.md`` says how each reads the policy.
+"""
+
+from __future__ import annotations
+
+from datetime import datetime, timezone
+from typing import Any
+
+from privaudit.errors import NoPolicyInForce
+from privaudit.policy import Policy, PolicyVersion, to_millis
+from privaudit.schemas.models import (
+    AccessEvent,
+    ConsentEvent,
+    Event,
+    MembershipEvent,
+    ShareEvent,
+    TransferEvent,
+)
+
+from .rules import SEVERITY, Violation
+from .state import CheckerState, Grant
+
+_EMPTY: frozenset[str] = frozenset()
+_BULK_ACTIONS = frozenset({"DOWNLOAD", "EXPORT"})
+_EXEMPT_BASES = frozenset({"STATUTE", "EMERGENCY"})
+DEFAULT_LATE_TOLERANCE_MS = 2 * 60 * 60 * 1000
+
+
+def _blank(value: str | None) -> bool:
+    return not value or value.isspace()
+
+
+def _iso(ms: int) -> str:
+    return datetime.fromtimestamp(ms / 1000, timezone.utc).isoformat(timespec="milliseconds")
+
+
+def _names(codes: list[str]) -> str:
+    return ", ".join(dict.fromkeys(codes))  # each once, in event order
+
+
+class Checker:
+    """Checks events against a compiled policy, remembering what the stream has shown."""
+
+    def __init__(
+        self,
+        policy: Policy,
+        state: CheckerState | None = None,
+        *,
+        late_tolerance_ms: int = DEFAULT_LATE_TOLERANCE_MS,
+    ) -> None:
+        self.policy = policy
+        self.state = state if state is not None else CheckerState()
+        # Bulk windows keep this much event time behind each actor's newest access.
+        self._keep_ms = policy.max_window_ms + late_tolerance_ms
+        self._late_tolerance_ms = late_tolerance_ms
+
+    # -- public ---------------------------------------------------------------------------
+
+    def check(self, event: Event) -> list[Violation]:
+        """Verdicts for one event, sorted by rule id; records the event in the state."""
+        ms = to_millis(event.occurred_at)
+        kind = event.type
+        if kind == "consent":
+            return self._consent(event, ms)  # type: ignore[arg-type]
+        if kind == "membership":
+            self.state.record_membership(event.subject_id, ms, event.change)  # type: ignore[union-attr]
+            return []
+        version = self.policy.version_at(ms)
+        if version is None:
+            first = self.policy.versions[0]
+            raise NoPolicyInForce(
+                f"event {event.event_id} happened at {_iso(ms)}, before the first version of "
+                f"policy {self.policy.policy_id} ({first.label}, in force from "
+                f"{first.effective_from.isoformat()})"
+            )
+        if kind == "access":
+            return self._access(event, ms, version)  # type: ignore[arg-type]
+        if kind == "share":
+            return self._share(event, ms, version)  # type: ignore[arg-type]
+        return self._transfer(event, ms, version)  # type: ignore[arg-type]
+
+    def snapshot(self) -> dict[str, Any]:
+        return self.state.snapshot()
+
+    @classmethod
+    def restore(cls, policy: Policy, snapshot: dict[str, Any], **kwargs: Any) -> Checker:
+        return cls(policy, CheckerState.restore(snapshot), **kwargs)
+
+    # -- per event type -------------------------------------------------------------------
+
+    def _consent(self, e: ConsentEvent, ms: int) -> list[Violation]:
+        grant = Grant(e.granted, frozenset(e.purposes), frozenset(e.data_items), e.consent_id)
+        self.state.record_consent(e.subject_id, e.scope, e.target, ms, grant)
+        return []
+
+    def _access(self, e: AccessEvent, ms: int, v: PolicyVersion) -> list[Violation]:
+        out: list[Violation] = []
+        subject, items = e.subject_id, e.data_items
+        self._purpose_rules(out, v, subject, e.purpose, items, ms)
+        if e.actor_type == "PROCESSOR":
+            pid = e.processor_id
+            decl = v.processors.get(pid) if pid else None
+            if decl is None:
+                what = f"undeclared processor {pid!r}" if pid else "no processor_id"
+                self._add(out, "PA-005", v, f"access by a processor account with {what}")
+            else:
+                extra = [i for i in items if i not in decl.items]
+                if extra:
+                    self._add(out, "PA-006", v, f"processor {pid!r} accessed items outside its declaration: {_names(extra)}")
+        self._retention_rule(out, v, subject, e.purpose, ms, "access", e.action == "DELETE")
+        special = not v.special_items.isdisjoint(items)
+        if special and not v.not_retained.isdisjoint(items):
+            kept = [i for i in items if i in v.not_retained]
+            self._add(out, "PA-009", v, f"{_names(kept)} accessed ({e.action}); the policy keeps none, it only passes to a declared recipient")
+        if _blank(e.actor_id) or _blank(e.source_ip):
+            missing = [n for n, x in (("actor_id", e.actor_id), ("source_ip", e.source_ip)) if _blank(x)]
+            self._add(out, "PA-010", v, f"access record lacks {' and '.join(missing)}")
+        bulk_action = e.action in _BULK_ACTIONS
+        if bulk_action and _blank(e.reason):
+            self._add(out, "PA-011", v, f"{e.action} of {e.record_count} record(s) without a reason")
+        self._bulk_rule(out, v, e, ms, bulk_action)
+        if special:
+            self._special_rules(out, v, subject, items, ms, statute=False)
+        return out
+
+    def _share(self, e: ShareEvent, ms: int, v: PolicyVersion) -> list[Violation]:
+        out: list[Violation] = []
+        subject, rid, purpose, items = e.subject_id, e.recipient_id, e.purpose, e.data_items
+        decl = v.recipients.get(rid)
+        for_purpose = decl is not None and purpose in decl.purposes
+        if e.legal_basis not in _EXEMPT_BASES:
+            consent = self.state.grant(subject, "THIRD_PARTY", rid, ms)
+            if not for_purpose and consent is None:
+                declared = "declared for other purposes" if decl is not None else "not declared"
+                self._add(out, "PA-003", v, f"share to recipient {rid!r} ({declared}) for purpose {purpose!r} with no THIRD_PARTY consent, basis {e.legal_basis}")
+            else:
+                self._share_scope_rule(out, v, e, decl if for_purpose else None, consent)
+        self._retention_rule(out, v, subject, purpose, ms, "share", False)
+        if not v.not_retained.isdisjoint(items):
+            passed = [i for i in items if i in v.not_retained and (decl is None or i not in decl.items)]
+            if passed:
+                self._add(out, "PA-009", v, f"{_names(passed)} shared with {rid!r}, which is not declared to receive it")
+        self._country_rule(out, v, subject, e.recipient_country, decl.countries if decl else _EMPTY, f"recipient {rid!r}", ms)
+        if not v.special_items.isdisjoint(items):
+            self._special_rules(out, v, subject, items, ms, statute=e.legal_basis == "STATUTE")
+        return out
+
+    def _transfer(self, e: TransferEvent, ms: int, v: PolicyVersion) -> list[Violation]:
+        out: list[Violation] = []
+        subject, pid, items = e.subject_id, e.processor_id, e.data_items
+        self._purpose_rules(out, v, subject, e.purpose, items, ms)
+        decl = v.processors.get(pid)
+        if decl is None:
+            self._add(out, "PA-005", v, f"transfer to undeclared processor {pid!r} (task {e.task!r})")
+        else:
+            problems = [] if e.task in decl.tasks else [f"task {e.task!r}"]
+            extra = [i for i in items if i not in decl.items]
+            if extra:
+                problems.append(f"items {_names(extra)}")
+            if problems:
+                self._add(out, "PA-006", v, f"processor {pid!r} given {' and '.join(problems)} outside its declaration")
+        parent_id = e.from_processor_id
+        if parent_id:
+            parent = v.processors.get(parent_id)
+            if parent is None or pid not in parent.sub_processors:
+                why = "is not a declared processor" if parent is None else "has no such approved sub-processor"
+                self._add(out, "PA-007", v, f"re-entrustment from {parent_id!r} to {pid!r}: {parent_id!r} {why}")
+        self._retention_rule(out, v, subject, e.purpose, ms, "transfer", False)
+        if not v.not_retained.isdisjoint(items):
+            passed = [i for i in items if i in v.not_retained and (decl is None or i not in decl.items)]
+            if passed:
+                self._add(out, "PA-009", v, f"{_names(passed)} transferred to {pid!r}, which is not declared to receive it")
+        self._country_rule(out, v, subject, e.destination_country, decl.countries if decl else _EMPTY, f"processor {pid!r}", ms)
+        if not v.special_items.isdisjoint(items):
+            self._special_rules(out, v, subject, items, ms, statute=False)
+        return out
+
+    # -- rules shared by several event types ----------------------------------------------
+
+    def _purpose_rules(
+        self, out: list[Violation], v: PolicyVersion, subject: str, purpose: str, items: list[str], ms: int
+    ) -> None:
+        """PA-001 (purpose) and, only where it did not fire, PA-002 (items for the purpose)."""
+        if purpose in v.purposes:
+            allowed = v.purpose_items[purpose]
+            if allowed.issuperset(items):
+                return
+            consent = self.state.grant(subject, "PURPOSE", purpose, ms)
+        else:
+            consent = self.state.grant(subject, "PURPOSE", purpose, ms)
+            if consent is None:
+                self._add(out, "PA-001", v, f"purpose {purpose!r} is not declared in policy {v.label} and the subject has no PURPOSE consent for it")
+                return
+            allowed = _EMPTY
+        extra = [i for i in items if i not in allowed and (consent is None or i not in consent.items)]
+        if extra:
+            self._add(out, "PA-002", v, f"items not declared for purpose {purpose!r} nor listed by a PURPOSE consent: {_names(extra)}")
+
+    def _share_scope_rule(
+        self, out: list[Violation], v: PolicyVersion, e: ShareEvent, decl: Any, consent: Grant | None
+    ) -> None:
+        """PA-004: a share on a declaration or a consent must stay within what they cover."""
+        problems = []
+        if decl is None and (consent is None or e.purpose not in consent.purposes):
+            problems.append(f"purpose {e.purpose!r}")
+        covered = (decl.items if decl is not None else _EMPTY) | (consent.items if consent else _EMPTY)
+        extra = [i for i in e.data_items if i not in covered]
+        if extra:
+            problems.append(f"items {_names(extra)}")
+        if problems:
+            self._add(out, "PA-004", v, f"share to {e.recipient_id!r} carries {' and '.join(problems)} not covered by its declaration or consent")
+
+    def _retention_rule(
+        self, out: list[Violation], v: PolicyVersion, subject: str, purpose: str, ms: int, what: str, deleting: bool
+    ) -> None:
+        """PA-008: after withdrawal or contract end only deletion and legal retention."""
+        latest = self.state.membership_at(subject, ms)
+        if latest is None or latest[1] not in v.retention_ends:
+            return
+        if deleting or purpose in v.after_end_purposes:
+            return
+        self._add(out, "PA-008", v, f"{what} for purpose {purpose!r} after the subject's {latest[1]} at {_iso(latest[0])}")
+
+    def _bulk_rule(self, out: list[Violation], v: PolicyVersion, e: AccessEvent, ms: int, bulk_action: bool) -> None:
+        """PA-012: too many distinct subjects per actor in the window, or one big download."""
+        threshold = v.bulk_threshold
+        distinct = 0
+        if not _blank(e.actor_id):
+            distinct = self.state.touch(e.actor_id, ms, e.subject_id, v.bulk_window_ms, self._keep_ms)  # type: ignore[arg-type]
+        if distinct > threshold:
+            minutes = v.bulk_window_ms // 60_000
+            self._add(out, "PA-012", v, f"actor {e.actor_id!r} touched {distinct} distinct subjects in {minutes} min (threshold {threshold})")
+        elif bulk_action and e.record_count > threshold:
+            self._add(out, "PA-012", v, f"{e.action} of {e.record_count} records at once (threshold {threshold})")
+
+    def _country_rule(
+        self, out: list[Violation], v: PolicyVersion, subject: str, country: str, declared: frozenset[str], whom: str, ms: int
+    ) -> None:
+        """PA-013: abroad only where declared for that party or consented for that country."""
+        if country == v.home_country or country in declared:
+            return
+        if self.state.grant(subject, "CROSS_BORDER", country, ms) is None:
+            self._add(out, "PA-013", v, f"data to {country} for {whom}: not declared, no CROSS_BORDER consent")
+
+    def _special_rules(
+        self, out: list[Violation], v: PolicyVersion, subject: str, items: list[str], ms: int, *, statute: bool
+    ) -> None:
+        """PA-014 (sensitive items need a SENSITIVE consent) and PA-015 (unique identifiers)."""
+        unconsented = [
+            i for i in items if i in v.sensitive and self.state.grant(subject, "SENSITIVE", i, ms) is None
+        ]
+        if unconsented:
+            self._add(out, "PA-014", v, f"sensitive {_names(unconsented)} without a SENSITIVE consent")
+        if not statute:
+            ids = [i for i in items if i in v.unique_ids]
+            if ids:
+                self._add(out, "PA-015", v, f"unique identifier {_names(ids)} processed without a statute")
+
+    @staticmethod
+    def _add(out: list[Violation], rule: str, v: PolicyVersion, message: str) -> None:
+        out.append(Violation(rule, SEVERITY[rule], message, v.label))

@@ -1,0 +1,52 @@
+"""The ``privaudit`` command: one click app, commands in sibling modules.
+
+Exit codes, for every command: 0 done; 1 the check found what it looks for (``check
+--fail-on-violation``, ``schemas check`` on an incompatible schema); 2 usage or input errors
+(a bad policy file, a missing file), printed as one line.
+"""
+
+from __future__ import annotations
+
+from typing import Any
+
+import click
+
+from privaudit import __version__
+from privaudit.errors import PrivauditError
+
+from .terminal import UserError
+
+
+class App(click.Group):
+    """Translates privaudit's own errors into one line and exit 2, once, for every command."""
+
+    def invoke(self, ctx: click.Context) -> Any:
+        try:
+            return super().invoke(ctx)
+        except PrivauditError as exc:
+            raise UserError(str(exc)) from exc
+
+
+@click.group(cls=App, context_settings={"help_option_names": ["-h", "--help"], "max_content_width": 100})
+@click.version_option(__version__, prog_name="privaudit")
+def cli() -> None:
+    """Audit how personal data is processed, event by event, against the privacy policy.
+
+    Environment: NO_COLOR turns colours off.
+    """
+
+
+def _register() -> None:
+    from . import check, policy_cmd, schemas_cmd
+
+    cli.add_command(check.check)
+    cli.add_command(check.rules)
+    cli.add_command(policy_cmd.policy)
+    cli.add_command(schemas_cmd.schemas)
+
+
+_register()
+
+
+def main() -> None:
+    cli(prog_name="privaudit")

@@ -1,0 +1,49 @@
+"""Errors raised by privaudit, translated where they enter.
+
+Every error a user can cause derives from one root, so the CLI can print one line and exit 2
+instead of a traceback::
+
+    PrivauditError
+    ├── PolicyError          a policy file is unreadable or invalid (names file and field path)
+    ├── SchemaError          an Avro schema file is unreadable or invalid
+    ├── DecodeError          bytes are not a valid event (framing, unknown schema, bad datum)
+    ├── EventError           a decoded or parsed event breaks the contract (pydantic)
+    └── NoPolicyInForce      an event happened before the first policy version took effect
+
+Library errors (yaml, fastavro, pydantic) are wrapped with ``raise ... from exc``.
+"""
+
+from __future__ import annotations
+
+
+class PrivauditError(Exception):
+    """Root of every error privaudit raises on purpose."""
+
+
+class PolicyError(PrivauditError):
+    """A policy file is refused: ``FILE: path.to[0].field: what is wrong``."""
+
+    def __init__(self, source: str, path: str, message: str, *, more: int = 0) -> None:
+        self.source = source
+        self.path = path
+        self.message = message
+        self.more = more
+        where = f"{source}: {path}: " if path else f"{source}: "
+        tail = f" (and {more} more error{'s' if more > 1 else ''})" if more else ""
+        super().__init__(f"{where}{message}{tail}")
+
+
+class SchemaError(PrivauditError):
+    """An Avro schema file is missing, unreadable or not a valid schema."""
+
+
+class DecodeError(PrivauditError):
+    """Bytes could not be decoded into an event; the reason is the message."""
+
+
+class EventError(PrivauditError):
+    """An event breaks the contract (a field missing, of the wrong type or out of range)."""
+
+
+class NoPolicyInForce(PrivauditError):
+    """No version of the policy was in force when the event happened."""

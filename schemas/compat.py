@@ -1,0 +1,56 @@
+"""Schema evolution: are the working schemas BACKWARD compatible with the last released ones?
+
+BACKWARD, as a schema registry means it: a consumer using the *working* schema as its reader
+can read every datum written with the *last released* schema. (So a field may be added
+only with a default, an enum symbol may be added but not removed, and a type may change only by
+Avro's promotions.) The rules are Apache Avro's own
+``avro.compatibility`` checker, the one schema registries use, not ours.
+"""
+
+from __future__ import annotations
+
+import json
+from dataclasses import dataclass
+
+import avro.schema
+from avro.compatibility import ReaderWriterCompatibilityChecker, SchemaCompatibilityType
+
+from .registry import EVENT_TYPES, SchemaSet
+
+
+@dataclass(frozen=True)
+class CompatResult:
+    event_type: str
+    released: str | None  # label of the last released version, None when never released
+    compatible: bool
+    problems: tuple[str, ...]  # "location: message", empty when compatible
+
+    def as_dict(self) -> dict[str, object]:
+        return {
+            "event_type": self.event_type,
+            "released": self.released,
+            "compatible": self.compatible,
+            "problems": list(self.problems),
+        }
+
+
+def check_backward(schemas: SchemaSet) -> list[CompatResult]:
+    """One result per event type, in the contract's order."""
+    results = []
+    for event_type in EVENT_TYPES:
+        released = schemas.latest_released(event_type)
+        if released is None:
+            results.append(CompatResult(event_type, None, True, ()))
+            continue
+        reader = avro.schema.parse(json.dumps(schemas.working[event_type].raw))
+        writer = avro.schema.parse(json.dumps(released.raw))
+        result = ReaderWriterCompatibilityChecker().get_compatibility(reader, writer)
+        ok = result.compatibility is SchemaCompatibilityType.compatible
+        problems: tuple[str, ...] = ()
+        if not ok:  # avro reports kinds, locations and details as separate, unpaired sets
+            kinds = ", ".join(sorted({i.value for i in result.incompatibilities}))
+            where = ", ".join(sorted(loc for loc in result.locations if loc != "/"))
+            details = "; ".join(sorted(result.messages))
+            problems = (f"{kinds} at {where or '/'} ({details})",)
+        results.append(CompatResult(event_type, released.version, ok, problems))
+    return results
