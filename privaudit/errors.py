@@ -8,7 +8,11 @@ instead of a traceback::
     ├── SchemaError          an Avro schema file is unreadable or invalid
     ├── DecodeError          bytes are not a valid event (framing, unknown schema, bad datum)
     ├── EventError           a decoded or parsed event breaks the contract (pydantic)
-    └── NoPolicyInForce      an event happened before the first policy version took effect
+    ├── NoPolicyInForce      an event happened before the first policy version took effect
+    ├── ConfigError          a setting is invalid (e.g. a retention shorter than the law allows)
+    ├── StoreError           ClickHouse refused or failed a statement
+    │   └── StoreBusy        the embedded store's directory is held by another process
+    └── BrokerError          the Kafka broker cannot be reached or refused a request
 
 Library errors (yaml, fastavro, pydantic) are wrapped with ``raise ... from exc``.
 """
@@ -47,3 +51,19 @@ class EventError(PrivauditError):
 
 class NoPolicyInForce(PrivauditError):
     """No version of the policy was in force when the event happened."""
+
+
+class ConfigError(PrivauditError):
+    """A setting is invalid; the message names the setting and the allowed values."""
+
+
+class StoreError(PrivauditError):
+    """ClickHouse refused or failed a statement."""
+
+
+class StoreBusy(StoreError):
+    """The embedded store's data directory is held by another process (one process per directory)."""
+
+
+class BrokerError(PrivauditError):
+    """The Kafka broker cannot be reached, or refused a request."""

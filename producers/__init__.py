@@ -1,5 +1,10 @@
-"""The emitter library service teams embed (``AuditEmitter``): arrives with the pipeline issue.
+"""The emitter library service teams embed, and the simulated services that use it.
 
-Until then services can build events with :mod:`privaudit.schemas` (pydantic models) and frame
-them with :class:`privaudit.schemas.Codec`.
+    from privaudit.producers import AuditEmitter, Pseudonymizer
 """
+
+from .emitter import AuditEmitter
+from .pseudonym import Pseudonymizer
+from .spool import Spool, SpoolFull
+
+__all__ = ["AuditEmitter", "Pseudonymizer", "Spool", "SpoolFull"]

@@ -1,0 +1,121 @@
+"""The kafka-python implementation of :mod:`privaudit.bus.clients` (the default client)."""
+
+from __future__ import annotations
+
+from typing import Any
+
+from kafka import KafkaConsumer, KafkaProducer, TopicPartition
+from kafka.consumer.subscription_state import ConsumerRebalanceListener
+from kafka.errors import KafkaError
+from kafka.structs import OffsetAndMetadata
+
+from .clients import TP, Headers, Listener, Record, broker_error
+
+
+class _Rebalance(ConsumerRebalanceListener):
+    def __init__(self, on_assign: Listener, on_revoke: Listener) -> None:
+        self.on_assign, self.on_revoke = on_assign, on_revoke
+
+    def on_partitions_revoked(self, revoked: Any) -> None:
+        self.on_revoke({(tp.topic, tp.partition) for tp in revoked})
+
+    def on_partitions_assigned(self, assigned: Any) -> None:
+        self.on_assign({(tp.topic, tp.partition) for tp in assigned})
+
+
+class KafkaPythonConsumer:
+    def __init__(
+        self,
+        bootstrap: str,
+        group: str,
+        topics: list[str],
+        on_assign: Listener,
+        on_revoke: Listener,
+        session_timeout_ms: int,
+        client_id: str,
+    ) -> None:
+        try:
+            self._consumer = KafkaConsumer(
+                bootstrap_servers=bootstrap,
+                group_id=group,
+                client_id=client_id,
+                enable_auto_commit=False,
+                auto_offset_reset="earliest",
+                session_timeout_ms=session_timeout_ms,
+                heartbeat_interval_ms=max(500, session_timeout_ms // 6),
+                max_poll_records=5000,
+                fetch_max_bytes=16 * 1024 * 1024,
+            )
+            self._consumer.subscribe(topics, listener=_Rebalance(on_assign, on_revoke))
+        except KafkaError as exc:
+            raise broker_error(f"cannot join group {group} at {bootstrap}", exc) from exc
+
+    def poll(self, timeout_s: float, max_records: int) -> list[Record]:
+        try:
+            polled = self._consumer.poll(timeout_ms=int(timeout_s * 1000), max_records=max_records)
+        except KafkaError as exc:
+            raise broker_error("poll", exc) from exc
+        out = []
+        for records in polled.values():
+            for r in records:
+                out.append(Record(r.topic, r.partition, r.offset, r.key, r.value, r.timestamp))
+        return out
+
+    def commit(self, offsets: dict[TP, int]) -> None:
+        if not offsets:
+            return
+        try:
+            self._consumer.commit({TopicPartition(t, p): OffsetAndMetadata(o, "", -1) for (t, p), o in offsets.items()})
+        except KafkaError as exc:
+            raise broker_error("commit", exc) from exc
+
+    def seek(self, tp: TP, offset: int) -> None:
+        self._consumer.seek(TopicPartition(*tp), offset)
+
+    def assignment(self) -> set[TP]:
+        return {(tp.topic, tp.partition) for tp in self._consumer.assignment()}
+
+    def committed(self, tp: TP) -> int | None:
+        return self._consumer.committed(TopicPartition(*tp))
+
+    def highwater(self, tp: TP) -> int | None:
+        return self._consumer.highwater(TopicPartition(*tp))
+
+    def close(self) -> None:
+        self._consumer.close(autocommit=False)
+
+
+class KafkaPythonProducer:
+    def __init__(self, bootstrap: str, **options: Any) -> None:
+        config = {
+            "bootstrap_servers": bootstrap,
+            "acks": "all",
+            "retries": 5,
+            "max_in_flight_requests_per_connection": 1,  # keep a subject's events in order on retry
+            "linger_ms": 5,
+        }
+        config.update(options)
+        try:
+            self._producer = KafkaProducer(**config)
+        except KafkaError as exc:
+            raise broker_error(f"cannot connect a producer to {bootstrap}", exc) from exc
+        self.errors: list[BaseException] = []
+
+    def send(self, topic: str, value: bytes, key: bytes | None = None, headers: Headers | None = None) -> None:
+        try:
+            future = self._producer.send(topic, value=value, key=key, headers=headers or [])
+        except KafkaError as exc:
+            raise broker_error(f"send to {topic}", exc) from exc
+        future.add_errback(self.errors.append)
+
+    def flush(self, timeout_s: float) -> None:
+        try:
+            self._producer.flush(timeout=timeout_s)
+        except KafkaError as exc:
+            raise broker_error("flush", exc) from exc
+        if self.errors:
+            first, self.errors = self.errors[0], []
+            raise broker_error("delivery failed", first)
+
+    def close(self, timeout_s: float = 5.0) -> None:
+        self._producer.close(timeout=timeout_s)

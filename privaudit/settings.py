@@ -1,0 +1,67 @@
+"""Configuration: every environment variable in one place, parsed once at the entry point.
+
+The CLI reads these as option defaults (shown in ``--help``) and passes a frozen
+:class:`Settings` down; nothing below the CLI reads the environment.
+"""
+
+from __future__ import annotations
+
+import os
+from collections.abc import Mapping
+from dataclasses import dataclass
+from pathlib import Path
+
+from privaudit.errors import ConfigError
+
+ENV_CLICKHOUSE_DSN = "PRIVAUDIT_CLICKHOUSE_DSN"
+ENV_BOOTSTRAP = "PRIVAUDIT_BOOTSTRAP_SERVERS"
+ENV_DATA_DIR = "PRIVAUDIT_DATA_DIR"
+ENV_RETENTION_DAYS = "PRIVAUDIT_RETENTION_DAYS"
+ENV_CLUSTER = "PRIVAUDIT_CLUSTER"
+ENV_PSEUDONYM_KEY = "PRIVAUDIT_PSEUDONYM_KEY"
+
+DEFAULT_BOOTSTRAP = "127.0.0.1:9092"
+DEFAULT_DATA_DIR = "data"
+#: Access records of a health service must be kept two years (Safety Measures standard Art. 8).
+MIN_RETENTION_DAYS = 730
+
+TOPIC_EVENTS = "privaudit.events"
+TOPIC_DLQ = "privaudit.dlq"
+TOPIC_VIOLATIONS = "privaudit.violations"
+
+
+def default_dsn(data_dir: str | Path) -> str:
+    """The embedded store under ``data_dir``: ``chdb:///abs/path/clickhouse``."""
+    return f"chdb://{(Path(data_dir) / 'clickhouse').resolve()}"
+
+
+def check_retention(days: int) -> int:
+    if days < MIN_RETENTION_DAYS:
+        raise ConfigError(
+            f"retention of {days} days refused: access records must be kept at least "
+            f"{MIN_RETENTION_DAYS} days (two years)"
+        )
+    return days
+
+
+@dataclass(frozen=True)
+class Settings:
+    clickhouse_dsn: str
+    bootstrap_servers: str = DEFAULT_BOOTSTRAP
+    retention_days: int = MIN_RETENTION_DAYS
+    cluster: str | None = None
+
+    @classmethod
+    def from_env(cls, env: Mapping[str, str] | None = None) -> Settings:
+        env = os.environ if env is None else env
+        days = env.get(ENV_RETENTION_DAYS, str(MIN_RETENTION_DAYS))
+        try:
+            retention = int(days)
+        except ValueError:
+            raise ConfigError(f"{ENV_RETENTION_DAYS}={days!r} is not a whole number of days") from None
+        return cls(
+            clickhouse_dsn=env.get(ENV_CLICKHOUSE_DSN) or default_dsn(env.get(ENV_DATA_DIR, DEFAULT_DATA_DIR)),
+            bootstrap_servers=env.get(ENV_BOOTSTRAP, DEFAULT_BOOTSTRAP),
+            retention_days=check_retention(retention),
+            cluster=env.get(ENV_CLUSTER) or None,
+        )

@@ -1,0 +1,147 @@
+"""The store: one clickhouse-connect client for the embedded engine (``chdb://DIR``) or a server.
+
+    store = Store.connect("chdb:///abs/data/clickhouse")        # or "http://host:8123"
+    store.migrate(retention_days=730)
+    store.insert("events", rows, columns, token="privaudit.events/3/100-199")
+
+Errors are translated where they enter: a ClickHouse error becomes :class:`StoreError`, and the
+embedded engine's lock on its directory (one process at a time) becomes :class:`StoreBusy` with one
+line saying what to do.
+"""
+
+from __future__ import annotations
+
+import threading
+from collections.abc import Sequence
+from typing import Any
+
+import clickhouse_connect
+from clickhouse_connect.driver.exceptions import ClickHouseError
+
+from privaudit.errors import StoreBusy, StoreError
+
+from . import ddl, migrations
+
+
+class Store:
+    """A ClickHouse database reached through one clickhouse-connect client (thread-safe here)."""
+
+    def __init__(self, client: Any, dsn: str, database: str = "privaudit", cluster: str | None = None) -> None:
+        self.client = client
+        self.dsn = dsn
+        self.database = database
+        self.cluster = cluster
+        self._lock = threading.Lock()
+
+    @property
+    def embedded(self) -> bool:
+        return self.dsn.startswith("chdb://")
+
+    @classmethod
+    def connect(cls, dsn: str, *, database: str = "privaudit", cluster: str | None = None) -> Store:
+        try:
+            client = clickhouse_connect.get_client(dsn=dsn)
+        except Exception as exc:  # chdb and HTTP raise different families; translate them all here
+            text = str(exc)
+            if "Cannot lock file" in text or "already running" in text:
+                directory = dsn.removeprefix("chdb://")
+                raise StoreBusy(
+                    f"the embedded store {directory} is in use by another process (one process per data "
+                    f"directory): stop it, or query through it (privaudit run serves the dashboard and SQL)"
+                ) from exc
+            raise StoreError(f"cannot open ClickHouse at {dsn}: {text.splitlines()[0] if text else exc}") from exc
+        return cls(client, dsn, database, cluster)
+
+    # -- statements -----------------------------------------------------------------------
+
+    def command(self, sql: str, parameters: dict[str, Any] | None = None) -> Any:
+        try:
+            with self._lock:
+                return self.client.command(sql, parameters=parameters)
+        except ClickHouseError as exc:
+            raise StoreError(_first_line(exc)) from exc
+
+    def query(self, sql: str, parameters: dict[str, Any] | None = None) -> tuple[list[str], list[tuple]]:
+        """``(column names, rows)``."""
+        try:
+            with self._lock:
+                result = self.client.query(sql, parameters=parameters)
+        except ClickHouseError as exc:
+            raise StoreError(_first_line(exc)) from exc
+        return list(result.column_names), [tuple(r) for r in result.result_rows]
+
+    def insert(
+        self,
+        table: str,
+        columns_data: Sequence[Sequence[Any]],
+        column_names: Sequence[str],
+        *,
+        token: str | None = None,
+    ) -> None:
+        """Column-oriented insert; ``token`` deduplicates a repeated insert of the same batch."""
+        if not columns_data or not len(columns_data[0]):
+            return
+        settings: dict[str, Any] = {}
+        if token is not None:
+            settings = {"insert_deduplication_token": token, "deduplicate_blocks_in_dependent_materialized_views": 1}
+        try:
+            with self._lock:
+                self.client.insert(
+                    f"{self.database}.{table}",
+                    list(columns_data),
+                    column_names=list(column_names),
+                    column_oriented=True,
+                    settings=settings,
+                )
+        except ClickHouseError as exc:
+            raise StoreError(f"insert into {table}: {_first_line(exc)}") from exc
+
+    # -- schema ---------------------------------------------------------------------------
+
+    def target(self, retention_days: int) -> ddl.Target:
+        return ddl.Target(self.database, retention_days, self.cluster)
+
+    def migrate(self, retention_days: int = 730) -> list[int]:
+        """Apply the missing migrations; the versions applied now (empty when up to date)."""
+        target = self.target(retention_days)
+        for statement in migrations.bookkeeping(target):
+            self.command(statement)
+        _, rows = self.query(f"SELECT version FROM {self.database}.schema_migrations")
+        done = {r[0] for r in rows}
+        applied = []
+        for migration in migrations.MIGRATIONS:
+            if migration.version in done:
+                continue
+            for statement in migration.statements(target):
+                self.command(statement)
+            self.insert(
+                "schema_migrations",
+                [[migration.version], [migration.name], [retention_days]],
+                ["version", "name", "retention_days"],
+            )
+            applied.append(migration.version)
+        self._apply_retention(target)
+        return applied
+
+    def _apply_retention(self, target: ddl.Target) -> None:
+        """A changed retention setting is applied to the TTL of the existing tables."""
+        _, rows = self.query(
+            f"SELECT retention_days FROM {self.database}.schema_migrations ORDER BY applied_at DESC LIMIT 1"
+        )
+        if rows and rows[0][0] != target.retention_days:
+            for table in ddl.TABLES:
+                if table.ttl:
+                    self.command(ddl.modify_ttl(target, table))
+            self.insert("schema_migrations", [[0], ["retention changed"], [target.retention_days]],
+                        ["version", "name", "retention_days"])
+
+    def close(self) -> None:
+        try:
+            self.client.close()
+        except Exception:  # closing is best effort; nothing to report to the user
+            pass
+
+
+def _first_line(exc: Exception) -> str:
+    text = str(exc).strip()
+    return text.splitlines()[0] if text else type(exc).__name__

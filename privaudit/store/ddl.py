@@ -1,0 +1,293 @@
+"""The ClickHouse schema, rendered for one node or for a cluster from the same description.
+
+Single node (the embedded default and a lone server): MergeTree tables named as below.
+Cluster (``--cluster NAME``): every statement ``ON CLUSTER NAME``; each table becomes
+``<name>_local`` with a Replicated engine, and ``<name>`` a Distributed table over it, so queries and
+inserts use the same names in both modes.
+
+Inserts are deduplicated by ``insert_deduplication_token`` (see :mod:`privaudit.consumers.sink`):
+tables keep the last ``DEDUP_WINDOW`` block tokens (``non_replicated_deduplication_window`` on one
+node, ``replicated_deduplication_window`` on a cluster).
+"""
+
+from __future__ import annotations
+
+from dataclasses import dataclass
+
+from privaudit.settings import check_retention
+
+DEDUP_WINDOW = 10_000
+_TS = "DateTime64(3, 'UTC')"
+_STR_N = "Nullable(String)"
+_LC = "LowCardinality(String)"
+_LC_N = "LowCardinality(Nullable(String))"
+
+
+@dataclass(frozen=True)
+class Table:
+    name: str
+    columns: tuple[tuple[str, str], ...]
+    order_by: str
+    engine: str = "MergeTree"  # or e.g. "AggregatingMergeTree", "ReplacingMergeTree(updated_at)"
+    partition_by: str | None = None
+    ttl: bool = False  # the retention TTL from occurred_at
+    indexes: tuple[str, ...] = ()
+    dedup: bool = True
+    shard_key: str = "rand()"
+    comment: str = ""
+
+
+@dataclass(frozen=True)
+class View:
+    name: str
+    target: str
+    select: str
+
+
+_EVENT_COLUMNS: tuple[tuple[str, str], ...] = (
+    ("event_id", "UUID"),
+    ("type", _LC),
+    ("occurred_at", _TS),
+    ("service", _LC),
+    ("subject_id", "String"),
+    ("policy_version", _STR_N),  # what the event claimed
+    ("checked_version", _LC),  # the version it was checked against ('' for consent/membership)
+    ("actor_id", _STR_N),
+    ("actor_type", _LC_N),
+    ("processor_id", _STR_N),
+    ("from_processor_id", _STR_N),
+    ("recipient_id", _STR_N),
+    ("country", _LC_N),  # recipient_country or destination_country
+    ("action", _LC_N),
+    ("purpose", _LC_N),
+    ("task", _STR_N),
+    ("legal_basis", _LC_N),
+    ("consent_id", _STR_N),
+    ("data_items", "Array(LowCardinality(String))"),
+    ("source_ip", _STR_N),
+    ("record_count", "UInt32"),
+    ("reason", _STR_N),
+    ("scope", _LC_N),
+    ("target", _STR_N),
+    ("granted", "Nullable(Bool)"),
+    ("purposes", "Array(LowCardinality(String))"),
+    ("change", _LC_N),
+    ("violations", "UInt8"),
+    ("kafka_topic", _LC),
+    ("kafka_partition", "UInt16"),
+    ("kafka_offset", "UInt64"),
+    ("loaded_at", f"{_TS} DEFAULT now64(3)"),
+)
+EVENT_COLUMN_NAMES: tuple[str, ...] = tuple(n for n, _ in _EVENT_COLUMNS if n != "loaded_at")
+
+EVENTS = Table(
+    "events",
+    _EVENT_COLUMNS,
+    order_by="(type, service, occurred_at, event_id)",
+    partition_by="toYYYYMM(occurred_at)",
+    ttl=True,
+    indexes=(
+        "INDEX subject_idx subject_id TYPE bloom_filter GRANULARITY 4",
+        "INDEX actor_idx actor_id TYPE bloom_filter GRANULARITY 4",
+    ),
+    shard_key="cityHash64(subject_id)",
+    comment="one row per event, as loaded from Kafka",
+)
+
+VIOLATION_COLUMNS: tuple[tuple[str, str], ...] = (
+    ("event_id", "UUID"),
+    ("rule", _LC),
+    ("severity", _LC),
+    ("message", "String"),
+    ("policy_version", _LC),
+    ("occurred_at", _TS),
+    ("type", _LC),
+    ("service", _LC),
+    ("subject_id", "String"),
+    ("actor_id", _STR_N),
+    ("counterparty", _STR_N),  # recipient or processor
+    ("kafka_topic", _LC),
+    ("kafka_partition", "UInt16"),
+    ("kafka_offset", "UInt64"),
+    ("detected_at", f"{_TS} DEFAULT now64(3)"),
+)
+VIOLATION_COLUMN_NAMES: tuple[str, ...] = tuple(n for n, _ in VIOLATION_COLUMNS if n != "detected_at")
+
+VIOLATIONS = Table(
+    "violations",
+    VIOLATION_COLUMNS,
+    order_by="(rule, occurred_at, event_id)",
+    partition_by="toYYYYMM(occurred_at)",
+    ttl=True,
+    indexes=("INDEX subject_idx subject_id TYPE bloom_filter GRANULARITY 4",),
+    shard_key="cityHash64(subject_id)",
+    comment="one row per (event, rule) verdict",
+)
+
+STATE_COLUMNS: tuple[tuple[str, str], ...] = (
+    ("kafka_topic", _LC),
+    ("kafka_partition", "UInt16"),
+    ("kafka_offset", "UInt64"),
+    ("subject_id", "String"),
+    ("event_id", "UUID"),
+    ("occurred_at", _TS),
+    ("kind", _LC),  # consent | membership
+    ("consent_id", _STR_N),
+    ("scope", _LC_N),
+    ("target", _STR_N),
+    ("granted", "Nullable(Bool)"),
+    ("purposes", "Array(String)"),
+    ("data_items", "Array(String)"),
+    ("change", _LC_N),
+)
+STATE_COLUMN_NAMES: tuple[str, ...] = tuple(n for n, _ in STATE_COLUMNS)
+
+SUBJECT_STATE = Table(
+    "subject_state",
+    STATE_COLUMNS,
+    order_by="(kafka_topic, kafka_partition, subject_id, kafka_offset)",
+    shard_key="kafka_partition",
+    comment="consent and membership changes: the checker state, restored per Kafka partition (no TTL)",
+)
+
+BATCHES = Table(
+    "batches",
+    (
+        ("stream", _LC),
+        ("kafka_topic", _LC),
+        ("kafka_partition", "UInt16"),
+        ("first_offset", "UInt64"),
+        ("last_offset", "UInt64"),
+        ("planned_at", f"{_TS} DEFAULT now64(3)"),
+    ),
+    order_by="(stream, kafka_topic, kafka_partition, first_offset)",
+    dedup=False,
+    shard_key="kafka_partition",
+    comment="the batch journal: offset ranges planned before loading, replayed exactly after a crash",
+)
+
+PROGRESS = Table(
+    "progress",
+    (
+        ("kafka_topic", _LC),
+        ("kafka_partition", "UInt16"),
+        ("next_offset", "UInt64"),
+        ("max_occurred_at", _TS),
+        ("updated_at", f"{_TS} DEFAULT now64(3)"),
+    ),
+    order_by="(kafka_topic, kafka_partition)",
+    engine="ReplacingMergeTree(updated_at)",
+    dedup=False,
+    shard_key="kafka_partition",
+    comment="per partition: loaded up to next_offset, events up to max_occurred_at",
+)
+
+USAGE_DAILY = Table(
+    "usage_daily",
+    (
+        ("day", "Date"),
+        ("service", _LC),
+        ("type", _LC),
+        ("purpose", _LC),
+        ("counterparty", _LC),  # recipient or processor, '' for none
+        ("action", _LC),
+        ("events", "SimpleAggregateFunction(sum, UInt64)"),
+        ("subjects", "AggregateFunction(uniqExact, String)"),
+    ),
+    order_by="(day, service, type, purpose, counterparty, action)",
+    engine="AggregatingMergeTree",
+    partition_by="toYYYYMM(day)",
+    shard_key="cityHash64(service)",
+    comment="usage statistics: read with sum(events), uniqExactMerge(subjects)",
+)
+
+USAGE_DAILY_MV = View(
+    "usage_daily_mv",
+    "usage_daily",
+    "SELECT toDate(occurred_at) AS day, service, type, ifNull(purpose, '') AS purpose, "
+    "coalesce(recipient_id, processor_id, '') AS counterparty, ifNull(action, '') AS action, "
+    "count() AS events, uniqExactState(subject_id) AS subjects "
+    "FROM {db}.{events} GROUP BY day, service, type, purpose, counterparty, action",
+)
+
+TABLES: tuple[Table, ...] = (EVENTS, VIOLATIONS, SUBJECT_STATE, BATCHES, PROGRESS, USAGE_DAILY)
+
+
+@dataclass(frozen=True)
+class Target:
+    """Where DDL goes: database, retention, and the cluster if any."""
+
+    database: str = "privaudit"
+    retention_days: int = 730
+    cluster: str | None = None
+
+    def __post_init__(self) -> None:
+        check_retention(self.retention_days)
+
+    @property
+    def on_cluster(self) -> str:
+        return f" ON CLUSTER {_ident(self.cluster)}" if self.cluster else ""
+
+
+def _ident(name: str) -> str:
+    if not name.replace("_", "").isalnum():
+        raise ValueError(f"not a plain identifier: {name!r}")
+    return name
+
+
+def create_database(t: Target) -> str:
+    return f"CREATE DATABASE IF NOT EXISTS {_ident(t.database)}{t.on_cluster}"
+
+
+def create_table(t: Target, table: Table) -> list[str]:
+    """The statements creating ``table``: one on a node, two (local + Distributed) on a cluster."""
+    db = _ident(t.database)
+    local = f"{table.name}_local" if t.cluster else table.name
+    columns = ",\n    ".join([f"{name} {kind}" for name, kind in table.columns] + list(table.indexes))
+    engine = table.engine
+    settings = []
+    if t.cluster:
+        base, _, args = engine.partition("(")
+        args = args.rstrip(")")
+        path = f"'/clickhouse/tables/{{shard}}/{db}/{local}', '{{replica}}'"
+        engine = f"Replicated{base}({path}{', ' + args if args else ''})"
+        if table.dedup:
+            settings.append(f"replicated_deduplication_window = {DEDUP_WINDOW}")
+    elif table.dedup:
+        settings.append(f"non_replicated_deduplication_window = {DEDUP_WINDOW}")
+    parts = [f"CREATE TABLE IF NOT EXISTS {db}.{local}{t.on_cluster}\n(\n    {columns}\n)", f"ENGINE = {engine}"]
+    if table.partition_by:
+        parts.append(f"PARTITION BY {table.partition_by}")
+    parts.append(f"ORDER BY {table.order_by}")
+    if table.ttl:
+        parts.append(f"TTL toDateTime(occurred_at) + INTERVAL {t.retention_days} DAY")
+    if settings:
+        parts.append("SETTINGS " + ", ".join(settings))
+    if table.comment:
+        parts.append(f"COMMENT '{table.comment}'")
+    statements = ["\n".join(parts)]
+    if t.cluster:
+        statements.append(
+            f"CREATE TABLE IF NOT EXISTS {db}.{table.name}{t.on_cluster} AS {db}.{local}\n"
+            f"ENGINE = Distributed({_ident(t.cluster)}, {db}, {local}, {table.shard_key})"
+        )
+    return statements
+
+
+def create_view(t: Target, view: View) -> str:
+    """A materialized view; on a cluster it reads and writes the local tables of its shard."""
+    db = _ident(t.database)
+    suffix = "_local" if t.cluster else ""
+    select = view.select.format(db=db, events=f"events{suffix}")
+    return (
+        f"CREATE MATERIALIZED VIEW IF NOT EXISTS {db}.{view.name}{t.on_cluster} "
+        f"TO {db}.{view.target}{suffix} AS {select}"
+    )
+
+
+def modify_ttl(t: Target, table: Table) -> str:
+    local = f"{table.name}_local" if t.cluster else table.name
+    return (
+        f"ALTER TABLE {_ident(t.database)}.{local}{t.on_cluster} "
+        f"MODIFY TTL toDateTime(occurred_at) + INTERVAL {t.retention_days} DAY"
+    )

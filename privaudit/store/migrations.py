@@ -1,0 +1,53 @@
+"""Versioned, idempotent migrations: ``privaudit db migrate``.
+
+Each migration is a version number, a name and the statements to run; every statement is
+idempotent (IF NOT EXISTS), so a migration interrupted half-way is simply run again. Applied
+versions are recorded in ``<db>.schema_migrations``. Migrations are append-only: never edit one
+that was released, add the next.
+"""
+
+from __future__ import annotations
+
+from collections.abc import Callable
+from dataclasses import dataclass
+
+from . import ddl
+
+
+@dataclass(frozen=True)
+class Migration:
+    version: int
+    name: str
+    statements: Callable[[ddl.Target], list[str]]
+
+
+def _initial(t: ddl.Target) -> list[str]:
+    out: list[str] = []
+    for table in ddl.TABLES:
+        out += ddl.create_table(t, table)
+    out.append(ddl.create_view(t, ddl.USAGE_DAILY_MV))
+    return out
+
+
+MIGRATIONS: tuple[Migration, ...] = (
+    Migration(1, "events, violations, subject state, batch journal, progress, usage statistics", _initial),
+)
+
+
+def bookkeeping(t: ddl.Target) -> list[str]:
+    return [
+        ddl.create_database(t),
+        f"CREATE TABLE IF NOT EXISTS {t.database}.schema_migrations{t.on_cluster} "
+        f"(version UInt32, name String, retention_days UInt32, applied_at DateTime64(3, 'UTC') DEFAULT now64(3)) "
+        f"ENGINE = {'Replicated' if t.cluster else ''}MergeTree"
+        + (f"('/clickhouse/tables/{{shard}}/{t.database}/schema_migrations', '{{replica}}')" if t.cluster else "")
+        + " ORDER BY version",
+    ]
+
+
+def render(t: ddl.Target) -> list[str]:
+    """Every statement of every migration, for ``db migrate --print`` and for tests."""
+    out = bookkeeping(t)
+    for migration in MIGRATIONS:
+        out += migration.statements(t)
+    return out
