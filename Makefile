@@ -12,9 +12,10 @@ $(STAMP): pyproject.toml
 	$(BIN)/pip install --quiet -e '.[dev]'
 	touch $(STAMP)
 
-## make demo: check the sample events shipped in examples/ and print the verdicts as a table
+## make demo: the whole pipeline on the embedded default (local broker, embedded ClickHouse under
+## data/demo), 50,000 simulated events, and a summary
 demo: $(STAMP)
-	$(BIN)/privaudit check --table examples/sample-events.jsonl
+	$(BIN)/privaudit demo --events 50000
 
 ## make test: the whole test suite
 test: $(STAMP)

@@ -56,8 +56,12 @@ class Checker:
         state: CheckerState | None = None,
         *,
         late_tolerance_ms: int = DEFAULT_LATE_TOLERANCE_MS,
+        bulk_access: bool = True,
     ) -> None:
+        """``bulk_access=False`` leaves PA-012 to a stage that sees all of an actor's events
+        (the pipeline's bulk stage, :mod:`privaudit.consumers.bulk`)."""
         self.policy = policy
+        self.bulk_access = bulk_access
         self.state = state if state is not None else CheckerState()
         # Bulk windows keep this much event time behind each actor's newest access.
         self._keep_ms = policy.max_window_ms + late_tolerance_ms
@@ -127,7 +131,8 @@ class Checker:
         bulk_action = e.action in _BULK_ACTIONS
         if bulk_action and _blank(e.reason):
             self._add(out, "PA-011", v, f"{e.action} of {e.record_count} record(s) without a reason")
-        self._bulk_rule(out, v, e, ms, bulk_action)
+        if self.bulk_access:
+            self.bulk_verdict(out, v, e.actor_id, e.subject_id, e.action, e.record_count, ms)
         if special:
             self._special_rules(out, v, subject, items, ms, statute=False)
         return out
@@ -230,17 +235,23 @@ class Checker:
             return
         self._add(out, "PA-008", v, f"{what} for purpose {purpose!r} after the subject's {latest[1]} at {_iso(latest[0])}")
 
-    def _bulk_rule(self, out: list[Violation], v: PolicyVersion, e: AccessEvent, ms: int, bulk_action: bool) -> None:
-        """PA-012: too many distinct subjects per actor in the window, or one big download."""
+    def bulk_verdict(
+        self, out: list[Violation], v: PolicyVersion, actor_id: str | None, subject_id: str, action: str,
+        record_count: int, ms: int,
+    ) -> None:
+        """PA-012: too many distinct subjects per actor in the window, or one big download.
+
+        Public so the pipeline's bulk stage applies the very same rule to an actor's accesses
+        gathered from every partition, in time order."""
         threshold = v.bulk_threshold
         distinct = 0
-        if not _blank(e.actor_id):
-            distinct = self.state.touch(e.actor_id, ms, e.subject_id, v.bulk_window_ms, self._keep_ms)  # type: ignore[arg-type]
+        if not _blank(actor_id):
+            distinct = self.state.touch(actor_id, ms, subject_id, v.bulk_window_ms, self._keep_ms)  # type: ignore[arg-type]
         if distinct > threshold:
             minutes = v.bulk_window_ms // 60_000
-            self._add(out, "PA-012", v, f"actor {e.actor_id!r} touched {distinct} distinct subjects in {minutes} min (threshold {threshold})")
-        elif bulk_action and e.record_count > threshold:
-            self._add(out, "PA-012", v, f"{e.action} of {e.record_count} records at once (threshold {threshold})")
+            self._add(out, "PA-012", v, f"actor {actor_id!r} touched {distinct} distinct subjects in {minutes} min (threshold {threshold})")
+        elif action in _BULK_ACTIONS and record_count > threshold:
+            self._add(out, "PA-012", v, f"{action} of {record_count} records at once (threshold {threshold})")
 
     def _country_rule(
         self, out: list[Violation], v: PolicyVersion, subject: str, country: str, declared: frozenset[str], whom: str, ms: int

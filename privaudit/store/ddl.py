@@ -72,7 +72,6 @@ _EVENT_COLUMNS: tuple[tuple[str, str], ...] = (
     ("granted", "Nullable(Bool)"),
     ("purposes", "Array(LowCardinality(String))"),
     ("change", _LC_N),
-    ("violations", "UInt8"),
     ("kafka_topic", _LC),
     ("kafka_partition", "UInt16"),
     ("kafka_offset", "UInt64"),

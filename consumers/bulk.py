@@ -1,0 +1,150 @@
+"""The bulk-access stage: PA-012, the one rule keyed by actor rather than by subject.
+
+Events are keyed by subject, so one actor's accesses are spread over every partition and no single
+consumer sees them all. This stage runs PA-012 over the ``events`` table instead, where every
+consumer's rows meet, and only over event time that is *complete*:
+
+- **watermark**: each consumer records, per partition, the latest ``occurred_at`` it has loaded
+  (``progress``). Within a partition events arrive in time order (one producer's events for a
+  subject are ordered, and the simulator's whole stream is), so every event up to the smallest of
+  those per-partition times is loaded. Until every partition has reported, the stage waits; at the
+  end of a finite run (``final=True``) everything loaded is complete.
+- **scan**: the accesses in ``(lo - window, hi]`` are read in ``(occurred_at, event_id)`` order and
+  fed to the checker's own PA-012 (:meth:`Checker.bulk_verdict`); verdicts are kept for events in
+  ``(lo, hi]``. For a stream whose events are strictly ordered in time per actor (as ``simulate``
+  writes), this is the order ``privaudit check`` sees them in, so the verdicts are the same.
+- **exactly once**: the range is journaled before its verdicts are inserted with the token
+  ``bulk/<topic>/<lo>-<hi>/violations``, and marked done after; a crash replays the same range.
+
+Exactly one bulk stage must run per deployment: ``privaudit run`` hosts it; with separate
+``privaudit consume`` processes, give ``--bulk-stage`` to one of them.
+"""
+
+from __future__ import annotations
+
+import threading
+from datetime import datetime, timezone
+from typing import Any
+
+from privaudit.bus import Producer
+from privaudit.checker import Checker, Violation
+from privaudit.policy import Policy, to_millis
+from privaudit.settings import TOPIC_EVENTS, TOPIC_VIOLATIONS
+from privaudit.store import Store
+from privaudit.store.ddl import VIOLATION_COLUMN_NAMES
+
+from .batch import violation_payload
+
+PLANNED, DONE = "bulk", "bulk-done"
+
+
+def _utc(ms: int) -> datetime:
+    return datetime.fromtimestamp(ms / 1000, timezone.utc)
+
+
+class BulkStage:
+    def __init__(self, store: Store, policy: Policy, producer: Producer | None, *, partitions: int,
+                 topic: str = TOPIC_EVENTS) -> None:
+        self.store = store
+        self.policy = policy
+        self.producer = producer
+        self.partitions = partitions
+        self.topic = topic
+        self.found = 0
+        self._lock = threading.Lock()  # consumer threads of one process share one stage
+
+    def watermark(self, final: bool) -> int | None:
+        """Epoch ms up to which all events are loaded, or None while a partition has not reported."""
+        _, rows = self.store.query(
+            f"SELECT kafka_partition, max(max_occurred_at) FROM {self.store.database}.progress "
+            "WHERE kafka_topic = {t:String} GROUP BY kafka_partition",
+            {"t": self.topic},
+        )
+        if not rows:
+            return None
+        latest = [to_millis(_aware(at)) for _, at in rows]
+        if final:
+            return max(latest)
+        return min(latest) if len(rows) >= self.partitions else None
+
+    def _journal(self, stream: str) -> list[tuple[int, int]]:
+        _, rows = self.store.query(
+            f"SELECT first_offset, last_offset FROM {self.store.database}.batches "
+            "WHERE stream = {s:String} AND kafka_topic = {t:String} ORDER BY last_offset",
+            {"s": stream, "t": self.topic},
+        )
+        return [(int(a), int(b)) for a, b in rows]
+
+    def run_once(self, final: bool = False) -> int:
+        """Scan what became complete since the last scan; the number of PA-012 verdicts found."""
+        with self._lock:
+            return self._run_once(final)
+
+    def _run_once(self, final: bool) -> int:
+        done = self._journal(DONE)
+        lo = done[-1][1] if done else 0
+        pending = [r for r in self._journal(PLANNED) if r[0] == lo and r not in done]
+        if pending:
+            hi = pending[0][1]  # a scan planned before a crash: replay exactly that range
+        else:
+            mark = self.watermark(final)
+            if mark is None or mark <= lo:
+                return 0
+            hi = mark
+            self._mark(PLANNED, lo, hi)
+        found = self._scan(lo, hi)
+        self._mark(DONE, lo, hi)
+        self.found += found
+        return found
+
+    def _mark(self, stream: str, lo: int, hi: int) -> None:
+        self.store.insert(
+            "batches", [[stream], [self.topic], [0], [lo], [hi]],
+            ["stream", "kafka_topic", "kafka_partition", "first_offset", "last_offset"],
+        )
+
+    def _scan(self, lo: int, hi: int) -> int:
+        window = self.policy.max_window_ms
+        _, rows = self.store.query(
+            "SELECT toString(event_id), occurred_at, actor_id, subject_id, action, record_count, service, "
+            "kafka_partition, kafka_offset "
+            f"FROM {self.store.database}.events WHERE type = 'access' "
+            "AND occurred_at > {a:DateTime64(3, 'UTC')} AND occurred_at <= {b:DateTime64(3, 'UTC')} "
+            "ORDER BY occurred_at, event_id",
+            {"a": _utc(max(0, lo - window)), "b": _utc(hi)},
+        )
+        checker = Checker(self.policy)
+        cols: dict[str, list[Any]] = {name: [] for name in VIOLATION_COLUMN_NAMES}
+        published: list[tuple[bytes, bytes]] = []
+        for event_id, at, actor, subject, action, count, service, partition, offset in rows:
+            at = _aware(at)
+            ms = to_millis(at)
+            version = self.policy.version_at(ms)
+            if version is None:
+                continue
+            out: list[Violation] = []
+            checker.bulk_verdict(out, version, actor, subject, action, count, ms)
+            if not out or ms <= lo:
+                continue
+            [v] = out
+            for name, value in (
+                ("event_id", event_id), ("rule", v.rule), ("severity", v.severity), ("message", v.message),
+                ("policy_version", v.policy_version), ("occurred_at", at), ("type", "access"), ("service", service),
+                ("subject_id", subject), ("actor_id", actor), ("counterparty", None), ("kafka_topic", self.topic),
+                ("kafka_partition", partition), ("kafka_offset", offset),
+            ):
+                cols[name].append(value)
+            published.append((event_id.encode(), violation_payload(
+                event_id, v.rule, v.severity, v.message, v.policy_version, at, "access", service, subject, actor,
+                None, self.topic, partition, offset)))
+        names = list(cols)
+        self.store.insert("violations", [cols[n] for n in names], names, token=f"bulk/{self.topic}/{lo}-{hi}/violations")
+        if self.producer is not None and published:
+            for key, value in published:
+                self.producer.send(TOPIC_VIOLATIONS, value, key=key)
+            self.producer.flush(30)
+        return len(published)
+
+
+def _aware(value: datetime) -> datetime:
+    return value if value.tzinfo is not None else value.replace(tzinfo=timezone.utc)

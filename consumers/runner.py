@@ -1,0 +1,240 @@
+"""The audit consumer's loop: poll, cut, process, plan, load, publish, commit.
+
+    consumer = AuditConsumer(ConsumerConfig(bootstrap="127.0.0.1:9092"), store, policy)
+    consumer.run(stop_event)          # until stop_event is set, or idle with --until-idle
+
+Per polled batch, per partition (see :mod:`.sink` for why this order makes loads exactly once):
+records below the next expected offset are dropped (re-deliveries); the rest are cut into ranges,
+at the journal's boundaries while a crashed batch is being replayed; each range is processed by
+its partition's checker (:mod:`.batch`), planned in the journal, loaded with its tokens; dead letters
+and violations are published and flushed; progress is recorded; offsets are committed. Then the
+bulk stage (PA-012) scans what became complete.
+
+On assignment (start or rebalance) each partition gets a checker restored from ``subject_state``
+as of its committed offset, and the journal's unfinished ranges to replay. On revocation its state
+is dropped: the next owner restores it from ClickHouse.
+"""
+
+from __future__ import annotations
+
+import logging
+import threading
+import time
+from collections import deque
+from collections.abc import Callable
+from dataclasses import dataclass, field
+
+from privaudit.bus import ClientName, Record, make_consumer, make_producer
+from privaudit.bus.clients import TP
+from privaudit.checker import Checker
+from privaudit.policy import Policy
+from privaudit.schemas import Codec
+from privaudit.settings import TOPIC_DLQ, TOPIC_EVENTS, TOPIC_VIOLATIONS
+from privaudit.store import Store
+
+from .batch import PartitionBatch, process
+from .bulk import BulkStage
+from .metrics import Metrics
+from .sink import Sink
+
+log = logging.getLogger("privaudit.consumer")
+
+
+@dataclass(frozen=True)
+class ConsumerConfig:
+    bootstrap: str
+    group: str = "privaudit-audit"
+    client: ClientName = "kafka-python"
+    topic: str = TOPIC_EVENTS
+    max_records: int = 5000
+    poll_timeout_s: float = 0.5
+    session_timeout_ms: int = 6000
+    name: str = "consumer-1"
+
+
+@dataclass
+class Totals:
+    records: int = 0
+    events: int = 0
+    violations: int = 0
+    dead: int = 0
+    batches: int = 0
+    by_rule: dict[str, int] = field(default_factory=dict)
+    lag: int | None = None
+    last_record_at: float = field(default_factory=time.monotonic)
+
+
+class AuditConsumer:
+    def __init__(
+        self,
+        config: ConsumerConfig,
+        store: Store,
+        policy: Policy,
+        *,
+        codec: Codec | None = None,
+        metrics: Metrics | None = None,
+        bulk: BulkStage | None = None,
+        after_batch: Callable[[AuditConsumer], None] | None = None,
+    ) -> None:
+        self.config = config
+        self.policy = policy
+        self.codec = codec or Codec()
+        self.sink = Sink(store)
+        self.metrics = metrics or Metrics()
+        self.bulk = bulk
+        self.after_batch = after_batch
+        self.totals = Totals()
+        self._checkers: dict[TP, Checker] = {}
+        self._replay: dict[TP, deque[tuple[int, int]]] = {}
+        self._buffer: dict[TP, list[Record]] = {}
+        self._next: dict[TP, int] = {}
+        self._pending: set[TP] = set()
+        self.producer = make_producer(config.client, config.bootstrap)
+        self.consumer = make_consumer(
+            config.client, config.bootstrap, config.group, [config.topic],
+            on_assign=self._assigned, on_revoke=self._revoked,
+            session_timeout_ms=config.session_timeout_ms, client_id=f"privaudit-{config.name}",
+        )
+
+    # -- rebalance ------------------------------------------------------------------------
+
+    def _assigned(self, tps: set[TP]) -> None:
+        """Runs on the client's IO thread (kafka-python 3), where blocking calls are refused: only
+        note the partitions; :meth:`_start_assigned` sets them up on the loop's thread."""
+        self._pending |= tps
+
+    def _start_assigned(self) -> None:
+        pending, self._pending = self._pending, set()
+        for tp in pending:
+            committed = self.consumer.committed(tp) or 0
+            replay = self.sink.planned_ranges(tp[0], tp[1], committed)
+            self._replay[tp] = deque(replay)
+            self._checkers[tp] = Checker(self.policy, self.sink.restore_state(tp[0], tp[1], committed), bulk_access=False)
+            self._next[tp] = committed
+            self._buffer[tp] = []
+            log.info("%s: assigned %s:%d at offset %d (%d range(s) to replay)", self.config.name, *tp, committed, len(replay))
+
+    def _revoked(self, tps: set[TP]) -> None:
+        self._pending -= tps
+        for tp in tps:
+            for table in (self._checkers, self._replay, self._buffer, self._next):
+                table.pop(tp, None)  # type: ignore[attr-defined]
+            log.info("%s: revoked %s:%d", self.config.name, *tp)
+
+    # -- the loop -------------------------------------------------------------------------
+
+    def run(self, stop: threading.Event, *, idle_exit_s: float | None = None) -> Totals:
+        try:
+            while not stop.is_set():
+                records = self.consumer.poll(self.config.poll_timeout_s, self.config.max_records)
+                if self._pending:
+                    self._start_assigned()
+                if records:
+                    self.totals.last_record_at = time.monotonic()
+                    self.handle(records)
+                elif idle_exit_s is not None and self.idle(idle_exit_s):
+                    break
+        finally:
+            self.close()
+        return self.totals
+
+    def idle(self, seconds: float) -> bool:
+        """No record for ``seconds``, partitions assigned, none behind its high watermark."""
+        if time.monotonic() - self.totals.last_record_at < seconds or not self._next or self._pending:
+            return False
+        return self._update_lag() == 0 and not any(self._buffer.values())
+
+    def handle(self, records: list[Record]) -> None:
+        started = time.perf_counter()
+        for r in records:
+            tp = (r.topic, r.partition)
+            buffer = self._buffer.get(tp)
+            if buffer is None:
+                continue  # not (or no longer) ours
+            if r.offset > (buffer[-1].offset if buffer else self._next[tp] - 1):
+                buffer.append(r)  # anything at or below is a re-delivery of what we hold or loaded
+        batches = []
+        for tp, buffer in self._buffer.items():
+            for chunk in self._cut(tp, buffer):
+                batches.append(process(chunk, self.codec, self._checkers[tp]))
+        if not batches:
+            return
+        self.sink.plan(batches)
+        for batch in batches:
+            self.sink.load(batch)
+        self._publish(batches)
+        self.sink.progress(batches)
+        self.consumer.commit({(b.topic, b.partition): b.last_offset + 1 for b in batches})
+        for b in batches:
+            self._next[(b.topic, b.partition)] = b.last_offset + 1
+        self._count(batches, time.perf_counter() - started)
+        if self.bulk is not None:
+            self.bulk.run_once()
+        if self.after_batch is not None:
+            self.after_batch(self)
+
+    def _cut(self, tp: TP, buffer: list[Record]) -> list[list[Record]]:
+        """Take the ranges ready to process off the front of ``buffer``."""
+        chunks = []
+        replay = self._replay.get(tp)
+        while buffer:
+            if replay:
+                first, last = replay[0]
+                if buffer[-1].offset < last:
+                    break  # the replayed range is not all here yet
+                end = next(i for i, r in enumerate(buffer) if r.offset >= last) + 1
+                replay.popleft()
+            else:
+                end = len(buffer)
+            chunks.append(buffer[:end])
+            del buffer[:end]
+        return chunks
+
+    def _publish(self, batches: list[PartitionBatch]) -> None:
+        sent = False
+        for b in batches:
+            for dead in b.dead:
+                self.producer.send(TOPIC_DLQ, dead.record.value, key=dead.record.key, headers=dead.headers())
+                sent = True
+            for key, value in b.published:
+                self.producer.send(TOPIC_VIOLATIONS, value, key=key)
+                sent = True
+        if sent:
+            self.producer.flush(30)
+
+    def _count(self, batches: list[PartitionBatch], seconds: float) -> None:
+        t, m = self.totals, self.metrics
+        t.batches += 1
+        m.batch_seconds.observe(seconds)
+        for b in batches:
+            t.records += b.size
+            m.records.inc(b.size)
+            loaded = len(b.events["event_id"])
+            t.events += loaded
+            for kind in set(b.events["type"]):
+                m.events.labels(kind).inc(b.events["type"].count(kind))
+            for rule, n in b.counts.items():
+                t.by_rule[rule] = t.by_rule.get(rule, 0) + n
+                t.violations += n
+                m.violations.labels(rule).inc(n)
+            for dead in b.dead:
+                m.dlq.labels(dead.kind).inc()
+            t.dead += len(b.dead)
+
+    def _update_lag(self) -> int | None:
+        total = 0
+        for tp, position in self._next.items():
+            high = self.consumer.highwater(tp)
+            if high is None:
+                continue
+            lag = max(0, high - position)
+            self.metrics.lag.labels(str(tp[1])).set(lag)
+            total += lag
+        self.totals.lag = total
+        return total
+
+    def close(self) -> None:
+        try:
+            self.consumer.close()
+        finally:
+            self.producer.close(10)

@@ -1,0 +1,230 @@
+"""``privaudit broker | simulate | consume | run | db migrate | sql``: the pipeline's commands."""
+
+from __future__ import annotations
+
+import threading
+import time
+from datetime import datetime
+from pathlib import Path
+from typing import Any
+
+import click
+
+from privaudit import settings as cfg
+from privaudit.bus import LocalBroker, ensure_topics
+from privaudit.consumers import ConsumerConfig
+from privaudit.policy import load_policy
+from privaudit.service import install_stop_signals, run_consumers
+from privaudit.store import Store
+from privaudit.store import migrations as mig
+from privaudit.store.ddl import Target
+
+from .terminal import Output
+
+ENV = {"show_envvar": True}
+
+
+def _dsn(value: str | None, data_dir: str) -> str:
+    return value or cfg.default_dsn(data_dir)
+
+
+bootstrap_option = click.option("--bootstrap", envvar=cfg.ENV_BOOTSTRAP, default=cfg.DEFAULT_BOOTSTRAP,
+                                show_default=True, help="Kafka bootstrap servers.", **ENV)
+clickhouse_option = click.option("--clickhouse", "dsn", envvar=cfg.ENV_CLICKHOUSE_DSN, default=None,
+                                 help="ClickHouse DSN: chdb:///DIR (embedded) or http(s)://host:8123 "
+                                      "[default: chdb://DATA_DIR/clickhouse].", **ENV)
+data_dir_option = click.option("--data-dir", envvar=cfg.ENV_DATA_DIR, default=cfg.DEFAULT_DATA_DIR, show_default=True,
+                               help="Where the embedded store lives.", **ENV)
+retention_option = click.option("--retention-days", envvar=cfg.ENV_RETENTION_DAYS, type=int,
+                                 default=cfg.MIN_RETENTION_DAYS, show_default=True,
+                                 help=f"TTL of events and violations (at least {cfg.MIN_RETENTION_DAYS}).", **ENV)
+cluster_option = click.option("--cluster", envvar=cfg.ENV_CLUSTER, default=None,
+                              help="Render DDL ON CLUSTER with Replicated + Distributed tables.", **ENV)
+
+
+@click.command()
+@click.option("--port", type=int, default=9092, show_default=True, help="Loopback port to listen on (0: a free one).")
+@click.option("--partitions", type=int, default=6, show_default=True, help="Partitions of privaudit.events.")
+def broker(port: int, partitions: int) -> None:
+    """Run a local Kafka-protocol broker (Tansu, memory storage) on loopback until interrupted."""
+    stop = threading.Event()
+    install_stop_signals(stop)
+    with LocalBroker(port=port) as local:
+        ensure_topics(local.bootstrap, partitions)
+        Output().line(f"broker listening on {local.bootstrap} (memory storage: a restart loses all topics); Ctrl-C stops it")
+        while not stop.wait(0.5):
+            if local.process is None or local.process.poll() is not None:
+                raise click.ClickException("the broker exited")
+
+
+@click.command()
+@click.option("--events", type=int, default=50_000, show_default=True)
+@click.option("--seed", type=int, default=7, show_default=True)
+@click.option("--rate", type=float, default=None, help="Events per second of wall time (default: as fast as possible).")
+@click.option("--violation-rate", type=float, default=0.02, show_default=True, help="Share of events breaking a rule.")
+@click.option("--start", type=click.DateTime(["%Y-%m-%dT%H:%M:%S%z", "%Y-%m-%d"]), default=None,
+              help="occurred_at of the first event (default 2026-11-01T00:00:00+09:00).")
+@click.option("--out-jsonl", type=click.Path(dir_okay=False, path_type=Path), default=None,
+              help="Also write the events in the contract's JSON form.")
+@click.option("--produce/--no-produce", default=True, show_default=True, help="Send the events to Kafka.")
+@click.option("--spool-dir", type=click.Path(file_okay=False, path_type=Path), default=Path("data/spool"),
+              show_default=True, help="The emitter's spool (used when the broker is away).")
+@bootstrap_option
+def simulate(events: int, seed: int, rate: float | None, violation_rate: float, start: datetime | None,
+             out_jsonl: Path | None, produce: bool, spool_dir: Path, bootstrap: str) -> None:
+    """Play the services of the source document: a realistic, deterministic event stream."""
+    result = simulate_events(events=events, seed=seed, rate=rate, violation_rate=violation_rate, start=start,
+                             out_jsonl=out_jsonl, bootstrap=bootstrap if produce else None, spool_dir=spool_dir)
+    Output().note(f"simulated {result['produced']:,} events in {result['elapsed_s']} s"
+                  + (f"; JSON in {out_jsonl}" if out_jsonl else "") + ("" if produce else " (not produced)"))
+
+
+def simulate_events(*, events: int, seed: int, bootstrap: str | None, rate: float | None = None,
+                    violation_rate: float = 0.02, start: datetime | None = None, out_jsonl: Path | None = None,
+                    spool_dir: Path = Path("data/spool")) -> dict[str, Any]:
+    from privaudit.producers import AuditEmitter
+    from privaudit.producers.simulator import DEFAULT_START, SimulationConfig, simulate as play
+
+    if start is not None and start.tzinfo is None:
+        raise click.BadParameter("give a UTC offset, e.g. 2026-11-01T00:00:00+0900", param_hint="--start")
+    config = SimulationConfig(events=events, seed=seed, violation_rate=violation_rate, start=start or DEFAULT_START)
+    emitter = AuditEmitter(bootstrap, service="simulator", spool_dir=spool_dir) if bootstrap else None
+    out = open(out_jsonl, "w", encoding="utf-8") if out_jsonl else None  # noqa: SIM115 - closed below
+    began = time.monotonic()
+    produced = 0
+    try:
+        for event in play(config, load_policy()):
+            if emitter is not None:
+                emitter.send_event(event)
+            if out is not None:
+                out.write(event.model_dump_json() + "\n")
+            produced += 1
+            if rate:
+                ahead = produced / rate - (time.monotonic() - began)
+                if ahead > 0:
+                    time.sleep(ahead)
+    finally:
+        if out is not None:
+            out.close()
+        if emitter is not None and not emitter.close(timeout_s=60):
+            raise click.ClickException(f"some events are still in the spool at {spool_dir}; they will be sent on the next run")
+    return {"produced": produced, "elapsed_s": round(time.monotonic() - began, 2)}
+
+
+def _consume_options(f: Any) -> Any:
+    for option in reversed([
+        bootstrap_option, clickhouse_option, data_dir_option, retention_option,
+        click.option("--policy", "policy_path", type=click.Path(dir_okay=False, path_type=Path), default=None,
+                     help="Policy file (default: the shipped one)."),
+        click.option("--group", default="privaudit-audit", show_default=True, help="Kafka consumer group."),
+        click.option("--kafka-client", type=click.Choice(["kafka-python", "confluent"]), default="kafka-python",
+                     show_default=True),
+        click.option("--consumers", type=int, default=1, show_default=True, help="Consumer threads in this process."),
+        click.option("--partitions", type=int, default=6, show_default=True,
+                     help="Partitions of privaudit.events (created if missing)."),
+        click.option("--bulk-stage/--no-bulk-stage", default=True, show_default=True,
+                     help="Run the PA-012 stage here (exactly one per deployment)."),
+        click.option("--until-idle", type=float, default=None, metavar="SECONDS",
+                     help="Exit once caught up and idle this long (default: run until SIGTERM)."),
+        click.option("--metrics-port", type=int, default=None, help="Serve Prometheus metrics on this port."),
+        click.option("--json", "json_mode", is_flag=True, help="Print the final summary as JSON."),
+    ]):
+        f = option(f)
+    return f
+
+
+@click.command()
+@_consume_options
+def consume(**options: Any) -> None:
+    """Audit privaudit.events into ClickHouse: decode, check, load, publish violations, commit."""
+    _consume(**options)
+
+
+@click.command()
+@_consume_options
+def run(**options: Any) -> None:
+    """Everything that touches the store, in one process (the embedded store admits one).
+
+    Today: the consumers and the bulk stage; the alert dispatcher and the dashboard join here
+    with the alerting issue.
+    """
+    _consume(**options)
+
+
+def _consume(*, bootstrap: str, dsn: str | None, data_dir: str, retention_days: int, policy_path: Path | None,
+             group: str, kafka_client: str, consumers: int, partitions: int, bulk_stage: bool,
+             until_idle: float | None, metrics_port: int | None, json_mode: bool) -> None:
+    cfg.check_retention(retention_days)
+    policy = load_policy(policy_path)
+    store = Store.connect(_dsn(dsn, data_dir))
+    try:
+        store.migrate(retention_days)
+        ensure_topics(bootstrap, partitions)
+        stop = threading.Event()
+        install_stop_signals(stop)
+        config = ConsumerConfig(bootstrap=bootstrap, group=group, client=kafka_client)  # type: ignore[arg-type]
+        result = run_consumers(config, store, policy, consumers=consumers, partitions=partitions,
+                               bulk_stage=bulk_stage, idle_exit_s=until_idle, metrics_port=metrics_port, stop=stop)
+    finally:
+        store.close()
+    out = Output(json_mode)
+    summary = result.as_dict()
+    if json_mode:
+        out.json(summary)
+    else:
+        out.line(f"consumed {summary['records']:,} records, loaded {summary['loaded_events']:,} events, "
+                 f"{sum(summary['violations'].values()):,} violations, {summary['dlq']:,} to the DLQ "
+                 f"in {summary['elapsed_s']} s")
+
+
+@click.group()
+def db() -> None:
+    """The ClickHouse schema."""
+
+
+@db.command()
+@clickhouse_option
+@data_dir_option
+@retention_option
+@cluster_option
+@click.option("--print", "print_only", is_flag=True, help="Print the DDL instead of running it.")
+def migrate(dsn: str | None, data_dir: str, retention_days: int, cluster: str | None, print_only: bool) -> None:
+    """Create or update the privaudit database (versioned, idempotent)."""
+    if print_only:
+        for statement in mig.render(Target("privaudit", retention_days, cluster)):
+            click.echo(statement + ";\n")
+        return
+    store = Store.connect(_dsn(dsn, data_dir), cluster=cluster)
+    try:
+        applied = store.migrate(retention_days)
+    finally:
+        store.close()
+    Output().line(f"{store.dsn}: " + (f"applied migration(s) {applied}" if applied else "up to date"))
+
+
+@click.command()
+@click.argument("query")
+@clickhouse_option
+@data_dir_option
+@click.option("--json", "json_mode", is_flag=True, help="One JSON object per row.")
+def sql(query: str, dsn: str | None, data_dir: str, json_mode: bool) -> None:
+    """Run QUERY against the configured store (the embedded one must not be in use elsewhere)."""
+    store = Store.connect(_dsn(dsn, data_dir))
+    try:
+        columns, rows = store.query(query)
+    finally:
+        store.close()
+    out = Output(json_mode)
+    if json_mode:
+        for row in rows:
+            out.json({c: _plain(v) for c, v in zip(columns, row)})
+    else:
+        out.table(f"{len(rows)} row(s)", columns, rows)
+
+
+def _plain(value: Any) -> Any:
+    if isinstance(value, (str, int, float, bool)) or value is None:
+        return value
+    if isinstance(value, (list, tuple)):
+        return [_plain(v) for v in value]
+    return str(value)

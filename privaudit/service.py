@@ -1,0 +1,124 @@
+"""Running the pipeline in one process: N consumer threads, one bulk stage, one store client.
+
+The embedded store admits one process per data directory, so ``privaudit run`` hosts everything
+that touches it here, as threads sharing one :class:`Store`. Against a ClickHouse server the same
+code runs one consumer per process, as many processes as wanted.
+"""
+
+from __future__ import annotations
+
+import signal
+import sys
+import threading
+import time
+from dataclasses import dataclass, replace
+from typing import Any
+
+from privaudit.bus import make_producer
+from privaudit.consumers import AuditConsumer, BulkStage, ConsumerConfig, Totals
+from privaudit.consumers.metrics import Metrics
+from privaudit.policy import Policy
+from privaudit.store import Store
+
+
+@dataclass
+class RunResult:
+    totals: list[Totals]
+    bulk_violations: int
+    elapsed_s: float
+
+    @property
+    def by_rule(self) -> dict[str, int]:
+        out: dict[str, int] = {}
+        for t in self.totals:
+            for rule, n in t.by_rule.items():
+                out[rule] = out.get(rule, 0) + n
+        if self.bulk_violations:
+            out["PA-012"] = out.get("PA-012", 0) + self.bulk_violations
+        return dict(sorted(out.items()))
+
+    def as_dict(self) -> dict[str, Any]:
+        return {
+            "records": sum(t.records for t in self.totals),
+            "loaded_events": sum(t.events for t in self.totals),
+            "violations": self.by_rule,
+            "dlq": sum(t.dead for t in self.totals),
+            "elapsed_s": round(self.elapsed_s, 2),
+        }
+
+
+def install_stop_signals(stop: threading.Event) -> None:
+    """SIGTERM and SIGINT finish the batch in hand, commit, and exit 0."""
+    if threading.current_thread() is not threading.main_thread():
+        return
+    for sig in (signal.SIGTERM, signal.SIGINT):
+        signal.signal(sig, lambda *_: stop.set())
+
+
+def run_consumers(
+    config: ConsumerConfig,
+    store: Store,
+    policy: Policy,
+    *,
+    consumers: int = 1,
+    partitions: int,
+    bulk_stage: bool = True,
+    idle_exit_s: float | None = None,
+    metrics_port: int | None = None,
+    stop: threading.Event | None = None,
+    progress: bool | None = None,
+) -> RunResult:
+    stop = stop or threading.Event()
+    started = time.monotonic()
+    metrics = Metrics()
+    if metrics_port:
+        metrics.serve(metrics_port)
+    bulk_producer = make_producer(config.client, config.bootstrap) if bulk_stage else None
+    bulk = BulkStage(store, policy, bulk_producer, partitions=partitions, topic=config.topic) if bulk_stage else None
+    members = [
+        AuditConsumer(replace(config, name=f"consumer-{i + 1}"), store, policy, metrics=metrics, bulk=bulk)
+        for i in range(consumers)
+    ]
+    errors: list[BaseException] = []
+
+    def work(member: AuditConsumer) -> None:
+        try:
+            member.run(stop, idle_exit_s=idle_exit_s)
+        except BaseException as exc:  # surfaced after the other members stopped
+            errors.append(exc)
+            stop.set()
+
+    threads = [threading.Thread(target=work, args=(m,), name=m.config.name) for m in members]
+    for t in threads:
+        t.start()
+    show = sys.stderr.isatty() if progress is None else progress
+    while any(t.is_alive() for t in threads):
+        for t in threads:
+            t.join(timeout=1.0)
+        if show:
+            _progress_line(members, started)
+    if show:
+        sys.stderr.write("\n")
+    try:
+        if errors:
+            raise errors[0]
+        if bulk is not None:
+            bulk.run_once(final=idle_exit_s is not None)  # a finite run: all loaded time is complete
+    finally:
+        if bulk_producer is not None:
+            bulk_producer.close(10)
+    found = bulk.found if bulk is not None else 0
+    return RunResult([m.totals for m in members], found, time.monotonic() - started)
+
+
+def _progress_line(members: list[AuditConsumer], started: float) -> None:
+    records = sum(m.totals.records for m in members)
+    violations = sum(m.totals.violations for m in members)
+    dead = sum(m.totals.dead for m in members)
+    lags = [m.totals.lag for m in members if m.totals.lag is not None]
+    elapsed = max(1e-6, time.monotonic() - started)
+    sys.stderr.write(
+        f"\rconsumed {records:,} records ({records / elapsed:,.0f}/s) · violations {violations:,} · "
+        f"DLQ {dead:,} · lag {sum(lags) if lags else '?'}   "
+    )
+    sys.stderr.flush()

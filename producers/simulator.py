@@ -1,0 +1,215 @@
+"""Simulated services: the ImFine Doctor app, the homepage, customer support, payments and a
+statistics batch job, emitting a realistic mix of events with a share of violations.
+
+    for event in simulate(SimulationConfig(events=50_000, seed=7)):
+        emitter.send_event(event)
+
+Deterministic for a seed (and start time). Events come out with **strictly increasing**
+``occurred_at`` (at least 1 ms apart), so any two events by one actor are ordered by time alone: the
+pipeline's bulk-access stage (PA-012), which sees events from several partitions, then reaches the
+same verdicts as ``privaudit check`` on the file (see docs/pipeline.md).
+
+Violations: with probability ``violation_rate`` an event is replaced by one breaking a rule, chosen
+in turn over the catalogue. PA-006 needs a declared processor; with a policy that declares none (the
+shipped one) it cannot occur and is skipped, and PA-007's re-entrustment also fires PA-005.
+"""
+
+from __future__ import annotations
+
+import random
+import uuid
+from collections.abc import Callable, Iterator
+from dataclasses import dataclass
+from datetime import datetime, timedelta, timezone
+from typing import Any
+
+from privaudit.policy import Policy
+from privaudit.schemas.models import MODELS, Event
+
+from .pseudonym import Pseudonymizer
+
+#: Recent enough that the 730-day TTL keeps the demo's rows; pass --start for other dates.
+DEFAULT_START = datetime(2026, 11, 1, tzinfo=timezone(timedelta(hours=9)))
+SIM_KEY = b"privaudit-simulator-demo-key-not-a-secret"
+
+STAFF = [f"cs-{n:02d}" for n in range(20)]
+BACKENDS = [f"app-backend-{n:02d}" for n in range(24)]
+MARKETERS = ["mkt-01", "mkt-02", "mkt-03"]
+
+
+@dataclass(frozen=True)
+class SimulationConfig:
+    events: int = 50_000
+    seed: int = 7
+    violation_rate: float = 0.02
+    start: datetime = DEFAULT_START
+    mean_gap_ms: int = 2000  # simulated time between events
+
+
+class _World:
+    """Members and their state, so clean traffic stays clean."""
+
+    def __init__(self, rng: random.Random, pseudonym: Callable[[str], str]) -> None:
+        self.rng = rng
+        self.pseudonym = pseudonym
+        self.members: list[str] = []
+        self.withdrawn: list[str] = []
+        self.marketing: set[str] = set()
+        self.next_member = 0
+
+    def new_member(self) -> str:
+        self.next_member += 1
+        subject = self.pseudonym(f"device-{self.next_member:07d}")
+        self.members.append(subject)
+        return subject
+
+    def member(self) -> str:
+        return self.rng.choice(self.members) if self.members else self.new_member()
+
+    def withdraw(self) -> str | None:
+        if len(self.members) < 50:
+            return None
+        subject = self.members.pop(self.rng.randrange(len(self.members)))
+        self.withdrawn.append(subject)
+        self.marketing.discard(subject)
+        return subject
+
+
+def simulate(config: SimulationConfig, policy: Policy | None = None) -> Iterator[Event]:
+    rng = random.Random(config.seed)
+    world = _World(rng, Pseudonymizer(SIM_KEY))
+    at = config.start.astimezone(timezone.utc)
+    declared_processors = sorted(policy.versions[-1].processors) if policy is not None else []
+    violations = [v for v in _VIOLATIONS if v is not _pa006 or declared_processors]
+    turn = 0
+    burst_actor, burst_left = "", 0  # a staff member reading subjects in bulk (PA-012)
+
+    for _ in range(config.events):
+        at += timedelta(milliseconds=1 + int(rng.expovariate(1 / config.mean_gap_ms)))
+        if burst_left:
+            fields = _staff_access(world, actor_id=burst_actor, source_ip="10.20.1.99")
+            burst_left -= 1
+        elif rng.random() < config.violation_rate / 200 and len(world.members) > 200:
+            # rare: one staff account reads 131 members in a few minutes (PA-012 once past 100)
+            burst_actor, burst_left = f"cs-bulk-{turn % 7}", 130
+            fields = _staff_access(world, actor_id=burst_actor, source_ip="10.20.1.99")
+        elif rng.random() < config.violation_rate and world.members:
+            make = violations[turn % len(violations)]
+            turn += 1
+            fields = make(world, declared_processors)
+        else:
+            fields = _clean(world)
+        yield _event(rng, at, fields)
+
+
+def _event(rng: random.Random, at: datetime, fields: dict[str, Any]) -> Event:
+    kind = fields.pop("type")
+    fields["event_id"] = str(uuid.UUID(int=rng.getrandbits(128), version=4))
+    fields["occurred_at"] = at
+    fields.setdefault("policy_version", "1.0")
+    return MODELS[kind].model_validate(fields)
+
+
+def _ip(rng: random.Random) -> str:
+    return f"10.20.{rng.randint(0, 15)}.{rng.randint(1, 254)}"
+
+
+def _clean(w: _World) -> dict[str, Any]:
+    rng = w.rng
+    roll = rng.random()
+    if roll < 0.04 or not w.members:  # sign-up: membership, then the Device ID collected
+        subject = w.new_member()
+        if rng.random() < 0.5:
+            return {"type": "membership", "subject_id": subject, "change": "SIGNUP", "service": "imfine-doctor-app"}
+        return {"type": "access", "subject_id": subject, "actor_id": "signup-svc", "actor_type": "SYSTEM",
+                "action": "COLLECT", "purpose": "MEMBER_MANAGEMENT", "data_items": ["DEVICE_ID"],
+                "source_ip": "10.20.0.10", "service": "imfine-doctor-app"}
+    if roll < 0.05:
+        subject = w.withdraw()
+        if subject is not None:
+            return {"type": "membership", "subject_id": subject, "change": rng.choice(["WITHDRAWAL", "WITHDRAWAL", "CONTRACT_END"]),
+                    "service": "imfine-doctor-app"}
+    if roll < 0.07:  # marketing consent given or withdrawn on the homepage
+        subject = w.member()
+        granted = subject not in w.marketing
+        (w.marketing.add if granted else w.marketing.discard)(subject)
+        return {"type": "consent", "subject_id": subject, "consent_id": f"mkt-{subject[-8:]}", "scope": "PURPOSE",
+                "target": "MARKETING", "granted": granted, "purposes": ["MARKETING"] if granted else [],
+                "data_items": ["DEVICE_ID", "USAGE_RECORD"] if granted else [], "service": "homepage"}
+    if roll < 0.09 and w.marketing:  # marketing use, only for those who consented
+        subject = rng.choice(sorted(w.marketing))
+        return {"type": "access", "subject_id": subject, "actor_id": rng.choice(MARKETERS), "actor_type": "STAFF",
+                "action": "USE", "purpose": "MARKETING", "data_items": ["DEVICE_ID"], "source_ip": _ip(rng),
+                "service": "homepage"}
+    if roll < 0.15:  # a payment: card data passes to the card issuer
+        return {"type": "share", "subject_id": w.member(), "actor_id": "pay-gw", "recipient_id": "CARD_ISSUER",
+                "recipient_country": "KR", "purpose": "PAYMENT", "data_items": ["CARD_INFO"], "legal_basis": "CONTRACT",
+                "service": "payments"}
+    if roll < 0.30:  # customer support reads member data
+        action = "DOWNLOAD" if rng.random() < 0.05 else "VIEW"
+        return {"type": "access", "subject_id": w.member(), "actor_id": rng.choice(STAFF), "actor_type": "STAFF",
+                "action": action, "purpose": "CUSTOMER_SUPPORT", "data_items": ["DEVICE_ID", "USAGE_RECORD"],
+                "source_ip": _ip(rng), "reason": "민원 처리" if action == "DOWNLOAD" else None, "service": "support-desk"}
+    if roll < 0.31:  # the statistics batch job
+        return {"type": "access", "subject_id": w.member(), "actor_id": "stats-batch", "actor_type": "SYSTEM",
+                "action": "EXPORT", "purpose": "USAGE_STATISTICS", "data_items": ["USAGE_RECORD"],
+                "source_ip": "10.20.0.30", "record_count": rng.randint(1, 100), "reason": "월간 이용 통계",
+                "service": "stats-batch"}
+    purpose = rng.choice(["SERVICE_PROVISION", "SERVICE_PROVISION", "USAGE_STATISTICS", "CUSTOMIZED_SERVICE"])
+    return {"type": "access", "subject_id": w.member(), "actor_id": rng.choice(BACKENDS), "actor_type": "SYSTEM",
+            "action": "USE", "purpose": purpose, "data_items": ["USAGE_RECORD"], "source_ip": "10.20.0.20",
+            "service": "imfine-doctor-app"}
+
+
+def _staff_access(w: _World, **over: Any) -> dict[str, Any]:
+    fields = {"type": "access", "subject_id": w.member(), "actor_id": w.rng.choice(STAFF), "actor_type": "STAFF",
+              "action": "VIEW", "purpose": "CUSTOMER_SUPPORT", "data_items": ["DEVICE_ID"], "source_ip": _ip(w.rng),
+              "service": "support-desk"}
+    fields.update(over)
+    return fields
+
+
+def _share(w: _World, **over: Any) -> dict[str, Any]:
+    fields = {"type": "share", "subject_id": w.member(), "actor_id": "pay-gw", "recipient_id": "CARD_ISSUER",
+              "recipient_country": "KR", "purpose": "PAYMENT", "data_items": ["CARD_INFO"], "legal_basis": "CONTRACT",
+              "service": "payments"}
+    fields.update(over)
+    return fields
+
+
+def _transfer(w: _World, **over: Any) -> dict[str, Any]:
+    fields = {"type": "transfer", "subject_id": w.member(), "actor_id": w.rng.choice(STAFF), "processor_id": "CALL_CENTER",
+              "task": "COUNSELLING", "purpose": "CUSTOMER_SUPPORT", "data_items": ["DEVICE_ID"],
+              "destination_country": "KR", "service": "support-desk"}
+    fields.update(over)
+    return fields
+
+
+def _pa006(w: _World, processors: list[str]) -> dict[str, Any]:
+    return _transfer(w, processor_id=processors[0], task="UNDECLARED_TASK")
+
+
+def _pa008(w: _World, processors: list[str]) -> dict[str, Any]:
+    if not w.withdrawn:
+        return _staff_access(w, purpose="MARKETING")  # nobody has left yet: PA-001 instead
+    return _staff_access(w, subject_id=w.rng.choice(w.withdrawn))
+
+
+_VIOLATIONS: list[Callable[[_World, list[str]], dict[str, Any]]] = [
+    lambda w, p: _staff_access(w, purpose="MARKETING"),  # PA-001
+    lambda w, p: _staff_access(w, data_items=["DEVICE_ID", "PHONE"]),  # PA-002
+    lambda w, p: _share(w, recipient_id="AD_PARTNER", purpose="PAYMENT", data_items=["DEVICE_ID"],  # PA-003
+                        legal_basis="CONSENT", service="homepage", actor_id="mkt-01"),
+    lambda w, p: _share(w, data_items=["CARD_INFO", "NAME"]),  # PA-004
+    lambda w, p: _transfer(w),  # PA-005
+    _pa006,  # PA-006 (only with a declared processor)
+    lambda w, p: _transfer(w, processor_id="CLOUD_CRM", from_processor_id="CALL_CENTER", task="HOSTING"),  # PA-007
+    _pa008,  # PA-008
+    lambda w, p: _staff_access(w, purpose="PAYMENT", data_items=["CARD_INFO"], service="payments", actor_id="pay-ops"),  # PA-009
+    lambda w, p: _staff_access(w, source_ip=None),  # PA-010
+    lambda w, p: _staff_access(w, action="DOWNLOAD", reason=None),  # PA-011
+    lambda w, p: _staff_access(w, action="EXPORT", record_count=5000, reason="고객 목록 추출"),  # PA-012
+    lambda w, p: _share(w, recipient_country="JP"),  # PA-013
+    lambda w, p: _staff_access(w, data_items=["HEALTH_INFO"], service="imfine-doctor-app"),  # PA-014
+    lambda w, p: _staff_access(w, data_items=["RESIDENT_REG_NO"]),  # PA-015
+]
