@@ -83,6 +83,7 @@ class AuditConsumer:
         self.metrics = metrics or Metrics()
         self.bulk = bulk
         self.after_batch = after_batch
+        self.covered: Callable[[], bool] | None = None  # set by the host of several members
         self.totals = Totals()
         self._checkers: dict[TP, Checker] = {}
         self._replay: dict[TP, deque[tuple[int, int]]] = {}
@@ -139,10 +140,18 @@ class AuditConsumer:
         return self.totals
 
     def idle(self, seconds: float) -> bool:
-        """No record for ``seconds``, partitions assigned, none behind its high watermark."""
+        """No record for ``seconds``, partitions assigned, none behind its high watermark, and
+        (``covered``) the group's partitions all owned by this process: a member killed without
+        leaving still holds its partitions until its session times out, and nobody reads them."""
         if time.monotonic() - self.totals.last_record_at < seconds or not self._next or self._pending:
             return False
+        if self.covered is not None and not self.covered():
+            return False
         return self._update_lag() == 0 and not any(self._buffer.values())
+
+    @property
+    def owned(self) -> set[TP]:
+        return set(self._next)
 
     def handle(self, records: list[Record]) -> None:
         started = time.perf_counter()

@@ -79,6 +79,12 @@ def run_consumers(
         AuditConsumer(replace(config, name=f"consumer-{i + 1}"), store, policy, metrics=metrics, bulk=bulk)
         for i in range(consumers)
     ]
+    def covered() -> bool:  # until-idle: every partition is owned by one of this process's members
+        owned = set().union(*(m.owned for m in members))
+        return len({p for t, p in owned if t == config.topic}) >= partitions
+
+    for member in members:
+        member.covered = covered
     errors: list[BaseException] = []
 
     def work(member: AuditConsumer) -> None:

@@ -5,6 +5,6 @@
 
 from .emitter import AuditEmitter
 from .pseudonym import Pseudonymizer
-from .spool import Spool, SpoolFull
+from .spool import Spool, SpoolBusy, SpoolFull
 
-__all__ = ["AuditEmitter", "Pseudonymizer", "Spool", "SpoolFull"]
+__all__ = ["AuditEmitter", "Pseudonymizer", "Spool", "SpoolBusy", "SpoolFull"]

@@ -70,6 +70,7 @@ class AuditEmitter:
         self._lock = threading.Lock()
         self._wake = threading.Event()
         self._stop = threading.Event()
+        self._replaying = threading.Lock()  # held while the thread touches the spool; close() takes it
         self._inflight = 0
         self._stats = {"sent": 0, "spooled": 0, "replayed": 0, "failed": 0}
         self._thread = threading.Thread(target=self._replay_loop, name="privaudit-emitter", daemon=True)
@@ -176,12 +177,18 @@ class AuditEmitter:
         while not self._stop.is_set():
             try:
                 if self._producer is None:
-                    producer = self._factory()
+                    producer = self._factory()  # may block for seconds while the broker is away
                     with self._lock:
+                        if self._stop.is_set():
+                            producer.close(timeout=0)
+                            return
                         self._producer = producer
-                if not self.spool.empty:
-                    self._replay_batch()
-                    continue
+                with self._replaying:
+                    if self._stop.is_set():
+                        return
+                    if not self.spool.empty:
+                        self._replay_batch()
+                        continue
             except Exception as exc:  # the broker is still away: try again later
                 log.debug("emitter replay: %s", exc)
                 with self._lock:
@@ -226,11 +233,12 @@ class AuditEmitter:
         self._stop.set()
         self._wake.set()
         self._thread.join(timeout=max(1.0, timeout_s))
-        with self._lock:
-            producer, self._producer = self._producer, None
-        if producer is not None:
-            producer.close(timeout=timeout_s)
-        self.spool.close()
+        with self._replaying:  # the thread, even if still alive, no longer touches the spool
+            with self._lock:
+                producer, self._producer = self._producer, None
+            if producer is not None:
+                producer.close(timeout=timeout_s)
+            self.spool.close()
         return done
 
     def stats(self) -> dict[str, int]:

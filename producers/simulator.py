@@ -4,7 +4,9 @@ statistics batch job, emitting a realistic mix of events with a share of violati
     for event in simulate(SimulationConfig(events=50_000, seed=7)):
         emitter.send_event(event)
 
-Deterministic for a seed (and start time). Events come out with **strictly increasing**
+Deterministic for a seed and start time. The default start is the first day of the previous month
+(00:00 KST), so the same seed gives the same stream all month, and the rows stay inside the
+stores' retention TTL (at least 730 days) whenever the demo runs; pass ``start`` to pin it. Events come out with **strictly increasing**
 ``occurred_at`` (at least 1 ms apart), so any two events by one actor are ordered by time alone: the
 pipeline's bulk-access stage (PA-012), which sees events from several partitions, then reaches the
 same verdicts as ``privaudit check`` on the file (see docs/pipeline.md).
@@ -19,8 +21,8 @@ from __future__ import annotations
 import random
 import uuid
 from collections.abc import Callable, Iterator
-from dataclasses import dataclass
-from datetime import datetime, timedelta, timezone
+from dataclasses import dataclass, field
+from datetime import date, datetime, timedelta, timezone
 from typing import Any
 
 from privaudit.policy import Policy
@@ -28,8 +30,15 @@ from privaudit.schemas.models import MODELS, Event
 
 from .pseudonym import Pseudonymizer
 
-#: Recent enough that the 730-day TTL keeps the demo's rows; pass --start for other dates.
-DEFAULT_START = datetime(2026, 11, 1, tzinfo=timezone(timedelta(hours=9)))
+KST = timezone(timedelta(hours=9))
+
+
+def default_start(today: date | None = None) -> datetime:
+    """00:00 KST on the first day of the month before ``today``."""
+    today = today or datetime.now(KST).date()
+    first = today.replace(day=1) - timedelta(days=1)
+    return datetime(first.year, first.month, 1, tzinfo=KST)
+
 SIM_KEY = b"privaudit-simulator-demo-key-not-a-secret"
 
 STAFF = [f"cs-{n:02d}" for n in range(20)]
@@ -42,7 +51,7 @@ class SimulationConfig:
     events: int = 50_000
     seed: int = 7
     violation_rate: float = 0.02
-    start: datetime = DEFAULT_START
+    start: datetime = field(default_factory=default_start)
     mean_gap_ms: int = 2000  # simulated time between events
 
 

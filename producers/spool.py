@@ -14,10 +14,13 @@ never loses one. A torn last record (the service died mid-append) is detected by
 and dropped; everything before it is kept.
 
 Bounded: past ``max_bytes`` an append raises :class:`SpoolFull` at the call site: loud, not lossy.
+One owner: the directory is locked (``flock`` on ``lock``) while a spool has it open, so two
+emitters, or two processes, never replay the same records.
 """
 
 from __future__ import annotations
 
+import fcntl
 import os
 import struct
 import threading
@@ -35,6 +38,10 @@ SEGMENT_BYTES = 8 * 1024 * 1024
 
 class SpoolFull(PrivauditError):
     """The spool reached its size bound; the event was not accepted."""
+
+
+class SpoolBusy(PrivauditError):
+    """Another spool (in this process or another) has the directory open."""
 
 
 @dataclass(frozen=True, slots=True)
@@ -66,6 +73,12 @@ class Spool:
     def __init__(self, directory: str | Path, max_bytes: int = 256 * 1024 * 1024) -> None:
         self.dir = Path(directory)
         self.dir.mkdir(parents=True, exist_ok=True)
+        self._lockfile = open(self.dir / "lock", "a")  # noqa: SIM115 - held until close()
+        try:
+            fcntl.flock(self._lockfile.fileno(), fcntl.LOCK_EX | fcntl.LOCK_NB)
+        except BlockingIOError:
+            self._lockfile.close()
+            raise SpoolBusy(f"spool {self.dir} is in use by another emitter") from None
         self.max_bytes = max_bytes
         self._lock = threading.Lock()
         self._cursor = self._read_cursor()
@@ -141,6 +154,8 @@ class Spool:
     def close(self) -> None:
         with self._lock:
             self._out.close()
+            fcntl.flock(self._lockfile.fileno(), fcntl.LOCK_UN)
+            self._lockfile.close()
 
     # -- files ----------------------------------------------------------------------------
 

@@ -63,7 +63,7 @@ def broker(port: int, partitions: int) -> None:
 @click.option("--rate", type=float, default=None, help="Events per second of wall time (default: as fast as possible).")
 @click.option("--violation-rate", type=float, default=0.02, show_default=True, help="Share of events breaking a rule.")
 @click.option("--start", type=click.DateTime(["%Y-%m-%dT%H:%M:%S%z", "%Y-%m-%d"]), default=None,
-              help="occurred_at of the first event (default 2026-11-01T00:00:00+09:00).")
+              help="occurred_at of the first event (default: the 1st of last month, 00:00 KST).")
 @click.option("--out-jsonl", type=click.Path(dir_okay=False, path_type=Path), default=None,
               help="Also write the events in the contract's JSON form.")
 @click.option("--produce/--no-produce", default=True, show_default=True, help="Send the events to Kafka.")
@@ -83,11 +83,12 @@ def simulate_events(*, events: int, seed: int, bootstrap: str | None, rate: floa
                     violation_rate: float = 0.02, start: datetime | None = None, out_jsonl: Path | None = None,
                     spool_dir: Path = Path("data/spool")) -> dict[str, Any]:
     from privaudit.producers import AuditEmitter
-    from privaudit.producers.simulator import DEFAULT_START, SimulationConfig, simulate as play
+    from privaudit.producers.simulator import SimulationConfig, default_start
+    from privaudit.producers.simulator import simulate as play
 
     if start is not None and start.tzinfo is None:
         raise click.BadParameter("give a UTC offset, e.g. 2026-11-01T00:00:00+0900", param_hint="--start")
-    config = SimulationConfig(events=events, seed=seed, violation_rate=violation_rate, start=start or DEFAULT_START)
+    config = SimulationConfig(events=events, seed=seed, violation_rate=violation_rate, start=start or default_start())
     emitter = AuditEmitter(bootstrap, service="simulator", spool_dir=spool_dir) if bootstrap else None
     out = open(out_jsonl, "w", encoding="utf-8") if out_jsonl else None  # noqa: SIM115 - closed below
     began = time.monotonic()
@@ -127,6 +128,7 @@ def _consume_options(f: Any) -> Any:
         click.option("--until-idle", type=float, default=None, metavar="SECONDS",
                      help="Exit once caught up and idle this long (default: run until SIGTERM)."),
         click.option("--metrics-port", type=int, default=None, help="Serve Prometheus metrics on this port."),
+        click.option("--max-records", type=int, default=5000, show_default=True, help="Records per poll (batch size)."),
         click.option("--json", "json_mode", is_flag=True, help="Print the final summary as JSON."),
     ]):
         f = option(f)
@@ -153,7 +155,7 @@ def run(**options: Any) -> None:
 
 def _consume(*, bootstrap: str, dsn: str | None, data_dir: str, retention_days: int, policy_path: Path | None,
              group: str, kafka_client: str, consumers: int, partitions: int, bulk_stage: bool,
-             until_idle: float | None, metrics_port: int | None, json_mode: bool) -> None:
+             until_idle: float | None, metrics_port: int | None, max_records: int, json_mode: bool) -> None:
     cfg.check_retention(retention_days)
     policy = load_policy(policy_path)
     store = Store.connect(_dsn(dsn, data_dir))
@@ -162,7 +164,8 @@ def _consume(*, bootstrap: str, dsn: str | None, data_dir: str, retention_days: 
         ensure_topics(bootstrap, partitions)
         stop = threading.Event()
         install_stop_signals(stop)
-        config = ConsumerConfig(bootstrap=bootstrap, group=group, client=kafka_client)  # type: ignore[arg-type]
+        config = ConsumerConfig(bootstrap=bootstrap, group=group, client=kafka_client,  # type: ignore[arg-type]
+                                max_records=max_records)
         result = run_consumers(config, store, policy, consumers=consumers, partitions=partitions,
                                bulk_stage=bulk_stage, idle_exit_s=until_idle, metrics_port=metrics_port, stop=stop)
     finally:

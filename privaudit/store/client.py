@@ -11,8 +11,12 @@ line saying what to do.
 
 from __future__ import annotations
 
+import contextlib
+import os
+import sys
+import tempfile
 import threading
-from collections.abc import Sequence
+from collections.abc import Iterator, Sequence
 from typing import Any
 
 import clickhouse_connect
@@ -39,10 +43,15 @@ class Store:
 
     @classmethod
     def connect(cls, dsn: str, *, database: str = "privaudit", cluster: str | None = None) -> Store:
+        engine_said: list[str] = []
         try:
-            client = clickhouse_connect.get_client(dsn=dsn)
+            if dsn.startswith("chdb://"):
+                with _quiet_stderr(engine_said):  # the engine prints its errors on fd 2; we say it in one line
+                    client = clickhouse_connect.get_client(dsn=dsn)
+            else:
+                client = clickhouse_connect.get_client(dsn=dsn)
         except Exception as exc:  # chdb and HTTP raise different families; translate them all here
-            text = str(exc)
+            text = " ".join([str(exc), *engine_said])
             if "Cannot lock file" in text or "already running" in text:
                 directory = dsn.removeprefix("chdb://")
                 raise StoreBusy(
@@ -140,6 +149,23 @@ class Store:
             self.client.close()
         except Exception:  # closing is best effort; nothing to report to the user
             pass
+
+
+@contextlib.contextmanager
+def _quiet_stderr(said: list[str]) -> Iterator[None]:
+    """Send file descriptor 2 to a scratch file for the duration (C++ code writes there directly);
+    what was written is appended to ``said``."""
+    sys.stderr.flush()
+    saved = os.dup(2)
+    with tempfile.TemporaryFile() as scratch:
+        os.dup2(scratch.fileno(), 2)
+        try:
+            yield
+        finally:
+            os.dup2(saved, 2)
+            os.close(saved)
+            scratch.seek(0)
+            said.append(scratch.read().decode("utf-8", "replace"))
 
 
 def _first_line(exc: Exception) -> str:

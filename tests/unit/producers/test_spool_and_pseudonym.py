@@ -5,7 +5,7 @@ from __future__ import annotations
 import pytest
 
 from privaudit.errors import ConfigError
-from privaudit.producers import Pseudonymizer, Spool, SpoolFull
+from privaudit.producers import Pseudonymizer, Spool, SpoolBusy, SpoolFull
 from privaudit.producers import spool as spool_module
 from privaudit.schemas.models import _RAW_IDENTIFIER
 
@@ -65,3 +65,11 @@ def test_pseudonyms_are_keyed_stable_and_not_raw():
         Pseudonymizer(b"short")
     with pytest.raises(ConfigError, match="PRIVAUDIT_PSEUDONYM_KEY"):
         Pseudonymizer.from_env({})
+
+
+def test_one_spool_per_directory(tmp_path):
+    first = Spool(tmp_path)
+    with pytest.raises(SpoolBusy, match="in use by another emitter"):
+        Spool(tmp_path)
+    first.close()
+    Spool(tmp_path).close()  # free again once closed

@@ -1,0 +1,179 @@
+"""The pipeline against the real broker and the real ClickHouse engine."""
+
+from __future__ import annotations
+
+import io
+import json
+import random
+import signal
+import subprocess
+import sys
+import uuid
+from datetime import timedelta
+
+import pytest
+from kafka import KafkaConsumer, KafkaProducer, TopicPartition
+
+from privaudit.schemas import Codec
+from privaudit.settings import TOPIC_DLQ, TOPIC_EVENTS, TOPIC_VIOLATIONS
+from tests.helpers import access, consent, membership
+
+from .conftest import (
+    consume,
+    consume_cmd,
+    count,
+    expected_verdicts,
+    kill,
+    produce,
+    simulated,
+    sql,
+    stored_verdicts,
+)
+
+pytestmark = pytest.mark.integration
+
+
+def _read_topic(bootstrap: str, topic: str, n: int, timeout_s: float = 20) -> list:
+    consumer = KafkaConsumer(bootstrap_servers=bootstrap, auto_offset_reset="earliest", enable_auto_commit=False)
+    consumer.assign([TopicPartition(topic, 0)])
+    got: list = []
+    import time
+
+    deadline = time.monotonic() + timeout_s
+    while len(got) < n and time.monotonic() < deadline:
+        for records in consumer.poll(300).values():
+            got += records
+    consumer.close()
+    return got
+
+
+def test_produced_equals_loaded_with_the_verdicts_of_check(broker, tmp_path):
+    events = simulated(3000)
+    produce(broker.bootstrap, events, tmp_path / "spool")
+    summary = consume(broker.bootstrap, tmp_path / "data")
+    assert summary["loaded_events"] == 3000 and summary["dlq"] == 0
+    expected = expected_verdicts(events)
+    data = tmp_path / "data"
+    assert count(data, "SELECT count() FROM privaudit.events") == 3000
+    assert count(data, "SELECT uniqExact(event_id) FROM privaudit.events") == 3000
+    stored = stored_verdicts(data)
+    assert len(stored) == len(set(stored)) and set(stored) == expected
+    assert count(data, "SELECT sum(events) FROM privaudit.usage_daily") == 3000
+    assert {rule for _, rule in expected} >= {"PA-001", "PA-003", "PA-005", "PA-008", "PA-012", "PA-015"}
+    published = _read_topic(broker.bootstrap, TOPIC_VIOLATIONS, len(expected))
+    assert len(published) >= len(expected)
+
+
+def test_sigkill_at_random_points_leaves_everything_exactly_once(broker, tmp_path):
+    events = simulated(12000, seed=5)
+    produce(broker.bootstrap, events, tmp_path / "spool")
+    data = tmp_path / "data"
+    rng = random.Random(2024)
+    loaded = [0]
+    for cycle in range(4):
+        proc = subprocess.Popen(consume_cmd(broker.bootstrap, data, "--max-records", "250"),
+                                stdout=subprocess.DEVNULL, stderr=subprocess.PIPE)
+        import time
+
+        time.sleep(rng.uniform(4.0, 7.0))
+        assert proc.poll() is None, proc.stderr.read().decode()[-2000:] if proc.stderr else ""
+        assert kill(proc) == -signal.SIGKILL
+        loaded.append(count(data, "SELECT count() FROM privaudit.events"))
+    assert loaded[-1] > 0, "the consumer never got to load anything before being killed"
+    consume(broker.bootstrap, data, "--max-records", "250")
+    assert count(data, "SELECT count() FROM privaudit.events") == 12000
+    assert count(data, "SELECT uniqExact(event_id) FROM privaudit.events") == 12000
+    stored = stored_verdicts(data)
+    assert len(stored) == len(set(stored)), "a violation was stored twice"
+    assert set(stored) == expected_verdicts(events)
+    state_rows = sum(1 for e in events if e.type in ("consent", "membership"))
+    assert count(data, "SELECT count() FROM privaudit.subject_state") == state_rows
+    assert count(data, "SELECT sum(events) FROM privaudit.usage_daily") == 12000
+
+
+def test_poison_records_go_to_the_dlq_and_the_rest_goes_on(broker, tmp_path):
+    codec = Codec()
+    recent = simulated(1)[0].occurred_at  # inside the retention TTL
+    good = [membership("SIGNUP", subject_id=f"p-good-{i}", occurred_at=recent) for i in range(5)]
+    valid = codec.encode(access(occurred_at=recent))
+    breaking = codec.encode_record("access", access(occurred_at=recent).model_dump(exclude={"type"}) | {"data_items": []})
+    # bytes written by Apache Avro's Python library, not by us: must decode like ours
+    import avro.io
+    import avro.schema
+
+    theirs = good[0].model_copy(update={"event_id": str(uuid.uuid4()), "subject_id": "p-theirs"})
+    schema = avro.schema.parse(json.dumps(codec.schemas.working["membership"].raw))
+    buf = io.BytesIO()
+    avro.io.DatumWriter(schema).write(theirs.model_dump(exclude={"type"}), avro.io.BinaryEncoder(buf))
+    apache = b"\xc3\x01" + bytes(schema.fingerprint("CRC-64-AVRO")) + buf.getvalue()
+    poison = {
+        "random": bytes(random.Random(1).getrandbits(8) for _ in range(64)),
+        "truncated": valid[: len(valid) // 2],
+        "unknown fingerprint": b"\xc3\x01" + b"\x01" * 8 + valid[10:],
+        "breaks the contract": breaking,
+    }
+    producer = KafkaProducer(bootstrap_servers=broker.bootstrap, acks="all")
+    for event in good[:3]:
+        producer.send(TOPIC_EVENTS, codec.encode(event), key=event.subject_id.encode())
+    for value in poison.values():
+        producer.send(TOPIC_EVENTS, value, key=b"p-good-0")
+    for event in good[3:]:
+        producer.send(TOPIC_EVENTS, codec.encode(event), key=event.subject_id.encode())
+    producer.send(TOPIC_EVENTS, apache, key=b"p-theirs")
+    producer.flush()
+    summary = consume(broker.bootstrap, tmp_path / "data")
+    assert summary["loaded_events"] == 6 and summary["dlq"] == 4
+    dead = _read_topic(broker.bootstrap, TOPIC_DLQ, 4)
+    assert len(dead) == 4
+    reasons = []
+    for record in dead:
+        headers = {k: v.decode() for k, v in record.headers}
+        assert headers["source.topic"] == TOPIC_EVENTS and headers["source.offset"].isdigit()
+        reasons.append((headers["privaudit.error"], headers["privaudit.reason"]))
+    assert sorted(kind for kind, _ in reasons) == ["contract", "decode", "decode", "decode"]
+    assert any("unknown schema fingerprint" in reason for _, reason in reasons)
+    assert any("data_items" in reason for _, reason in reasons)
+    rows = sql(tmp_path / "data", "SELECT subject_id FROM privaudit.events ORDER BY subject_id")
+    assert [r["subject_id"] for r in rows] == sorted([e.subject_id for e in good] + ["p-theirs"])
+
+
+def test_consent_and_withdrawal_before_a_restart_are_honoured_after_it(broker, tmp_path):
+    data, t0 = tmp_path / "data", simulated(1)[0].occurred_at
+    before = [
+        membership("SIGNUP", subject_id="p-kept", occurred_at=t0),
+        consent("PURPOSE", "MARKETING", subject_id="p-kept", data_items=["DEVICE_ID"], occurred_at=t0),
+        membership("WITHDRAWAL", subject_id="p-gone", occurred_at=t0),
+    ]
+    produce(broker.bootstrap, before, tmp_path / "spool1")
+    consume(broker.bootstrap, data)  # loads the state, commits, exits: a restart follows
+    later = t0 + timedelta(minutes=5)
+    after = [
+        access(subject_id="p-kept", purpose="MARKETING", occurred_at=later),  # consented before the restart
+        access(subject_id="p-other", purpose="MARKETING", occurred_at=later),  # PA-001
+        access(subject_id="p-gone", occurred_at=later),  # PA-008: withdrew before the restart
+    ]
+    produce(broker.bootstrap, after, tmp_path / "spool2")
+    consume(broker.bootstrap, data)
+    rows = sql(data, "SELECT subject_id, rule FROM privaudit.violations ORDER BY subject_id")
+    assert [(r["subject_id"], r["rule"]) for r in rows] == [("p-gone", "PA-008"), ("p-other", "PA-001")]
+
+
+def test_sigterm_finishes_and_exits_0_and_sql_on_a_busy_store_says_so(broker, tmp_path):
+    data = tmp_path / "data"
+    produce(broker.bootstrap, simulated(500), tmp_path / "spool")
+    proc = subprocess.Popen(consume_cmd(broker.bootstrap, data), stdout=subprocess.PIPE, stderr=subprocess.PIPE)
+    try:
+        from .conftest import wait_for
+
+        assert wait_for(lambda: (data / "clickhouse").exists(), 30)
+        busy = subprocess.run([sys.executable, "-m", "privaudit.cli", "sql", "--data-dir", str(data), "SELECT 1"],
+                              capture_output=True, text=True, timeout=60)
+        assert busy.returncode == 2
+        assert busy.stderr.startswith("privaudit: error: the embedded store") and "in use by another process" in busy.stderr
+        assert busy.stderr.count("\n") == 1
+        import time
+
+        time.sleep(6)  # joined and consumed
+    finally:
+        assert kill(proc, signal.SIGTERM) == 0, proc.stderr.read().decode()[-2000:] if proc.stderr else ""
+    assert count(data, "SELECT count() FROM privaudit.events") == 500
