@@ -229,6 +229,7 @@ class AuditConsumer:
             for dead in b.dead:
                 m.dlq.labels(dead.kind).inc()
             t.dead += len(b.dead)
+        self._update_lag()
 
     def _update_lag(self) -> int | None:
         total = 0

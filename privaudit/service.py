@@ -65,6 +65,7 @@ def run_consumers(
     bulk_stage: bool = True,
     idle_exit_s: float | None = None,
     metrics_port: int | None = None,
+    metrics_host: str = "127.0.0.1",
     stop: threading.Event | None = None,
     progress: bool | None = None,
 ) -> RunResult:
@@ -72,7 +73,7 @@ def run_consumers(
     started = time.monotonic()
     metrics = Metrics()
     if metrics_port:
-        metrics.serve(metrics_port)
+        metrics.serve(metrics_port, metrics_host)
     bulk_producer = make_producer(config.client, config.bootstrap) if bulk_stage else None
     bulk = BulkStage(store, policy, bulk_producer, partitions=partitions, topic=config.topic) if bulk_stage else None
     members = [

@@ -128,6 +128,8 @@ def _consume_options(f: Any) -> Any:
         click.option("--until-idle", type=float, default=None, metavar="SECONDS",
                      help="Exit once caught up and idle this long (default: run until SIGTERM)."),
         click.option("--metrics-port", type=int, default=None, help="Serve Prometheus metrics on this port."),
+        click.option("--metrics-host", default="127.0.0.1", show_default=True,
+                     help="Address the metrics endpoint binds (0.0.0.0 in a container)."),
         click.option("--max-records", type=int, default=5000, show_default=True, help="Records per poll (batch size)."),
         click.option("--json", "json_mode", is_flag=True, help="Print the final summary as JSON."),
     ]):
@@ -155,7 +157,8 @@ def run(**options: Any) -> None:
 
 def _consume(*, bootstrap: str, dsn: str | None, data_dir: str, retention_days: int, policy_path: Path | None,
              group: str, kafka_client: str, consumers: int, partitions: int, bulk_stage: bool,
-             until_idle: float | None, metrics_port: int | None, max_records: int, json_mode: bool) -> None:
+             until_idle: float | None, metrics_port: int | None, metrics_host: str, max_records: int,
+             json_mode: bool) -> None:
     cfg.check_retention(retention_days)
     policy = load_policy(policy_path)
     store = Store.connect(_dsn(dsn, data_dir))
@@ -167,7 +170,8 @@ def _consume(*, bootstrap: str, dsn: str | None, data_dir: str, retention_days: 
         config = ConsumerConfig(bootstrap=bootstrap, group=group, client=kafka_client,  # type: ignore[arg-type]
                                 max_records=max_records)
         result = run_consumers(config, store, policy, consumers=consumers, partitions=partitions,
-                               bulk_stage=bulk_stage, idle_exit_s=until_idle, metrics_port=metrics_port, stop=stop)
+                               bulk_stage=bulk_stage, idle_exit_s=until_idle, metrics_port=metrics_port,
+                               metrics_host=metrics_host, stop=stop)
     finally:
         store.close()
     out = Output(json_mode)

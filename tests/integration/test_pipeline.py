@@ -8,12 +8,14 @@ import random
 import signal
 import subprocess
 import sys
+import urllib.request
 import uuid
 from datetime import timedelta
 
 import pytest
 from kafka import KafkaConsumer, KafkaProducer, TopicPartition
 
+from privaudit.bus import free_port
 from privaudit.schemas import Codec
 from privaudit.settings import TOPIC_DLQ, TOPIC_EVENTS, TOPIC_VIOLATIONS
 from tests.helpers import access, consent, membership
@@ -47,10 +49,11 @@ def _read_topic(bootstrap: str, topic: str, n: int, timeout_s: float = 20) -> li
     return got
 
 
-def test_produced_equals_loaded_with_the_verdicts_of_check(broker, tmp_path):
+@pytest.mark.parametrize("client", ["kafka-python", "confluent"])
+def test_produced_equals_loaded_with_the_verdicts_of_check(broker, tmp_path, client):
     events = simulated(3000)
     produce(broker.bootstrap, events, tmp_path / "spool")
-    summary = consume(broker.bootstrap, tmp_path / "data")
+    summary = consume(broker.bootstrap, tmp_path / "data", "--kafka-client", client)
     assert summary["loaded_events"] == 3000 and summary["dlq"] == 0
     expected = expected_verdicts(events)
     data = tmp_path / "data"
@@ -161,7 +164,9 @@ def test_consent_and_withdrawal_before_a_restart_are_honoured_after_it(broker, t
 def test_sigterm_finishes_and_exits_0_and_sql_on_a_busy_store_says_so(broker, tmp_path):
     data = tmp_path / "data"
     produce(broker.bootstrap, simulated(500), tmp_path / "spool")
-    proc = subprocess.Popen(consume_cmd(broker.bootstrap, data), stdout=subprocess.PIPE, stderr=subprocess.PIPE)
+    port = free_port()
+    proc = subprocess.Popen(consume_cmd(broker.bootstrap, data, "--metrics-port", str(port)),
+                            stdout=subprocess.PIPE, stderr=subprocess.PIPE)
     try:
         from .conftest import wait_for
 
@@ -171,9 +176,19 @@ def test_sigterm_finishes_and_exits_0_and_sql_on_a_busy_store_says_so(broker, tm
         assert busy.returncode == 2
         assert busy.stderr.startswith("privaudit: error: the embedded store") and "in use by another process" in busy.stderr
         assert busy.stderr.count("\n") == 1
-        import time
+        from .conftest import wait_for
 
-        time.sleep(6)  # joined and consumed
+        def metrics() -> str:
+            try:
+                return urllib.request.urlopen(f"http://127.0.0.1:{port}/metrics", timeout=2).read().decode()
+            except OSError:
+                return ""
+
+        assert wait_for(lambda: "privaudit_records_total 500.0" in metrics(), 60), metrics()[-1500:]
+        text = metrics()
+        for name in ("privaudit_events_total{", "privaudit_violations_total{", "privaudit_batch_seconds_bucket",
+                     "privaudit_consumer_lag{"):
+            assert name in text, name
     finally:
         assert kill(proc, signal.SIGTERM) == 0, proc.stderr.read().decode()[-2000:] if proc.stderr else ""
     assert count(data, "SELECT count() FROM privaudit.events") == 500

@@ -1,0 +1,57 @@
+"""The schema as generated SQL: one node, and a cluster (which cannot run here)."""
+
+from __future__ import annotations
+
+import re
+
+import pytest
+
+from privaudit.errors import ConfigError
+from privaudit.settings import Settings
+from privaudit.store import ddl
+from privaudit.store.migrations import render
+
+
+def test_single_node_tables_keep_a_dedup_window_and_the_ttl():
+    sql = "\n".join(render(ddl.Target("privaudit", 730)))
+    assert "ON CLUSTER" not in sql and "Replicated" not in sql and "Distributed" not in sql
+    events = next(s for s in render(ddl.Target()) if "privaudit.events\n" in s)
+    assert "ENGINE = MergeTree" in events and "PARTITION BY toYYYYMM(occurred_at)" in events
+    assert "TTL toDateTime(occurred_at) + INTERVAL 730 DAY" in events
+    assert f"non_replicated_deduplication_window = {ddl.DEDUP_WINDOW}" in events
+    assert "event_id UUID" in events and "ORDER BY (type, service, occurred_at, event_id)" in events
+    state = next(s for s in render(ddl.Target()) if "privaudit.subject_state\n" in s)
+    assert "\nTTL " not in state  # consents must outlive the access-record retention
+
+
+def test_cluster_rendering_uses_replicated_local_tables_and_distributed_fronts():
+    statements = render(ddl.Target("privaudit", 1095, "audit_cluster"))
+    assert all(" ON CLUSTER audit_cluster" in s for s in statements)
+    for table in ddl.TABLES:
+        local = next(s for s in statements if f"privaudit.{table.name}_local ON CLUSTER" in s and s.startswith("CREATE TABLE"))
+        assert re.search(rf"ENGINE = Replicated\w*MergeTree\('/clickhouse/tables/{{shard}}/privaudit/{table.name}_local', '{{replica}}'", local)
+        front = next(s for s in statements if f"privaudit.{table.name} ON CLUSTER audit_cluster AS privaudit.{table.name}_local" in s)
+        assert f"ENGINE = Distributed(audit_cluster, privaudit, {table.name}_local, {table.shard_key})" in front
+        if table.dedup:
+            assert f"replicated_deduplication_window = {ddl.DEDUP_WINDOW}" in local
+    progress = next(s for s in statements if "privaudit.progress_local ON CLUSTER" in s)
+    assert "ReplicatedReplacingMergeTree('/clickhouse/tables/{shard}/privaudit/progress_local', '{replica}', updated_at)" in progress
+    view = next(s for s in statements if "MATERIALIZED VIEW" in s)
+    assert "TO privaudit.usage_daily_local" in view and "FROM privaudit.events_local" in view
+    assert "INTERVAL 1095 DAY" in "\n".join(statements)
+
+
+@pytest.mark.parametrize("days", [0, 365, 729])
+def test_a_retention_shorter_than_two_years_is_refused(days):
+    with pytest.raises(ConfigError, match="at least 730 days"):
+        ddl.Target(retention_days=days)
+    with pytest.raises(ConfigError, match="at least 730 days"):
+        Settings.from_env({"PRIVAUDIT_RETENTION_DAYS": str(days)})
+
+
+def test_settings_from_the_environment():
+    s = Settings.from_env({"PRIVAUDIT_DATA_DIR": "/srv/pa", "PRIVAUDIT_BOOTSTRAP_SERVERS": "kafka:9092"})
+    assert s.clickhouse_dsn == "chdb:///srv/pa/clickhouse" and s.bootstrap_servers == "kafka:9092"
+    assert Settings.from_env({"PRIVAUDIT_CLICKHOUSE_DSN": "http://ch:8123"}).clickhouse_dsn == "http://ch:8123"
+    with pytest.raises(ConfigError, match="whole number"):
+        Settings.from_env({"PRIVAUDIT_RETENTION_DAYS": "two years"})
