@@ -24,6 +24,8 @@ test: $(STAMP)
 ## make bench: the benchmarks recorded in docs/benchmarks.md
 bench: $(STAMP)
 	$(BIN)/python bench/check_throughput.py --events 200000 --json
+	$(BIN)/python bench/pipeline_throughput.py --events 100000 --client kafka-python --json
+	$(BIN)/python bench/pipeline_throughput.py --events 100000 --client confluent --json
 
 clean:
 	rm -rf $(VENV) .pytest_cache .hypothesis build *.egg-info

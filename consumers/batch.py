@@ -17,6 +17,7 @@ from typing import Any
 from privaudit.bus import Record
 from privaudit.checker import Checker, Violation
 from privaudit.errors import DecodeError, EventError, NoPolicyInForce
+from privaudit.policy import to_millis
 from privaudit.schemas import Codec, Event
 from privaudit.store.ddl import EVENT_COLUMN_NAMES, STATE_COLUMN_NAMES, VIOLATION_COLUMN_NAMES
 
@@ -101,8 +102,6 @@ def process(records: list[Record], codec: Codec, checker: Checker) -> PartitionB
 def _version(checker: Checker, verdicts: list[Violation], event: Event) -> str:
     if verdicts:
         return verdicts[0].policy_version
-    from privaudit.policy import to_millis
-
     version = checker.policy.version_at(to_millis(event.occurred_at))
     return version.label if version is not None else ""
 

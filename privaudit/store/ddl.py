@@ -83,6 +83,9 @@ EVENTS = Table(
     "events",
     _EVENT_COLUMNS,
     order_by="(type, service, occurred_at, event_id)",
+    # A repeated event (the emitter's spool and producer retries are at least once) has the same
+    # sorting key: merges keep one row, and SELECT ... FINAL counts it once at any time.
+    engine="ReplacingMergeTree",
     partition_by="toYYYYMM(occurred_at)",
     ttl=True,
     indexes=(
@@ -116,6 +119,7 @@ VIOLATIONS = Table(
     "violations",
     VIOLATION_COLUMNS,
     order_by="(rule, occurred_at, event_id)",
+    engine="ReplacingMergeTree",
     partition_by="toYYYYMM(occurred_at)",
     ttl=True,
     indexes=("INDEX subject_idx subject_id TYPE bloom_filter GRANULARITY 4",),

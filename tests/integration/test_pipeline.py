@@ -8,6 +8,7 @@ import random
 import signal
 import subprocess
 import sys
+import time
 import urllib.request
 import uuid
 from datetime import timedelta
@@ -39,8 +40,6 @@ def _read_topic(bootstrap: str, topic: str, n: int, timeout_s: float = 20) -> li
     consumer = KafkaConsumer(bootstrap_servers=bootstrap, auto_offset_reset="earliest", enable_auto_commit=False)
     consumer.assign([TopicPartition(topic, 0)])
     got: list = []
-    import time
-
     deadline = time.monotonic() + timeout_s
     while len(got) < n and time.monotonic() < deadline:
         for records in consumer.poll(300).values():
@@ -76,8 +75,6 @@ def test_sigkill_at_random_points_leaves_everything_exactly_once(broker, tmp_pat
     for cycle in range(4):
         proc = subprocess.Popen(consume_cmd(broker.bootstrap, data, "--max-records", "250"),
                                 stdout=subprocess.DEVNULL, stderr=subprocess.PIPE)
-        import time
-
         time.sleep(rng.uniform(4.0, 7.0))
         assert proc.poll() is None, proc.stderr.read().decode()[-2000:] if proc.stderr else ""
         assert kill(proc) == -signal.SIGKILL
@@ -163,7 +160,12 @@ def test_consent_and_withdrawal_before_a_restart_are_honoured_after_it(broker, t
 
 def test_sigterm_finishes_and_exits_0_and_sql_on_a_busy_store_says_so(broker, tmp_path):
     data = tmp_path / "data"
-    produce(broker.bootstrap, simulated(500), tmp_path / "spool")
+    events = simulated(500)
+    end = events[-1].occurred_at
+    burst = [access(actor_id="cs-burst", subject_id=f"p-burst-{i}", occurred_at=end + timedelta(seconds=i + 1))
+             for i in range(101)]  # the last one is PA-012, at the very end of the stream
+    events += burst
+    produce(broker.bootstrap, events, tmp_path / "spool")
     port = free_port()
     proc = subprocess.Popen(consume_cmd(broker.bootstrap, data, "--metrics-port", str(port)),
                             stdout=subprocess.PIPE, stderr=subprocess.PIPE)
@@ -184,11 +186,30 @@ def test_sigterm_finishes_and_exits_0_and_sql_on_a_busy_store_says_so(broker, tm
             except OSError:
                 return ""
 
-        assert wait_for(lambda: "privaudit_records_total 500.0" in metrics(), 60), metrics()[-1500:]
+        assert wait_for(lambda: "privaudit_records_total 601.0" in metrics(), 60), metrics()[-1500:]
         text = metrics()
         for name in ("privaudit_events_total{", "privaudit_violations_total{", "privaudit_batch_seconds_bucket",
                      "privaudit_consumer_lag{"):
             assert name in text, name
+        time.sleep(4)  # caught up and idle for 2 s: the bulk stage scans to the end
     finally:
         assert kill(proc, signal.SIGTERM) == 0, proc.stderr.read().decode()[-2000:] if proc.stderr else ""
-    assert count(data, "SELECT count() FROM privaudit.events") == 500
+    assert count(data, "SELECT count() FROM privaudit.events") == 601
+    stored = stored_verdicts(data)
+    assert (burst[-1].event_id, "PA-012") in stored  # the tail was scanned while idle, before SIGTERM
+    assert len(stored) == len(set(stored)) and set(stored) == expected_verdicts(events)
+
+
+def test_an_event_delivered_twice_is_counted_once(broker, tmp_path):
+    """The emitter's spool and producer retries are at least once: the same event at two offsets."""
+    recent = simulated(1)[0].occurred_at
+    event = access(purpose="MARKETING", subject_id="p-twice", occurred_at=recent)  # PA-001
+    codec = Codec()
+    producer = KafkaProducer(bootstrap_servers=broker.bootstrap, acks="all")
+    for _ in range(2):
+        producer.send(TOPIC_EVENTS, codec.encode(event), key=b"p-twice")
+    producer.flush()
+    assert consume(broker.bootstrap, tmp_path / "data")["records"] == 2
+    data = tmp_path / "data"
+    assert count(data, "SELECT count() FROM privaudit.events FINAL") == 1
+    assert count(data, "SELECT count() FROM privaudit.violations FINAL") == 1
