@@ -89,8 +89,11 @@ def process(records: list[Record], codec: Codec, checker: Checker) -> PartitionB
         version = "" if event.type in ("consent", "membership") else _version(checker, verdicts, event)
         _event_row(batch.events, event, record, version)
         for v in verdicts:
-            _violation_row(batch.violations, event, record, v)
-            batch.published.append((event.event_id.encode(), _violation_json(event, record, v)))
+            add_violation(
+                batch.violations, batch.published, v, event_id=event.event_id, occurred_at=event.occurred_at,
+                event_type=event.type, service=event.service, subject_id=event.subject_id,
+                actor_id=event.__dict__.get("actor_id"), counterparty=_counterparty(event), record=record,
+            )
             counts[v.rule] = counts.get(v.rule, 0) + 1
         if event.type in ("consent", "membership"):
             _state_row(batch.state, event, record)
@@ -144,21 +147,29 @@ def _event_row(cols: dict[str, list[Any]], e: Event, r: Record, version: str) ->
     cols["kafka_offset"].append(r.offset)
 
 
-def _violation_row(cols: dict[str, list[Any]], e: Event, r: Record, v: Violation) -> None:
-    cols["event_id"].append(e.event_id)
-    cols["rule"].append(v.rule)
-    cols["severity"].append(v.severity)
-    cols["message"].append(v.message)
-    cols["policy_version"].append(v.policy_version)
-    cols["occurred_at"].append(e.occurred_at)
-    cols["type"].append(e.type)
-    cols["service"].append(e.service)
-    cols["subject_id"].append(e.subject_id)
-    cols["actor_id"].append(e.__dict__.get("actor_id"))
-    cols["counterparty"].append(_counterparty(e))
-    cols["kafka_topic"].append(r.topic)
-    cols["kafka_partition"].append(r.partition)
-    cols["kafka_offset"].append(r.offset)
+def add_violation(
+    cols: dict[str, list[Any]], published: list[tuple[bytes, bytes]], v: Violation, *, event_id: str,
+    occurred_at: datetime, event_type: str, service: str, subject_id: str, actor_id: str | None,
+    counterparty: str | None, record: Record | tuple[str, int, int],
+) -> None:
+    """One verdict as a ``violations`` row and as the JSON published to ``privaudit.violations``
+    (for the alert dispatcher); ``record`` is the event's Kafka record or its (topic, partition, offset)."""
+    topic, partition, offset = (record.topic, record.partition, record.offset) if isinstance(record, Record) else record
+    row = {
+        "event_id": event_id, "rule": v.rule, "severity": v.severity, "message": v.message,
+        "policy_version": v.policy_version, "occurred_at": occurred_at, "type": event_type, "service": service,
+        "subject_id": subject_id, "actor_id": actor_id, "counterparty": counterparty,
+        "kafka_topic": topic, "kafka_partition": partition, "kafka_offset": offset,
+    }
+    for name, value in row.items():
+        cols[name].append(value)
+    payload = {name: row[name] for name in ("event_id", "rule", "severity", "message", "policy_version")}
+    payload.update(
+        occurred_at=occurred_at.isoformat(timespec="milliseconds"), type=event_type, service=service,
+        subject_id=subject_id, actor_id=actor_id, counterparty=counterparty,
+        source={"topic": topic, "partition": partition, "offset": offset},
+    )
+    published.append((event_id.encode(), json.dumps(payload, ensure_ascii=False).encode("utf-8")))
 
 
 def _state_row(cols: dict[str, list[Any]], e: Event, r: Record) -> None:
@@ -177,27 +188,3 @@ def _state_row(cols: dict[str, list[Any]], e: Event, r: Record) -> None:
     cols["purposes"].append(get("purposes") or [])
     cols["data_items"].append(get("data_items") or [])
     cols["change"].append(get("change"))
-
-
-def violation_payload(
-    event_id: str, rule: str, severity: str, message: str, policy_version: str, occurred_at: datetime,
-    event_type: str, service: str, subject_id: str, actor_id: str | None, counterparty: str | None,
-    topic: str, partition: int, offset: int,
-) -> bytes:
-    """The JSON published to ``privaudit.violations`` for the alert dispatcher."""
-    return json.dumps(
-        {
-            "event_id": event_id, "rule": rule, "severity": severity, "message": message,
-            "policy_version": policy_version, "occurred_at": occurred_at.isoformat(timespec="milliseconds"),
-            "type": event_type, "service": service, "subject_id": subject_id, "actor_id": actor_id,
-            "counterparty": counterparty, "source": {"topic": topic, "partition": partition, "offset": offset},
-        },
-        ensure_ascii=False,
-    ).encode("utf-8")
-
-
-def _violation_json(e: Event, r: Record, v: Violation) -> bytes:
-    return violation_payload(
-        e.event_id, v.rule, v.severity, v.message, v.policy_version, e.occurred_at, e.type, e.service,
-        e.subject_id, e.__dict__.get("actor_id"), _counterparty(e), r.topic, r.partition, r.offset,
-    )

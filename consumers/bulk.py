@@ -33,7 +33,7 @@ from privaudit.settings import TOPIC_EVENTS, TOPIC_VIOLATIONS
 from privaudit.store import Store
 from privaudit.store.ddl import VIOLATION_COLUMN_NAMES
 
-from .batch import violation_payload
+from .batch import add_violation
 
 PLANNED, DONE = "bulk", "bulk-done"
 
@@ -108,7 +108,7 @@ class BulkStage:
         _, rows = self.store.query(
             "SELECT toString(event_id), occurred_at, actor_id, subject_id, action, record_count, service, "
             "kafka_partition, kafka_offset "
-            f"FROM {self.store.database}.events WHERE type = 'access' "
+            f"FROM {self.store.database}.events FINAL WHERE type = 'access' "
             "AND occurred_at > {a:DateTime64(3, 'UTC')} AND occurred_at <= {b:DateTime64(3, 'UTC')} "
             "ORDER BY occurred_at, event_id",
             {"a": _utc(max(0, lo - window)), "b": _utc(hi)},
@@ -126,17 +126,10 @@ class BulkStage:
             checker.bulk_verdict(out, version, actor, subject, action, count, ms)
             if not out or ms <= lo:
                 continue
-            [v] = out
-            for name, value in (
-                ("event_id", event_id), ("rule", v.rule), ("severity", v.severity), ("message", v.message),
-                ("policy_version", v.policy_version), ("occurred_at", at), ("type", "access"), ("service", service),
-                ("subject_id", subject), ("actor_id", actor), ("counterparty", None), ("kafka_topic", self.topic),
-                ("kafka_partition", partition), ("kafka_offset", offset),
-            ):
-                cols[name].append(value)
-            published.append((event_id.encode(), violation_payload(
-                event_id, v.rule, v.severity, v.message, v.policy_version, at, "access", service, subject, actor,
-                None, self.topic, partition, offset)))
+            add_violation(
+                cols, published, out[0], event_id=event_id, occurred_at=at, event_type="access", service=service,
+                subject_id=subject, actor_id=actor, counterparty=None, record=(self.topic, partition, offset),
+            )
         names = list(cols)
         self.store.insert("violations", [cols[n] for n in names], names, token=f"bulk/{self.topic}/{lo}-{hi}/violations")
         if self.producer is not None and published:
