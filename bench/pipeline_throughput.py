@@ -50,9 +50,10 @@ from privaudit.store import Store  # noqa: E402
 PARTITIONS = 6
 
 
-def _frames(n: int, seed: int) -> list[tuple[bytes, bytes]]:
+def _frames(n: int, seed: int, max_members: int | None = None) -> list[tuple[bytes, bytes]]:
     codec = Codec()
-    return [(e.subject_id.encode(), codec.encode(e)) for e in simulate(SimulationConfig(events=n, seed=seed), load_policy())]
+    config = SimulationConfig(events=n, seed=seed, max_members=max_members)
+    return [(e.subject_id.encode(), codec.encode(e)) for e in simulate(config, load_policy())]
 
 
 def _produce(bootstrap: str, frames: list[tuple[bytes, bytes]], rate: float | None = None) -> None:
@@ -68,8 +69,8 @@ def _produce(bootstrap: str, frames: list[tuple[bytes, bytes]], rate: float | No
     producer.close()
 
 
-def _steady_producer(bootstrap: str, n: int, rate: float, seed: int) -> None:
-    _produce(bootstrap, _frames(n, seed), rate)
+def _steady_producer(bootstrap: str, n: int, rate: float, seed: int, max_members: int | None) -> None:
+    _produce(bootstrap, _frames(n, seed, max_members), rate)
 
 
 def raw_consume(client: str, bootstrap: str, n: int) -> tuple[float, list[bytes]]:
@@ -154,6 +155,8 @@ def main() -> None:
     parser.add_argument("--latency-seconds", type=float, default=20.0)
     parser.add_argument("--soak-seconds", type=float, default=0.0)
     parser.add_argument("--seed", type=int, default=7)
+    parser.add_argument("--max-members", type=int, default=None,
+                        help="bound the simulated population in the steady run (so checker state stops growing)")
     parser.add_argument("--json", action="store_true")
     args = parser.parse_args()
 
@@ -173,7 +176,7 @@ def main() -> None:
             result["pipeline_over_decode"] = round(result["pipeline_eps"] / result["decode_eps"], 3)
 
             steady = int(args.rate * max(args.latency_seconds, args.soak_seconds))
-            producer = mp.get_context("spawn").Process(target=_steady_producer, args=(broker.bootstrap, steady, args.rate, args.seed + 1))
+            producer = mp.get_context("spawn").Process(target=_steady_producer, args=(broker.bootstrap, steady, args.rate, args.seed + 1, args.max_members))
             began = time.monotonic()
             producer.start()
             # the same group resumes after the throughput run: it reads exactly the steady records
@@ -187,7 +190,7 @@ def main() -> None:
             )
             if "rss" in run:
                 rss = run["rss"]
-                result.update(soak_seconds=args.soak_seconds, rss_mb_first=round(rss[0]), rss_mb_last=round(rss[-1]),
+                result.update(soak_seconds=args.soak_seconds, max_members=args.max_members, rss_mb_first=round(rss[0]), rss_mb_last=round(rss[-1]),
                               rss_mb_max=round(max(rss)), rss_mb_samples=[round(x) for x in rss],
                               state_histories_samples=run["state"])
             store.close()

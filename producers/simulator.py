@@ -53,13 +53,15 @@ class SimulationConfig:
     violation_rate: float = 0.02
     start: datetime = field(default_factory=default_start)
     mean_gap_ms: int = 2000  # simulated time between events
+    max_members: int | None = None  # stop signing up new members past this (a bounded population)
 
 
 class _World:
     """Members and their state, so clean traffic stays clean."""
 
-    def __init__(self, rng: random.Random, pseudonym: Callable[[str], str]) -> None:
+    def __init__(self, rng: random.Random, pseudonym: Callable[[str], str], max_members: int | None = None) -> None:
         self.rng = rng
+        self.max_members = max_members
         self.pseudonym = pseudonym
         self.members: list[str] = []
         self.withdrawn: list[str] = []
@@ -86,7 +88,7 @@ class _World:
 
 def simulate(config: SimulationConfig, policy: Policy | None = None) -> Iterator[Event]:
     rng = random.Random(config.seed)
-    world = _World(rng, Pseudonymizer(SIM_KEY))
+    world = _World(rng, Pseudonymizer(SIM_KEY), config.max_members)
     at = config.start.astimezone(timezone.utc)
     declared_processors = sorted(policy.versions[-1].processors) if policy is not None else []
     violations = [v for v in _VIOLATIONS if v is not _pa006 or declared_processors]
@@ -126,7 +128,8 @@ def _ip(rng: random.Random) -> str:
 def _clean(w: _World) -> dict[str, Any]:
     rng = w.rng
     roll = rng.random()
-    if roll < 0.04 or not w.members:  # sign-up: membership, then the Device ID collected
+    full = w.max_members is not None and len(w.members) >= w.max_members
+    if (roll < 0.04 and not full) or not w.members:  # sign-up: membership, then the Device ID collected
         subject = w.new_member()
         if rng.random() < 0.5:
             return {"type": "membership", "subject_id": subject, "change": "SIGNUP", "service": "imfine-doctor-app"}
