@@ -128,8 +128,9 @@ def _ip(rng: random.Random) -> str:
 def _clean(w: _World) -> dict[str, Any]:
     rng = w.rng
     roll = rng.random()
-    full = w.max_members is not None and len(w.members) >= w.max_members
-    if (roll < 0.04 and not full) or not w.members:  # sign-up: membership, then the Device ID collected
+    if roll < 0.04 and w.max_members is not None and len(w.members) >= w.max_members:
+        roll = rng.uniform(0.05, 1.0)  # the population is full: no sign-up, the rest of the mix as usual
+    if roll < 0.04 or not w.members:  # sign-up: membership, then the Device ID collected
         subject = w.new_member()
         if rng.random() < 0.5:
             return {"type": "membership", "subject_id": subject, "change": "SIGNUP", "service": "imfine-doctor-app"}
