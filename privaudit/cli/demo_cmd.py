@@ -9,7 +9,9 @@ what ``privaudit check`` finds in the same events (written to ``DATA_DIR/events.
 
 from __future__ import annotations
 
+import os
 import shutil
+import sys
 import threading
 import time
 from pathlib import Path
@@ -79,11 +81,20 @@ def demo(events: int, seed: int, data_dir: Path, partitions: int, consumers: int
         f"DLQ {summary['dlq']} · {summary['elapsed_s']} s · same verdicts as `privaudit check`: "
         f"{'yes' if summary['matches_check'] else 'NO'}"
     )
+    prog = _invoked_as()
     out.line(f"\nThe data is in {data_dir}/clickhouse (embedded ClickHouse); the events as JSON in {jsonl}. Query it:")
-    out.line(f"  privaudit sql --data-dir {data_dir} \"SELECT rule, count() FROM privaudit.violations GROUP BY rule ORDER BY rule\"")
-    out.line(f"  privaudit check --table {jsonl}")
+    out.line(f"  {prog} sql --data-dir {data_dir} \"SELECT rule, count() FROM privaudit.violations GROUP BY rule ORDER BY rule\"")
+    out.line(f"  {prog} check --table {jsonl}")
     if not summary["matches_check"]:
         raise SystemExit(1)
+
+
+def _invoked_as() -> str:
+    """How the user ran us (``.venv/bin/privaudit`` after ``make demo``), for copy-paste hints."""
+    argv0 = sys.argv[0]
+    if "/" in argv0 and Path(argv0).name == "privaudit":
+        return os.path.relpath(argv0)
+    return "privaudit"
 
 
 def _summary(store: Store, dlq: int) -> dict:
