@@ -30,7 +30,7 @@ from privaudit.bus import Producer
 from privaudit.checker import Checker, Violation
 from privaudit.policy import Policy, to_millis
 from privaudit.settings import TOPIC_EVENTS, TOPIC_VIOLATIONS
-from privaudit.store import Store
+from privaudit.store import Store, as_utc
 from privaudit.store.ddl import VIOLATION_COLUMN_NAMES
 
 from .batch import add_violation
@@ -62,7 +62,7 @@ class BulkStage:
         )
         if not rows:
             return None
-        latest = [to_millis(_aware(at)) for _, at in rows]
+        latest = [to_millis(as_utc(at)) for _, at in rows]
         if final:
             return max(latest)
         return min(latest) if len(rows) >= self.partitions else None
@@ -117,7 +117,7 @@ class BulkStage:
         cols: dict[str, list[Any]] = {name: [] for name in VIOLATION_COLUMN_NAMES}
         published: list[tuple[bytes, bytes]] = []
         for event_id, at, actor, subject, action, count, service, partition, offset in rows:
-            at = _aware(at)
+            at = as_utc(at)
             ms = to_millis(at)
             version = self.policy.version_at(ms)
             if version is None:
@@ -137,7 +137,3 @@ class BulkStage:
                 self.producer.send(TOPIC_VIOLATIONS, value, key=key)
             self.producer.flush(30)
         return len(published)
-
-
-def _aware(value: datetime) -> datetime:
-    return value if value.tzinfo is not None else value.replace(tzinfo=timezone.utc)

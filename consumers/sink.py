@@ -17,18 +17,14 @@ offset so a reader can tell a repeat.
 
 from __future__ import annotations
 
-from datetime import datetime, timezone
-from typing import Any
-
 from privaudit.checker import CheckerState
 from privaudit.checker.state import Grant
 from privaudit.policy import to_millis
-from privaudit.store import Store
+from privaudit.store import Store, as_utc
 
 from .batch import PartitionBatch
 
 STREAM = "audit"
-_EPOCH = datetime(1970, 1, 1, tzinfo=timezone.utc)
 
 
 class Sink:
@@ -87,13 +83,9 @@ class Sink:
             {"t": topic, "p": partition, "o": before_offset},
         )
         for subject, at, kind, consent_id, scope, target, granted, purposes, items, change in rows:
-            ms = to_millis(_aware(at))
+            ms = to_millis(as_utc(at))
             if kind == "consent":
                 state.record_consent(subject, scope, target, ms, Grant(bool(granted), frozenset(purposes), frozenset(items), consent_id))
             else:
                 state.record_membership(subject, ms, change)
         return state
-
-
-def _aware(value: Any) -> datetime:
-    return value if value.tzinfo is not None else value.replace(tzinfo=timezone.utc)

@@ -21,7 +21,6 @@ from privaudit.schemas.models import (
     AccessEvent,
     ConsentEvent,
     Event,
-    MembershipEvent,
     ShareEvent,
     TransferEvent,
 )

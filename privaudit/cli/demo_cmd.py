@@ -21,13 +21,12 @@ import click
 from privaudit.bus import LocalBroker, ensure_topics
 from privaudit.checker import Checker
 from privaudit.consumers import ConsumerConfig
-from privaudit.errors import PrivauditError
-from privaudit.policy import load_policy
-from privaudit.schemas.models import parse_json
+from privaudit.policy import Policy, load_policy
 from privaudit.service import install_stop_signals, run_consumers
 from privaudit.settings import default_dsn
 from privaudit.store import Store
 
+from .check import check_lines
 from .pipeline_cmd import simulate_events
 from .terminal import Output
 
@@ -109,16 +108,12 @@ def _summary(store: Store, dlq: int) -> dict:
     }
 
 
-def _matches_check(store: Store, jsonl: Path, policy) -> bool:  # type: ignore[no-untyped-def]
-    checker = Checker(policy)
-    expected = set()
+def _matches_check(store: Store, jsonl: Path, policy: Policy) -> bool:
+    """The stored violations, event for event and rule for rule, against `privaudit check`'s."""
     with open(jsonl, encoding="utf-8") as f:
-        for line in f:
-            try:
-                event = parse_json(line)
-                expected.update((event.event_id, v.rule) for v in checker.check(event))
-            except PrivauditError:
-                continue
+        expected = {
+            (r.event.event_id, v.rule) for r in check_lines(Checker(policy), f) if r.event is not None for v in r.violations
+        }
     _, rows = store.query(f"SELECT toString(event_id), rule FROM {store.database}.violations")
     stored = [(e, r) for e, r in rows]
     return len(stored) == len(set(stored)) and set(stored) == expected

@@ -17,6 +17,7 @@ import sys
 import tempfile
 import threading
 from collections.abc import Iterator, Sequence
+from datetime import datetime, timezone
 from typing import Any
 
 import clickhouse_connect
@@ -166,6 +167,11 @@ def _quiet_stderr(said: list[str]) -> Iterator[None]:
             os.close(saved)
             scratch.seek(0)
             said.append(scratch.read().decode("utf-8", "replace"))
+
+
+def as_utc(value: datetime) -> datetime:
+    """A DateTime64(3, 'UTC') value as read back, made aware (the client may return it naive)."""
+    return value if value.tzinfo is not None else value.replace(tzinfo=timezone.utc)
 
 
 def _first_line(exc: Exception) -> str:
