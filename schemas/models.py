@@ -17,7 +17,6 @@ What the models add to the Avro schema, because Avro cannot say it:
 from __future__ import annotations
 
 import re
-import uuid
 from datetime import datetime, timezone
 from typing import Annotated, Literal, Union, get_args
 
@@ -60,12 +59,13 @@ _RAW_IDENTIFIER = re.compile(
 )
 
 
+_UUID = re.compile(r"[0-9a-fA-F]{8}-[0-9a-fA-F]{4}-[0-9a-fA-F]{4}-[0-9a-fA-F]{4}-[0-9a-fA-F]{12}")
+
+
 def _uuid_text(value: str) -> str:
-    try:
-        parsed = uuid.UUID(value)
-    except ValueError:
-        raise ValueError(f"not a UUID: {value!r}") from None
-    if str(parsed) != value.lower():
+    """The canonical 8-4-4-4-12 text of a UUID (either case). A regular expression, not
+    ``uuid.UUID``: the same set of strings at a fifth of the cost, on every event."""
+    if _UUID.fullmatch(value) is None:
         raise ValueError(f"not a UUID in 8-4-4-4-12 form: {value!r}")
     return value
 

@@ -7,6 +7,8 @@ from datetime import datetime, timezone
 from typing import Any
 
 import pytest
+from hypothesis import given, settings
+from hypothesis import strategies as st
 
 from privaudit.errors import EventError
 from privaudit.schemas import MODELS, SchemaSet
@@ -99,3 +101,33 @@ def test_country_codes_are_iso_3166_alpha2():
 def test_json_form_round_trips():
     event = parse()
     assert parse_json(event.model_dump_json()) == event
+
+
+def _uuid_by_library(value: str) -> bool:
+    import uuid
+
+    try:
+        return str(uuid.UUID(value)) == value.lower()
+    except ValueError:
+        return False
+
+
+@settings(max_examples=400, deadline=None)
+@given(st.one_of(
+    st.uuids().map(str),
+    st.uuids().map(lambda u: str(u).upper()),
+    st.uuids().map(lambda u: u.hex),
+    st.uuids().map(lambda u: "{" + str(u) + "}"),
+    st.uuids().map(lambda u: "urn:uuid:" + str(u)),
+    st.text(alphabet="0123456789abcdefABCDEF-{}:urn ", max_size=45),
+    st.text(max_size=40),
+))
+def test_event_id_check_accepts_exactly_what_the_uuid_library_writes(value: str) -> None:
+    from privaudit.schemas.models import _uuid_text
+
+    try:
+        _uuid_text(value)
+        accepted = True
+    except ValueError:
+        accepted = False
+    assert accepted == _uuid_by_library(value)
