@@ -167,7 +167,9 @@ def add_violation(
         subject_id=subject_id, actor_id=actor_id, counterparty=counterparty,
         source={"topic": topic, "partition": partition, "offset": offset},
     )
-    published.append((event_id.encode(), json.dumps(payload, ensure_ascii=False).encode("utf-8")))
+    # Keyed by what the alert dispatcher groups on, so one group's violations share a partition.
+    key = f"{v.rule}|{service}|{counterparty or actor_id or ''}"
+    published.append((key.encode("utf-8"), json.dumps(payload, ensure_ascii=False).encode("utf-8")))
 
 
 def _state_row(cols: dict[str, list[Any]], e: Event, r: Record) -> None:

@@ -11,6 +11,8 @@ from typing import Any
 import click
 
 from privaudit import settings as cfg
+from privaudit.alerting import load_alerting
+from privaudit.alerting.service import make_dispatcher
 from privaudit.bus import LocalBroker, ensure_topics
 from privaudit.consumers import ConsumerConfig
 from privaudit.policy import load_policy
@@ -146,36 +148,68 @@ def consume(**options: Any) -> None:
 
 @click.command()
 @_consume_options
-def run(**options: Any) -> None:
-    """Everything that touches the store, in one process (the embedded store admits one).
-
-    Today: the consumers and the bulk stage; the alert dispatcher and the dashboard join here
-    with the alerting issue.
-    """
-    _consume(**options)
+@click.option("--alerting", "alerting_path", type=click.Path(dir_okay=False, exists=True, path_type=Path),
+              envvar="PRIVAUDIT_ALERTING", show_envvar=True, default=None,
+              help="Run the alert dispatcher here, routing as this file says (see alerting.yaml).")
+@click.option("--dashboard-port", type=int, default=None, help="Serve the dashboard here (0: a free port).")
+@click.option("--dashboard-host", default="127.0.0.1", show_default=True,
+              help="Address the dashboard binds; anything but loopback requires PRIVAUDIT_DASHBOARD_TOKEN.")
+def run(alerting_path: Path | None, dashboard_port: int | None, dashboard_host: str, **options: Any) -> None:
+    """Everything that touches the store, in one process (the embedded store admits one):
+    the consumers, the bulk stage, and with --alerting / --dashboard-port the alert dispatcher and
+    the dashboard, as threads sharing one ClickHouse client."""
+    _consume(**options, alerting_path=alerting_path, dashboard_port=dashboard_port, dashboard_host=dashboard_host)
 
 
 def _consume(*, bootstrap: str, dsn: str | None, data_dir: str, retention_days: int, policy_path: Path | None,
              group: str, kafka_client: str, consumers: int, partitions: int, bulk_stage: bool,
              until_idle: float | None, metrics_port: int | None, metrics_host: str, max_records: int,
-             json_mode: bool) -> None:
+             json_mode: bool, alerting_path: Path | None = None, dashboard_port: int | None = None,
+             dashboard_host: str = "127.0.0.1") -> None:
     cfg.check_retention(retention_days)
     policy = load_policy(policy_path)
+    alerting = load_alerting(alerting_path) if alerting_path else None
     store = Store.connect(_dsn(dsn, data_dir))
+    companions: list[threading.Thread] = []
+    dispatcher = server = None
     try:
         store.migrate(retention_days)
         ensure_topics(bootstrap, partitions)
         stop = threading.Event()
         install_stop_signals(stop)
+        consumers_done = threading.Event()
+        if alerting is not None:
+            dispatcher = make_dispatcher(alerting, bootstrap, store, client=kafka_client)  # type: ignore[arg-type]
+            companions.append(threading.Thread(
+                target=dispatcher.run, args=(stop,), name="alerts",
+                kwargs={"idle_exit_s": until_idle, "may_exit": consumers_done.is_set}))
+        if dashboard_port is not None:
+            from privaudit.dashboards.server import serve_dashboard
+
+            server = serve_dashboard(store, policy, host=dashboard_host, port=dashboard_port)
+            click.echo(f"dashboard: {server.url}", err=True)
+        for thread in companions:
+            thread.start()
         config = ConsumerConfig(bootstrap=bootstrap, group=group, client=kafka_client,  # type: ignore[arg-type]
                                 max_records=max_records)
-        result = run_consumers(config, store, policy, consumers=consumers, partitions=partitions,
-                               bulk_stage=bulk_stage, idle_exit_s=until_idle, metrics_port=metrics_port,
-                               metrics_host=metrics_host, stop=stop)
+        try:
+            result = run_consumers(config, store, policy, consumers=consumers, partitions=partitions,
+                                   bulk_stage=bulk_stage, idle_exit_s=until_idle, metrics_port=metrics_port,
+                                   metrics_host=metrics_host, stop=stop)
+        finally:
+            consumers_done.set()
+            if until_idle is None:
+                stop.set()
+            for thread in companions:
+                thread.join()
     finally:
+        if server is not None:
+            server.close()
         store.close()
     out = Output(json_mode)
     summary = result.as_dict()
+    if dispatcher is not None:
+        summary["alerts"] = dispatcher.totals.__dict__
     if json_mode:
         out.json(summary)
     else:

@@ -215,6 +215,40 @@ USAGE_DAILY_MV = View(
 
 TABLES: tuple[Table, ...] = (EVENTS, VIOLATIONS, SUBJECT_STATE, BATCHES, PROGRESS, USAGE_DAILY)
 
+ALERT_COLUMNS: tuple[tuple[str, str], ...] = (
+    ("group_key", "String"),
+    ("sink", _LC),  # '' with status 'unrouted': no route matched the group
+    ("rule", _LC),
+    ("severity", _LC),
+    ("service", _LC),
+    ("party", "String"),  # the recipient or processor, else the actor
+    ("window_start", _TS),
+    ("window_end", _TS),
+    ("first_seen", _TS),  # event time of the group's first and last violation
+    ("last_seen", _TS),
+    ("count", "UInt32"),
+    ("status", _LC),  # pending | retrying | delivered | rejected | unrouted
+    ("attempts", "UInt32"),
+    ("last_error", "String"),
+    ("event_id", "UUID"),  # the first violation's event, as shown in the notification
+    ("subject_id", "String"),
+    ("policy_version", _LC),
+    ("notified_at", f"Nullable({_TS})"),
+    ("updated_at", _TS),
+)
+ALERT_COLUMN_NAMES: tuple[str, ...] = tuple(n for n, _ in ALERT_COLUMNS)
+
+ALERTS = Table(
+    "alerts",
+    ALERT_COLUMNS,
+    order_by="(group_key, sink)",
+    engine="ReplacingMergeTree(updated_at)",
+    partition_by="toYYYYMM(window_start)",
+    dedup=False,
+    shard_key="cityHash64(group_key)",
+    comment="alert history: one row per (group, sink), the newest wins (read with FINAL)",
+)
+
 
 @dataclass(frozen=True)
 class Target:

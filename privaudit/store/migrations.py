@@ -31,6 +31,7 @@ def _initial(t: ddl.Target) -> list[str]:
 
 MIGRATIONS: tuple[Migration, ...] = (
     Migration(1, "events, violations, subject state, batch journal, progress, usage statistics", _initial),
+    Migration(2, "alert history", lambda t: ddl.create_table(t, ddl.ALERTS)),
 )
 
 

@@ -1,0 +1,29 @@
+"""Wiring a dispatcher to the bus, the store and the configured sinks."""
+
+from __future__ import annotations
+
+from privaudit.bus import ClientName, make_consumer
+from privaudit.settings import TOPIC_VIOLATIONS
+from privaudit.store import Store
+
+from .config import AlertingConfig
+from .dispatcher import Dispatcher
+from .history import ClickHouseHistory
+from .sinks import Sink
+
+DEFAULT_GROUP = "privaudit-alerts"
+
+
+def make_dispatcher(config: AlertingConfig, bootstrap: str, store: Store, *, client: ClientName = "kafka-python",
+                    group: str = DEFAULT_GROUP) -> Dispatcher:
+    sinks = {name: Sink(name, sink, config.dashboard_url) for name, sink in config.sinks.items()}
+    holder: list[Dispatcher] = []
+    consumer = make_consumer(
+        client, bootstrap, group, [TOPIC_VIOLATIONS],
+        on_assign=lambda tps: None,
+        on_revoke=lambda tps: holder[0].revoked(tps) if holder else None,
+        client_id="privaudit-alerts",
+    )
+    dispatcher = Dispatcher(config, consumer, ClickHouseHistory(store), sinks)
+    holder.append(dispatcher)
+    return dispatcher

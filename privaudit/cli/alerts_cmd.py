@@ -1,0 +1,58 @@
+"""``privaudit alerts``: the alert dispatcher on its own (against a ClickHouse server, or an
+embedded store no other process holds; with the embedded default, ``privaudit run --alerting``)."""
+
+from __future__ import annotations
+
+import threading
+from pathlib import Path
+from typing import Any
+
+import click
+
+from privaudit.alerting import load_alerting
+from privaudit.alerting.service import DEFAULT_GROUP, make_dispatcher
+from privaudit.bus import ensure_topics
+from privaudit.service import install_stop_signals
+from privaudit.store import Store
+
+from .pipeline_cmd import _dsn, bootstrap_option, clickhouse_option, data_dir_option
+from .terminal import Output
+
+
+
+@click.command()
+@click.option("--config", "alerting_path", type=click.Path(dir_okay=False, exists=True, path_type=Path),
+              envvar="PRIVAUDIT_ALERTING", show_envvar=True, default="alerting.yaml", show_default=True,
+              help="Routing file (sinks, routes, grouping).")
+@bootstrap_option
+@clickhouse_option
+@data_dir_option
+@click.option("--group", default=DEFAULT_GROUP, show_default=True, help="Kafka consumer group.")
+@click.option("--kafka-client", type=click.Choice(["kafka-python", "confluent"]), default="kafka-python", show_default=True)
+@click.option("--until-idle", type=float, default=None, metavar="SECONDS",
+              help="Exit once every alert is delivered and nothing came for this long.")
+@click.option("--json", "json_mode", is_flag=True, help="Print the final summary as JSON.")
+def alerts(alerting_path: Path, bootstrap: str, dsn: str | None, data_dir: str, group: str, kafka_client: str,
+           until_idle: float | None, json_mode: bool) -> None:
+    """Notify on-call of violations: privaudit.violations to Alertmanager, webhooks, Slack, PagerDuty."""
+    config = load_alerting(alerting_path)
+    store = Store.connect(_dsn(dsn, data_dir))
+    try:
+        store.migrate()
+        ensure_topics(bootstrap)
+        dispatcher = make_dispatcher(config, bootstrap, store, client=kafka_client, group=group)  # type: ignore[arg-type]
+        stop = threading.Event()
+        install_stop_signals(stop)
+        totals = dispatcher.run(stop, idle_exit_s=until_idle)
+    finally:
+        store.close()
+    print_alert_totals(Output(json_mode), totals.__dict__)
+
+
+def print_alert_totals(out: Output, totals: dict[str, Any]) -> None:
+    if out.json_mode:
+        out.json(totals)
+    else:
+        out.line(f"{totals['violations']:,} violations ({totals['repeats']:,} repeats) in {totals['groups']:,} groups: "
+                 f"{totals['delivered']:,} notifications delivered, {totals['rejected']:,} rejected, "
+                 f"{totals['failed_attempts']:,} failed attempts retried")
