@@ -57,6 +57,7 @@ class PartitionBatch:
     dead: list[DeadLetter] = field(default_factory=list)
     published: list[tuple[bytes, bytes]] = field(default_factory=list)  # (key, JSON) for the violations topic
     max_occurred_at: datetime | None = None
+    high_watermark: int = 0  # the partition's end as the client last saw it (for the lag shown)
     counts: dict[str, int] = field(default_factory=dict)
 
     @property

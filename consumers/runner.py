@@ -209,6 +209,8 @@ class AuditConsumer:
         for batch in batches:
             self.sink.load(batch)
         self._publish(batches)
+        for b in batches:
+            b.high_watermark = self.consumer.highwater((b.topic, b.partition)) or 0
         self.sink.progress(batches)
         self.consumer.commit({(b.topic, b.partition): b.last_offset + 1 for b in batches})
         for b in batches:
@@ -270,14 +272,18 @@ class AuditConsumer:
         self._update_lag()
 
     def _update_lag(self) -> int | None:
-        total = 0
+        """Records behind the high watermarks; None while a partition's is unknown (no fetch
+        response yet since it was assigned): unknown is not caught up."""
+        total: int | None = 0
         for tp, position in self._next.items():
             high = self.consumer.highwater(tp)
             if high is None:
+                total = None
                 continue
             lag = max(0, high - position)
             self.metrics.lag.labels(str(tp[1])).set(lag)
-            total += lag
+            if total is not None:
+                total += lag
         self.totals.lag = total
         return total
 

@@ -21,6 +21,7 @@ from privaudit.checker import CheckerState
 from privaudit.checker.state import Grant
 from privaudit.policy import to_millis
 from privaudit.store import Store, as_utc
+from privaudit.store.ddl import DEAD_LETTER_COLUMN_NAMES
 
 from .batch import PartitionBatch
 
@@ -43,6 +44,10 @@ class Sink:
         for table, columns in (("events", batch.events), ("violations", batch.violations), ("subject_state", batch.state)):
             names = list(columns)
             self.store.insert(table, [columns[n] for n in names], names, token=batch.token(table))
+        if batch.dead:
+            rows = [(d.record.topic, d.record.partition, d.record.offset, d.kind, d.reason) for d in batch.dead]
+            self.store.insert("dead_letters", [list(c) for c in zip(*rows)], DEAD_LETTER_COLUMN_NAMES,
+                              token=batch.token("dead_letters"))
 
     def progress(self, batches: list[PartitionBatch]) -> None:
         rows = [b for b in batches if b.max_occurred_at is not None]
@@ -51,8 +56,8 @@ class Sink:
         self.store.insert(
             "progress",
             [[b.topic for b in rows], [b.partition for b in rows], [b.last_offset + 1 for b in rows],
-             [b.max_occurred_at for b in rows]],
-            ["kafka_topic", "kafka_partition", "next_offset", "max_occurred_at"],
+             [b.max_occurred_at for b in rows], [max(b.high_watermark, b.last_offset + 1) for b in rows]],
+            ["kafka_topic", "kafka_partition", "next_offset", "max_occurred_at", "high_watermark"],
         )
 
     # -- after a restart or an assignment -------------------------------------------------

@@ -2,7 +2,9 @@
 
 A local broker on a free port, the embedded ClickHouse under ``DATA_DIR`` (wiped first: it is the
 demo's own), the simulated services producing N events, the audit consumer until it is caught up,
-and at the end: events by type, violations by rule, DLQ count, where the data is and how to query it.
+and at the end: events by type, violations by rule, DLQ count, where the data is and how to query it;
+then the dashboard on the demo's data, until Ctrl-C (``--no-dashboard`` to skip; off with ``--json``).
+With ``--alerting FILE`` the alert dispatcher runs alongside the consumer.
 The summary also says whether the violations in ClickHouse equal, event for event and rule for rule,
 what ``privaudit check`` finds in the same events (written to ``DATA_DIR/events.jsonl``).
 """
@@ -18,7 +20,10 @@ from pathlib import Path
 
 import click
 
+from privaudit.alerting import load_alerting
+from privaudit.alerting.service import make_dispatcher
 from privaudit.bus import LocalBroker, ensure_topics
+from privaudit.dashboards.server import serve_dashboard
 from privaudit.checker import Checker
 from privaudit.consumers import ConsumerConfig
 from privaudit.policy import Policy, load_policy
@@ -35,19 +40,30 @@ from .terminal import Output
 @click.option("--events", type=int, default=50_000, show_default=True)
 @click.option("--seed", type=int, default=7, show_default=True)
 @click.option("--data-dir", type=click.Path(file_okay=False, path_type=Path), default=Path("data/demo"),
-              show_default=True, help="The demo's own directory (wiped at start).")
+              show_default=True, help="Wiped and refilled: the demo's own directory.")
 @click.option("--partitions", type=int, default=6, show_default=True)
 @click.option("--consumers", type=int, default=1, show_default=True, help="Consumer threads in one group.")
 @click.option("--kafka-client", type=click.Choice(["kafka-python", "confluent"]), default="kafka-python", show_default=True)
+@click.option("--alerting", "alerting_path", type=click.Path(dir_okay=False, exists=True, path_type=Path), default=None,
+              help="Also run the alert dispatcher, routing as this file says (e.g. to your Alertmanager).")
+@click.option("--dashboard/--no-dashboard", "serve", default=None,
+              help="At the end, serve the dashboard on the demo's data until Ctrl-C [default: on, off with --json].")
+@click.option("--dashboard-port", type=int, default=8750, show_default=True, help="Port of the dashboard (0: a free one).")
 @click.option("--json", "json_mode", is_flag=True, help="Print the summary as JSON.")
-def demo(events: int, seed: int, data_dir: Path, partitions: int, consumers: int, kafka_client: str, json_mode: bool) -> None:
-    """Run the whole pipeline locally on simulated services and summarise what it found."""
+def demo(events: int, seed: int, data_dir: Path, partitions: int, consumers: int, kafka_client: str,
+         alerting_path: Path | None, serve: bool | None, dashboard_port: int, json_mode: bool) -> None:
+    """Run the whole pipeline locally on simulated services, summarise what it found, and serve
+    the dashboard on it."""
     out = Output(json_mode)
+    serve = (not json_mode) if serve is None else serve
+    alerting = load_alerting(alerting_path) if alerting_path else None
     if data_dir.exists():
         shutil.rmtree(data_dir)
     data_dir.mkdir(parents=True)
     began = time.monotonic()
     policy = load_policy()
+    stop = threading.Event()
+    install_stop_signals(stop)
     with LocalBroker(log=data_dir / "broker.log") as broker:
         out.note(f"broker on {broker.bootstrap}; store in {data_dir / 'clickhouse'}")
         ensure_topics(broker.bootstrap, partitions)
@@ -56,36 +72,71 @@ def demo(events: int, seed: int, data_dir: Path, partitions: int, consumers: int
         produced = simulate_events(events=events, seed=seed, bootstrap=broker.bootstrap, out_jsonl=jsonl,
                                    spool_dir=data_dir / "spool")["produced"]
         store = Store.connect(default_dsn(data_dir))
+        alerts = None
         try:
             store.migrate()
-            stop = threading.Event()
-            install_stop_signals(stop)
+            consumers_done, alerts_stop = threading.Event(), threading.Event()
+            if alerting is not None:
+                dispatcher = make_dispatcher(alerting, broker.bootstrap, store, client=kafka_client)  # type: ignore[arg-type]
+                alerts = threading.Thread(target=dispatcher.run, args=(alerts_stop,), name="alerts", kwargs={
+                    "idle_exit_s": None if serve else 2.0, "may_exit": consumers_done.is_set})
+                alerts.start()
             out.note("consuming until caught up ...")
-            result = run_consumers(
-                ConsumerConfig(bootstrap=broker.bootstrap, client=kafka_client),  # type: ignore[arg-type]
-                store, policy, consumers=consumers, partitions=partitions, idle_exit_s=3.0, stop=stop,
-            )
+            try:
+                result = run_consumers(
+                    ConsumerConfig(bootstrap=broker.bootstrap, client=kafka_client),  # type: ignore[arg-type]
+                    store, policy, consumers=consumers, partitions=partitions, idle_exit_s=3.0, stop=stop,
+                )
+            finally:
+                consumers_done.set()
+            if alerts is not None and not serve:
+                out.note("delivering alerts (a sink that is down is retried until it is back; Ctrl-C stops) ...")
+                while alerts.is_alive() and not stop.is_set():
+                    alerts.join(1.0)
+                alerts_stop.set()
+                alerts.join()
             summary = _summary(store, result.as_dict()["dlq"])
             summary["matches_check"] = _matches_check(store, jsonl, policy)
+            summary.update(produced=produced, elapsed_s=round(time.monotonic() - began, 2), data_dir=str(data_dir))
+            if alerting is not None:
+                summary["alerts"] = dispatcher.totals.__dict__
+            _report(out, summary, jsonl, data_dir)
+            if serve and not stop.is_set():
+                server = serve_dashboard(store, policy, port=dashboard_port)
+                out.line(f"\nDashboard: {server.url}  (serving the demo's data; Ctrl-C to stop)")
+                try:
+                    stop.wait()
+                finally:
+                    server.close()
         finally:
+            alerts_stop.set()
+            if alerts is not None:
+                alerts.join()
             store.close()
-    summary.update(produced=produced, elapsed_s=round(time.monotonic() - began, 2), data_dir=str(data_dir))
-    if json_mode:
+    if not summary["matches_check"]:
+        raise SystemExit(1)
+
+
+def _report(out: Output, summary: dict, jsonl: Path, data_dir: Path) -> None:
+    if out.json_mode:
         out.json(summary)
         return
     out.table("Events loaded, by type", ("type", "events"), sorted(summary["events_by_type"].items()))
     out.table("Violations, by rule", ("rule", "violations"), sorted(summary["violations"].items()))
     out.line(
-        f"produced {produced:,} · loaded {summary['loaded_events']:,} · violations {sum(summary['violations'].values()):,} · "
-        f"DLQ {summary['dlq']} · {summary['elapsed_s']} s · same verdicts as `privaudit check`: "
-        f"{'yes' if summary['matches_check'] else 'NO'}"
+        f"produced {summary['produced']:,} · loaded {summary['loaded_events']:,} · "
+        f"violations {sum(summary['violations'].values()):,} · DLQ {summary['dlq']} · {summary['elapsed_s']} s · "
+        f"same verdicts as `privaudit check`: {'yes' if summary['matches_check'] else 'NO'}"
     )
+    if "alerts" in summary:
+        a = summary["alerts"]
+        out.line(f"alerts: {a['groups']:,} groups from {a['violations']:,} violations; {a['delivered']:,} notifications "
+                 f"delivered, {a['rejected']:,} rejected, {a['failed_attempts']:,} failed attempts retried")
     prog = _invoked_as()
     out.line(f"\nThe data is in {data_dir}/clickhouse (embedded ClickHouse); the events as JSON in {jsonl}. Query it:")
     out.line(f"  {prog} sql --data-dir {data_dir} \"SELECT rule, count() FROM privaudit.violations GROUP BY rule ORDER BY rule\"")
     out.line(f"  {prog} check --table {jsonl}")
-    if not summary["matches_check"]:
-        raise SystemExit(1)
+    out.line(f"  {prog} report --data-dir {data_dir} --month {summary.get('first_month', 'YYYY-MM')} --out report.html")
 
 
 def _invoked_as() -> str:
@@ -100,7 +151,9 @@ def _summary(store: Store, dlq: int) -> dict:
     db = store.database
     _, by_type = store.query(f"SELECT type, count() FROM {db}.events GROUP BY type")
     _, by_rule = store.query(f"SELECT rule, count() FROM {db}.violations GROUP BY rule")
+    _, first = store.query(f"SELECT formatDateTime(min(occurred_at), '%Y-%m') FROM {db}.events")
     return {
+        "first_month": first[0][0] if first else "",
         "loaded_events": sum(n for _, n in by_type),
         "events_by_type": {t: n for t, n in by_type},
         "violations": dict(sorted((r, n) for r, n in by_rule)),

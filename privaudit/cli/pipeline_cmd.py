@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import os
 import threading
 import time
 from datetime import datetime
@@ -186,7 +187,10 @@ def _consume(*, bootstrap: str, dsn: str | None, data_dir: str, retention_days: 
         if dashboard_port is not None:
             from privaudit.dashboards.server import serve_dashboard
 
-            server = serve_dashboard(store, policy, host=dashboard_host, port=dashboard_port)
+            from privaudit.dashboards.server import ENV_TOKEN
+
+            server = serve_dashboard(store, policy, host=dashboard_host, port=dashboard_port,
+                                     token=os.environ.get(ENV_TOKEN) or None)
             click.echo(f"dashboard: {server.url}", err=True)
         for thread in companions:
             thread.start()

@@ -215,6 +215,24 @@ USAGE_DAILY_MV = View(
 
 TABLES: tuple[Table, ...] = (EVENTS, VIOLATIONS, SUBJECT_STATE, BATCHES, PROGRESS, USAGE_DAILY)
 
+DEAD_LETTERS = Table(
+    "dead_letters",
+    (
+        ("kafka_topic", _LC),
+        ("kafka_partition", "UInt16"),
+        ("kafka_offset", "UInt64"),
+        ("kind", _LC),  # decode | contract | policy
+        ("reason", "String"),
+        ("recorded_at", f"{_TS} DEFAULT now64(3)"),
+    ),
+    order_by="(kafka_topic, kafka_partition, kafka_offset)",
+    engine="ReplacingMergeTree",
+    partition_by="toYYYYMM(recorded_at)",
+    shard_key="kafka_partition",
+    comment="records sent to privaudit.dlq, with the reason (the bytes stay in the topic)",
+)
+DEAD_LETTER_COLUMN_NAMES: tuple[str, ...] = ("kafka_topic", "kafka_partition", "kafka_offset", "kind", "reason")
+
 ALERT_COLUMNS: tuple[tuple[str, str], ...] = (
     ("group_key", "String"),
     ("sink", _LC),  # '' with status 'unrouted': no route matched the group
@@ -328,3 +346,10 @@ def modify_ttl(t: Target, table: Table) -> str:
         f"ALTER TABLE {_ident(t.database)}.{local}{t.on_cluster} "
         f"MODIFY TTL toDateTime(occurred_at) + INTERVAL {t.retention_days} DAY"
     )
+
+
+def add_column(t: Target, table: Table, column: str, kind: str) -> list[str]:
+    """``ALTER TABLE ... ADD COLUMN IF NOT EXISTS``, on the local table and its Distributed one."""
+    db = _ident(t.database)
+    names = [f"{table.name}_local", table.name] if t.cluster else [table.name]
+    return [f"ALTER TABLE {db}.{name}{t.on_cluster} ADD COLUMN IF NOT EXISTS {_ident(column)} {kind}" for name in names]

@@ -31,7 +31,11 @@ def _initial(t: ddl.Target) -> list[str]:
 
 MIGRATIONS: tuple[Migration, ...] = (
     Migration(1, "events, violations, subject state, batch journal, progress, usage statistics", _initial),
-    Migration(2, "alert history", lambda t: ddl.create_table(t, ddl.ALERTS)),
+    Migration(2, "alert history, dead letters, high watermarks in progress", lambda t: [
+        *ddl.create_table(t, ddl.ALERTS),
+        *ddl.create_table(t, ddl.DEAD_LETTERS),
+        *ddl.add_column(t, ddl.PROGRESS, "high_watermark", "UInt64 DEFAULT 0"),
+    ]),
 )
 
 

@@ -1,0 +1,45 @@
+"""``privaudit dashboard``: the built-in web UI on its own (against a ClickHouse server, or an
+embedded store no other process holds; alongside a running pipeline: ``privaudit run
+--dashboard-port``)."""
+
+from __future__ import annotations
+
+import os
+import threading
+from pathlib import Path
+
+import click
+
+from privaudit.dashboards.server import ENV_TOKEN, serve_dashboard
+from privaudit.policy import load_policy
+from privaudit.service import install_stop_signals
+from privaudit.store import Store
+
+from .pipeline_cmd import _dsn, clickhouse_option, data_dir_option
+from .terminal import Output
+
+
+@click.command()
+@click.option("--host", default="127.0.0.1", show_default=True,
+              help=f"Address to bind; anything but loopback requires {ENV_TOKEN}.")
+@click.option("--port", type=int, default=8750, show_default=True, help="Port (0: a free one).")
+@clickhouse_option
+@data_dir_option
+@click.option("--policy", "policy_path", type=click.Path(dir_okay=False, path_type=Path), default=None,
+              help="Policy file, for the purposes' Korean text (default: the shipped one).")
+def dashboard(host: str, port: int, dsn: str | None, data_dir: str, policy_path: Path | None) -> None:
+    """Serve the compliance dashboard until interrupted."""
+    policy = load_policy(policy_path)
+    store = Store.connect(_dsn(dsn, data_dir))
+    stop = threading.Event()
+    install_stop_signals(stop)
+    try:
+        store.migrate()
+        server = serve_dashboard(store, policy, host=host, port=port, token=os.environ.get(ENV_TOKEN) or None)
+        Output().line(f"dashboard: {server.url}  (Ctrl-C to stop)")
+        try:
+            stop.wait()
+        finally:
+            server.close()
+    finally:
+        store.close()

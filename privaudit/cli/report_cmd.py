@@ -1,0 +1,68 @@
+"""``privaudit report --month YYYY-MM [--out FILE.html]``: the monthly review of access records."""
+
+from __future__ import annotations
+
+import shutil
+import subprocess
+import sys
+import tempfile
+from pathlib import Path
+
+import click
+
+from privaudit.dashboards.report import Month, gather, render
+from privaudit.errors import ConfigError
+from privaudit.policy import load_policy
+from privaudit.store import Store
+
+from .pipeline_cmd import _dsn, clickhouse_option, data_dir_option
+from .terminal import Output
+
+
+@click.command()
+@click.option("--month", required=True, help="The month to review, YYYY-MM (KST).")
+@click.option("--out", type=click.Path(dir_okay=False, path_type=Path), default=None,
+              help="Write the HTML here (default: standard output).")
+@click.option("--pdf", type=click.Path(dir_okay=False, path_type=Path), default=None,
+              help="Also print it to this PDF with a headless Chromium (Debian's chromium package).")
+@clickhouse_option
+@data_dir_option
+@click.option("--policy", "policy_path", type=click.Path(dir_okay=False, path_type=Path), default=None,
+              help="Policy file (default: the shipped one).")
+def report(month: str, out: Path | None, pdf: Path | None, dsn: str | None, data_dir: str,
+           policy_path: Path | None) -> None:
+    """Write the monthly inspection of access records (Safety Measures standard, Art. 8) as HTML."""
+    period = Month.parse(month)
+    policy = load_policy(policy_path)
+    store = Store.connect(_dsn(dsn, data_dir))
+    try:
+        store.migrate()
+        text = render(gather(store, period), period, policy)
+    finally:
+        store.close()
+    if out is None and pdf is None:
+        sys.stdout.write(text)
+        return
+    if out is not None:
+        out.write_text(text, encoding="utf-8")
+        Output().line(f"wrote the review of {period} to {out}")
+    if pdf is not None:
+        print_pdf(text, pdf)
+        Output().line(f"printed the review of {period} to {pdf}")
+
+
+def print_pdf(html_text: str, pdf: Path) -> None:
+    browser = next((b for b in ("chromium", "chromium-browser", "google-chrome") if shutil.which(b)), None)
+    if browser is None:
+        raise ConfigError("--pdf needs a Chromium (apt-get install chromium); the HTML prints from any browser")
+    with tempfile.TemporaryDirectory(prefix="privaudit-report-") as tmp:
+        page = Path(tmp) / "report.html"
+        page.write_text(html_text, encoding="utf-8")
+        proc = subprocess.run(
+            [browser, "--headless", "--no-sandbox", "--disable-gpu", "--no-first-run", "--disable-background-networking",
+             "--disable-component-update", "--disable-sync", f"--user-data-dir={Path(tmp) / 'profile'}",
+             "--no-pdf-header-footer", f"--print-to-pdf={pdf.resolve()}", page.as_uri()],
+            capture_output=True, text=True, timeout=120,
+        )
+    if proc.returncode != 0 or not pdf.exists():
+        raise ConfigError(f"chromium could not print the PDF: {(proc.stderr or '').strip().splitlines()[-1:]}")

@@ -1,0 +1,215 @@
+"""Dashboards on demo data in the real engine: every Grafana panel's SQL, the built-in dashboard in
+headless Chromium (Debian's ``chromium``, driven by Playwright), and the monthly report."""
+
+from __future__ import annotations
+
+import json
+import os
+import shutil
+import subprocess
+import sys
+import time
+import urllib.error
+import urllib.request
+from datetime import datetime, timedelta, timezone
+from pathlib import Path
+
+import pytest
+
+from privaudit.alerting.local import LocalAlertmanager, WebhookReceiver
+from privaudit.bus.broker import free_port
+from privaudit.dashboards.panels import PANELS
+from tests.helpers import REPO
+
+from .conftest import count, sql
+
+pytestmark = pytest.mark.integration
+ARTIFACTS = Path(os.environ.get("PRIVAUDIT_TEST_ARTIFACTS", REPO / "test-artifacts"))
+CHROMIUM = shutil.which("chromium") or shutil.which("chromium-browser")
+HAVE_ALERTMANAGER = bool(shutil.which("prometheus-alertmanager") or shutil.which("alertmanager"))
+CHROMIUM_ARGS = ["--no-sandbox", "--disable-gpu", "--disable-quic", "--no-first-run", "--disable-background-networking",
+                 "--disable-component-update", "--disable-sync"]
+
+
+@pytest.fixture(scope="module")
+def demo_dir(tmp_path_factory: pytest.TempPathFactory) -> Path:
+    """``privaudit demo`` on 6,000 events, with the alert dispatcher when Alertmanager is here."""
+    data = tmp_path_factory.mktemp("demo") / "data"
+    cmd = [sys.executable, "-m", "privaudit.cli", "demo", "--events", "6000", "--data-dir", str(data), "--json",
+           "--no-dashboard", "--partitions", "4"]
+    if not HAVE_ALERTMANAGER:
+        proc = subprocess.run(cmd, capture_output=True, text=True, timeout=300)
+        assert proc.returncode == 0, proc.stderr[-3000:]
+        return data
+    with WebhookReceiver() as hook, LocalAlertmanager(hook.url) as am:
+        routing = data.parent / "alerting.yaml"
+        routing.write_text(f"group_wait: 0s\nsinks:\n  am: {{type: alertmanager, url: '{am.url}'}}\n"
+                           "routes:\n  - match: {severity: [critical, high]}\n    sinks: [am]\n")
+        proc = subprocess.run([*cmd, "--alerting", str(routing)], capture_output=True, text=True, timeout=300)
+        assert proc.returncode == 0, proc.stderr[-3000:]
+        assert json.loads(proc.stdout.splitlines()[-1])["alerts"]["delivered"] > 0
+    return data
+
+
+def _bounds(data: Path) -> tuple[int, int]:
+    [row] = sql(data, "SELECT toUnixTimestamp(min(occurred_at)) AS a, toUnixTimestamp(max(occurred_at)) + 1 AS b FROM privaudit.events")
+    return int(row["a"]), int(row["b"])
+
+
+def _grafana(data: Path, start: int, end: int, *service: str) -> dict:
+    proc = subprocess.run([sys.executable, str(REPO / "tests" / "integration" / "grafana_panels.py"), str(data), str(start),
+                           str(end), *service], capture_output=True, text=True, timeout=180)
+    assert proc.returncode == 0, proc.stderr[-3000:]
+    return json.loads(proc.stdout.splitlines()[-1])
+
+
+def test_every_grafana_panel_runs_on_the_engine_and_fills_with_demo_data(demo_dir: Path) -> None:
+    start, end = _bounds(demo_dir)
+    results = _grafana(demo_dir, start, end)
+    assert set(results) == {p.title for p in PANELS}, "the Grafana JSON is out of date: python -m privaudit.dashboards.grafana"
+    errors = {t: r["error"] for t, r in results.items() if "error" in r}
+    assert errors == {}
+    may_be_empty = {p.title for p in PANELS if p.may_be_empty}
+    empty = {t for t, r in results.items() if r["rows"] == 0 and t not in may_be_empty}
+    assert empty == set()
+    totals = results["Totals"]["first"]
+    assert int(totals[0]) == count(demo_dir, "SELECT count() FROM privaudit.events FINAL")
+    # the service variable reaches the SQL: the totals shrink to that service's
+    one = _grafana(demo_dir, start, end, "payments")
+    assert int(one["Totals"]["first"][0]) == count(demo_dir, "SELECT count() FROM privaudit.events FINAL WHERE service = 'payments'")
+    # ... and a quote in it is escaped, not executed
+    assert "error" not in _grafana(demo_dir, start, end, "x' OR 1=1 --")["Totals"]
+
+
+def test_the_generated_grafana_json_is_the_committed_one() -> None:
+    from privaudit.dashboards.grafana import dashboard
+    from privaudit.policy import load_policy
+
+    committed = json.loads((REPO / "dashboards" / "grafana" / "privaudit.json").read_text(encoding="utf-8"))
+    assert committed == json.loads(json.dumps(dashboard(load_policy()), ensure_ascii=False))
+
+
+class Dashboard:
+    def __init__(self, data: Path, *extra: str, env: dict[str, str] | None = None) -> None:
+        self.port = free_port()
+        self.proc = subprocess.Popen([sys.executable, "-m", "privaudit.cli", "dashboard", "--data-dir", str(data),
+                                      "--port", str(self.port), *extra], stdout=subprocess.PIPE, stderr=subprocess.PIPE,
+                                     text=True, env={**os.environ, **(env or {})})
+        self.url = f"http://127.0.0.1:{self.port}/"
+
+    def wait(self) -> Dashboard:
+        deadline = time.monotonic() + 60
+        while time.monotonic() < deadline:
+            assert self.proc.poll() is None, self.proc.stderr.read()  # type: ignore[union-attr]
+            try:
+                urllib.request.urlopen(self.url, timeout=1)
+                return self
+            except urllib.error.HTTPError:
+                return self
+            except OSError:
+                time.sleep(0.2)
+        raise AssertionError("the dashboard did not start")
+
+    def stop(self) -> None:
+        self.proc.terminate()
+        self.proc.wait(30)
+
+
+@pytest.mark.skipif(CHROMIUM is None, reason="needs Debian's chromium (installed by .ci/run)")
+def test_the_dashboard_in_headless_chromium_matches_sql_and_filters_change_the_numbers(demo_dir: Path) -> None:
+    playwright = pytest.importorskip("playwright.sync_api", reason="needs playwright (the dev extra)")
+    total = count(demo_dir, "SELECT count() FROM privaudit.events FINAL")
+    payments = count(demo_dir, "SELECT count() FROM privaudit.events FINAL WHERE service = 'payments'")
+    violations = count(demo_dir, "SELECT count() FROM privaudit.violations FINAL")
+    critical = count(demo_dir, "SELECT count() FROM privaudit.violations FINAL WHERE severity = 'critical'")
+    [sample] = sql(demo_dir, "SELECT toString(event_id) AS e, rule, subject_id FROM privaudit.violations FINAL ORDER BY occurred_at LIMIT 1")
+    ARTIFACTS.mkdir(parents=True, exist_ok=True)
+    server = Dashboard(demo_dir).wait()
+    try:
+        with playwright.sync_playwright() as p:
+            browser = p.chromium.launch(executable_path=CHROMIUM, args=CHROMIUM_ARGS, headless=True)
+            page = browser.new_page(viewport={"width": 1400, "height": 1000})
+            problems: list[str] = []
+            page.on("console", lambda m: problems.append(m.text) if m.type in ("error", "warning") else None)
+            page.on("pageerror", lambda e: problems.append(str(e)))
+            page.on("requestfailed", lambda r: problems.append(f"failed: {r.url}"))
+            page.goto(server.url)
+            page.wait_for_selector("body[data-ready=overview]", timeout=60_000)
+
+            def stat(name: str) -> int:
+                return int(page.inner_text(f"[data-panel=totals] [data-stat={name}] .v").replace(",", ""))
+
+            assert stat("events") == total and stat("violations") == violations and stat("critical") == critical
+            assert page.locator("[data-panel][data-state=error]").count() == 0
+            for panel in ("events_by_day", "violations_by_day", "consents_by_day"):
+                assert page.locator(f"[data-panel={panel}] svg rect[data-value]").count() > 0, f"{panel} drew nothing"
+            assert page.locator("[data-panel=use_by_purpose] svg g[data-value]").count() > 0
+            page.screenshot(path=str(ARTIFACTS / "dashboard-overview.png"), full_page=True)
+
+            page.select_option("#f-service", "payments")
+            page.click("#f-apply")
+            page.wait_for_selector("body[data-ready=overview]", timeout=60_000)
+            assert stat("events") == payments < total
+            page.screenshot(path=str(ARTIFACTS / "dashboard-filtered.png"))
+
+            page.goto(server.url + f"#/event/{sample['e']}")
+            page.wait_for_selector("body[data-ready=event]", timeout=30_000)
+            assert sample["rule"] in page.inner_text("[data-view=event-violations]")
+            page.click(f"[data-view=event] a[href='#/subject/{sample['subject_id']}']")
+            page.wait_for_selector("body[data-ready=subject]", timeout=30_000)
+            assert sample["e"][:8] in page.inner_text("[data-view=subject]")
+            page.screenshot(path=str(ARTIFACTS / "dashboard-subject.png"))
+            browser.close()
+        assert problems == []
+    finally:
+        server.stop()
+
+
+def test_the_dashboard_refuses_bad_filters_and_off_loopback_wants_a_token(demo_dir: Path) -> None:
+    refused = subprocess.run([sys.executable, "-m", "privaudit.cli", "dashboard", "--data-dir", str(demo_dir), "--host", "0.0.0.0",
+                              "--port", str(free_port())], capture_output=True, text=True, timeout=60,
+                             env={k: v for k, v in os.environ.items() if k != "PRIVAUDIT_DASHBOARD_TOKEN"})
+    assert refused.returncode == 2 and "needs a token" in refused.stderr
+    server = Dashboard(demo_dir, "--host", "0.0.0.0", env={"PRIVAUDIT_DASHBOARD_TOKEN": "t0ken"}).wait()
+    try:
+        api = f"http://127.0.0.1:{server.port}/api/"
+        with pytest.raises(urllib.error.HTTPError) as denied:
+            urllib.request.urlopen(api + "filters", timeout=10)
+        assert denied.value.code == 401
+        ok = urllib.request.urlopen(urllib.request.Request(api + "filters", headers={"Authorization": "Bearer t0ken"}), timeout=10)
+        assert json.loads(ok.read())["services"]
+        for bad in ("panel/totals?from=yesterday", "panel/totals?rule=PA-999", "panel/totals?severity=x'--", "event/not-a-uuid"):
+            with pytest.raises(urllib.error.HTTPError) as refused_filter:
+                urllib.request.urlopen(urllib.request.Request(api + bad, headers={"Authorization": "Bearer t0ken"}), timeout=10)
+            assert refused_filter.value.code == 400, bad
+    finally:
+        server.stop()
+
+
+def test_the_monthly_report_counts_what_sql_counts(demo_dir: Path, tmp_path: Path) -> None:
+    [row] = sql(demo_dir, "SELECT formatDateTime(min(occurred_at), '%Y-%m', 'Asia/Seoul') AS m FROM privaudit.events")
+    month = row["m"]
+    start = datetime.strptime(month, "%Y-%m").replace(tzinfo=timezone(timedelta(hours=9)))
+    in_month = (f"occurred_at >= toDateTime64('{start.astimezone(timezone.utc):%Y-%m-%d %H:%M:%S}', 3, 'UTC') "
+                f"AND toTimeZone(occurred_at, 'Asia/Seoul') < addMonths(toStartOfMonth(toTimeZone(toDateTime64('{start.astimezone(timezone.utc):%Y-%m-%d %H:%M:%S}', 3, 'UTC'), 'Asia/Seoul')), 1)")
+    downloads = count(demo_dir, f"SELECT count() FROM privaudit.events FINAL WHERE type = 'access' AND action IN ('DOWNLOAD', 'EXPORT') AND {in_month}")
+    no_reason = count(demo_dir, f"SELECT count() FROM privaudit.events FINAL WHERE type = 'access' AND action IN ('DOWNLOAD', 'EXPORT') AND ifNull(reason, '') = '' AND {in_month}")
+    out = tmp_path / "report.html"
+    proc = subprocess.run([sys.executable, "-m", "privaudit.cli", "report", "--data-dir", str(demo_dir), "--month", month,
+                           "--out", str(out)], capture_output=True, text=True, timeout=120)
+    assert proc.returncode == 0, proc.stderr
+    text = out.read_text(encoding="utf-8")
+    assert f"{downloads:,} downloads or exports, {no_reason:,} without a reason" in text
+    assert no_reason > 0 and f"Without a reason ({no_reason:,})" in text
+    assert "Kept since the start of logging" in text and "730 days" in text
+    if HAVE_ALERTMANAGER:
+        assert "of them in an alert delivered to on-call" in text and ", 0 of them in an alert" not in text
+    bad = subprocess.run([sys.executable, "-m", "privaudit.cli", "report", "--data-dir", str(demo_dir), "--month", "June"],
+                         capture_output=True, text=True, timeout=60)
+    assert bad.returncode == 2 and "--month: not a month (YYYY-MM)" in bad.stderr
+    if CHROMIUM:
+        pdf = tmp_path / "report.pdf"
+        printed = subprocess.run([sys.executable, "-m", "privaudit.cli", "report", "--data-dir", str(demo_dir), "--month", month,
+                                  "--pdf", str(pdf)], capture_output=True, text=True, timeout=180)
+        assert printed.returncode == 0, printed.stderr
+        assert pdf.read_bytes()[:5] == b"%PDF-"
