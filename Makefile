@@ -13,9 +13,11 @@ $(STAMP): pyproject.toml
 	touch $(STAMP)
 
 ## make demo: the whole pipeline on the embedded default (local broker, embedded ClickHouse under
-## data/demo), 50,000 simulated events, and a summary
+## data/demo), 50,000 simulated events, a summary, then the dashboard on that data until Ctrl-C
+## (make demo DEMO_ARGS="--no-dashboard" to end after the summary; --alerting FILE adds alerts)
+DEMO_ARGS ?=
 demo: $(STAMP)
-	$(BIN)/privaudit demo --events 50000
+	$(BIN)/privaudit demo --events 50000 $(DEMO_ARGS)
 
 ## make test: the whole test suite
 test: $(STAMP)
@@ -26,6 +28,7 @@ bench: $(STAMP)
 	$(BIN)/python bench/check_throughput.py --events 200000 --json
 	$(BIN)/python bench/pipeline_throughput.py --events 100000 --client kafka-python --json
 	$(BIN)/python bench/pipeline_throughput.py --events 100000 --client confluent --json
+	$(BIN)/python bench/alert_latency.py --json
 
 clean:
 	rm -rf $(VENV) .pytest_cache .hypothesis build *.egg-info

@@ -15,7 +15,7 @@ const Charts = (() => {
 
   /* Horizontal bars: items = [{label, value, title}] */
   function bars(items) {
-    const rowH = 20, labelW = 190, width = 560, barW = width - labelW - 70;
+    const rowH = 20, labelW = 230, width = 600, barW = width - labelW - 60;
     const max = Math.max(1, ...items.map(d => d.value));
     const h = items.length * rowH + 6;
     const svg = el("svg", {viewBox: `0 0 ${width} ${h}`, width: "100%", height: h, class: "chart bars", role: "img",
@@ -24,7 +24,7 @@ const Charts = (() => {
       const y = i * rowH + 3;
       const g = el("g", {"data-label": d.label, "data-value": d.value});
       g.appendChild(el("title", {}, d.title || `${d.label}: ${fmt(d.value)}`));
-      g.appendChild(el("text", {x: labelW - 6, y: y + 13, "text-anchor": "end"}, trim(d.label, 30)));
+      g.appendChild(el("text", {x: labelW - 6, y: y + 13, "text-anchor": "end"}, trim(d.label, 34)));
       g.appendChild(el("rect", {x: labelW, y: y + 2, height: rowH - 6, width: Math.max(1, d.value / max * barW), fill: color(0), rx: 2}));
       g.appendChild(el("text", {x: labelW + d.value / max * barW + 4, y: y + 13}, fmt(d.value)));
       svg.appendChild(g);

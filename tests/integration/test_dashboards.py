@@ -213,3 +213,34 @@ def test_the_monthly_report_counts_what_sql_counts(demo_dir: Path, tmp_path: Pat
                                   "--pdf", str(pdf)], capture_output=True, text=True, timeout=180)
         assert printed.returncode == 0, printed.stderr
         assert pdf.read_bytes()[:5] == b"%PDF-"
+
+
+def test_run_hosts_the_dashboard_beside_the_consumer_on_one_embedded_store(broker, tmp_path: Path) -> None:
+    """In embedded mode one process holds the store: the dashboard of ``privaudit run`` shows the
+    consumer's loads as they happen, and SIGTERM stops both."""
+    from .conftest import produce, simulated
+
+    events = simulated(1500, seed=41)
+    produce(broker.bootstrap, events, tmp_path / "spool")
+    port = free_port()
+    proc = subprocess.Popen([sys.executable, "-m", "privaudit.cli", "run", "--bootstrap", broker.bootstrap, "--data-dir",
+                             str(tmp_path / "data"), "--partitions", "4", "--dashboard-port", str(port)],
+                            stdout=subprocess.PIPE, stderr=subprocess.PIPE, text=True)
+    try:
+        def loaded() -> int:
+            try:
+                with urllib.request.urlopen(f"http://127.0.0.1:{port}/api/panel/totals?from=2000-01-01&to=2099-12-31", timeout=5) as r:
+                    return int(json.loads(r.read())["rows"][0][0])
+            except OSError:
+                return -1
+
+        deadline = time.monotonic() + 120
+        while loaded() != len(events) and time.monotonic() < deadline:
+            assert proc.poll() is None, proc.stderr.read()  # type: ignore[union-attr]
+            time.sleep(0.5)
+        assert loaded() == len(events)
+    finally:
+        proc.terminate()
+        _, err = proc.communicate(timeout=60)
+    assert proc.returncode == 0, err[-2000:]
+    assert f"dashboard: http://127.0.0.1:{port}/" in err
