@@ -108,6 +108,12 @@ def demo(events: int, seed: int, data_dir: Path, partitions: int, consumers: int
                     stop.wait()
                 finally:
                     server.close()
+                if alerts is not None:
+                    alerts_stop.set()
+                    alerts.join()
+                    t = dispatcher.totals
+                    out.note(f"alerts at exit: {t.groups:,} groups, {t.delivered:,} notifications delivered, "
+                             f"{t.rejected:,} rejected, {t.failed_attempts:,} failed attempts retried")
         finally:
             alerts_stop.set()
             if alerts is not None:
@@ -130,7 +136,7 @@ def _report(out: Output, summary: dict, jsonl: Path, data_dir: Path) -> None:
     )
     if "alerts" in summary:
         a = summary["alerts"]
-        out.line(f"alerts: {a['groups']:,} groups from {a['violations']:,} violations; {a['delivered']:,} notifications "
+        out.line(f"alerts so far: {a['groups']:,} groups from {a['violations']:,} violations; {a['delivered']:,} notifications "
                  f"delivered, {a['rejected']:,} rejected, {a['failed_attempts']:,} failed attempts retried")
     prog = _invoked_as()
     out.line(f"\nThe data is in {data_dir}/clickhouse (embedded ClickHouse); the events as JSON in {jsonl}. Query it:")
@@ -151,7 +157,7 @@ def _summary(store: Store, dlq: int) -> dict:
     db = store.database
     _, by_type = store.query(f"SELECT type, count() FROM {db}.events GROUP BY type")
     _, by_rule = store.query(f"SELECT rule, count() FROM {db}.violations GROUP BY rule")
-    _, first = store.query(f"SELECT formatDateTime(min(occurred_at), '%Y-%m') FROM {db}.events")
+    _, first = store.query(f"SELECT formatDateTime(min(occurred_at), '%Y-%m', 'Asia/Seoul') FROM {db}.events")
     return {
         "first_month": first[0][0] if first else "",
         "loaded_events": sum(n for _, n in by_type),

@@ -32,7 +32,7 @@ WINDOW_S = 3600
 SECRET = "test-secret"
 
 
-def write_routing(path: Path, am_url: str, hook_url: str) -> Path:
+def write_routing(path: Path, am_url: str, hook_url: str, chat_url: str) -> Path:
     path.write_text(
         "dashboard_url: http://127.0.0.1:8750\n"
         f"group_window: {WINDOW_S}s\n"
@@ -42,8 +42,14 @@ def write_routing(path: Path, am_url: str, hook_url: str) -> Path:
         "sinks:\n"
         f"  oncall: {{type: alertmanager, url: '{am_url}'}}\n"
         f"  audit: {{type: webhook, url: '{hook_url}/privaudit', secret_env: TEST_HOOK_SECRET}}\n"
+        f"  chat: {{type: slack, url: '{chat_url}/slack'}}\n"
+        f"  pager: {{type: pagerduty, url: '{chat_url}/pagerduty', routing_key_env: TEST_PD_KEY}}\n"
         "routes:\n"
         "  - sinks: [oncall, audit]\n"
+        "  - match: {severity: [critical]}\n"
+        "    sinks: [pager]\n"
+        "  - match: {rule: [PA-010, PA-011]}\n"
+        "    sinks: [chat]\n"
     )
     return path
 
@@ -65,14 +71,15 @@ def test_every_group_is_notified_once_to_alertmanager_and_to_a_webhook_that_was_
     events = simulated(3000, seed=23, violation_rate=0.05)
     produce(broker.bootstrap, events, tmp_path / "spool")
     am_hook = WebhookReceiver().up()  # Alertmanager's own receiver
+    chat = WebhookReceiver().up()  # plays Slack and PagerDuty (their formats, on a local receiver)
     hook = WebhookReceiver(port=free_port())  # our webhook sink: down when the run starts
     data_dir = tmp_path / "data"
     with LocalAlertmanager(am_hook.url, log=tmp_path / "am.log") as am:
-        routing = write_routing(tmp_path / "alerting.yaml", am.url, hook.url)
+        routing = write_routing(tmp_path / "alerting.yaml", am.url, hook.url, chat.url)
         proc = subprocess.Popen(
             [sys.executable, "-m", "privaudit.cli", "run", "--bootstrap", broker.bootstrap, "--data-dir", str(data_dir),
              "--partitions", str(PARTITIONS), "--until-idle", "3", "--alerting", str(routing), "--json"],
-            stdout=subprocess.PIPE, stderr=subprocess.PIPE, text=True, env={**os.environ, "TEST_HOOK_SECRET": SECRET},
+            stdout=subprocess.PIPE, stderr=subprocess.PIPE, text=True, env={**os.environ, "TEST_HOOK_SECRET": SECRET, "TEST_PD_KEY": "pd-routing-key"},
         )
         try:
             assert wait_for(lambda: len(am.alerts()) > 0, timeout=120), "nothing reached Alertmanager"
@@ -113,11 +120,26 @@ def test_every_group_is_notified_once_to_alertmanager_and_to_a_webhook_that_was_
         assert wait_for(lambda: {a["labels"]["group_key"] for r in am_hook.snapshot() for a in r.body["alerts"]}
                         == set(expected), timeout=30)
 
+        # Slack and PagerDuty formats, each routed group once
+        slack = [r.body for r in chat.snapshot() if r.path == "/slack"]
+        pager = [r.body for r in chat.snapshot() if r.path == "/pagerduty"]
+        rules = {r["rule"]: r["severity"] for r in sql(data_dir, "SELECT DISTINCT rule, severity FROM privaudit.violations")}
+        assert slack and all(b["text"].startswith("[medium] PA-01") and b["blocks"] for b in slack)
+        assert pager and all(b["routing_key"] == "pd-routing-key" and b["event_action"] == "trigger" for b in pager)
+        assert all(b["payload"]["severity"] == "critical" and rules[b["payload"]["class"]] == "critical" for b in pager)
+        dedup = [b["dedup_key"] for b in pager]
+        assert len(dedup) == len(set(dedup)) and set(dedup) <= set(expected)
+        critical_groups = {k for k in expected if rules[k.rsplit("-", 1)[0]] == "critical"}  # keys are RULE-hash
+        assert set(dedup) == critical_groups
+
     hook.down()
     am_hook.down()
+    chat.down()
     # the history: each (group, sink) delivered, counts adding up to the violations
     history = sql(data_dir, "SELECT group_key, sink, status, count, attempts FROM privaudit.alerts FINAL")
-    assert {(h["group_key"], h["sink"]) for h in history} == {(k, s) for k in expected for s in ("oncall", "audit")}
+    routed = {(h["group_key"], h["sink"]) for h in history}
+    assert {(k, s) for k in expected for s in ("oncall", "audit")} <= routed
+    assert {s for _, s in routed} == {"oncall", "audit", "chat", "pager"}
     assert {h["status"] for h in history} == {"delivered"}
-    assert {h["group_key"]: int(h["count"]) for h in history} == dict(expected)
+    assert {h["group_key"]: int(h["count"]) for h in history} == dict(expected)  # the same count on every sink's row
     assert max(int(h["attempts"]) for h in history if h["sink"] == "audit") > 1
