@@ -14,8 +14,8 @@ Each round (:meth:`Dispatcher.step`):
 
 So offsets never pass an alert that no sink took yet: a dispatcher killed at any point re-reads
 from there, and the history tells which groups were already delivered. One gap remains, and it is
-narrow: a kill between a receiver's 2xx and the history write sends that group again after the
-restart. Alertmanager and PagerDuty collapse such a repeat themselves (same labels, same
+narrow: the history is written after each sink's requests of a round, so a kill between a
+receiver's 2xx and that write sends those groups again after the restart. Alertmanager and PagerDuty collapse such a repeat themselves (same labels, same
 ``dedup_key``); the webhook carries the group key in ``X-Privaudit-Group`` for receivers to do so.
 
 Violations are keyed by (rule, service, party) when published, so all of a group's records share a
@@ -209,6 +209,7 @@ class Dispatcher:
                 else:
                     d.status = "retrying"
                     failed = True
+            self.record()  # at once: the history, not the next round, says what was delivered
             if failed:
                 state.failures += 1
                 delay = min(self.config.retry_max, self.config.retry_initial * 2 ** (state.failures - 1))

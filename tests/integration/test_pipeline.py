@@ -135,6 +135,9 @@ def test_poison_records_go_to_the_dlq_and_the_rest_goes_on(broker, tmp_path):
     assert any("data_items" in reason for _, reason in reasons)
     rows = sql(tmp_path / "data", "SELECT subject_id FROM privaudit.events ORDER BY subject_id")
     assert [r["subject_id"] for r in rows] == sorted([e.subject_id for e in good] + ["p-theirs"])
+    # ... and recorded in ClickHouse with the same reasons, for the dashboard's dead-letter panel
+    stored = sql(tmp_path / "data", "SELECT kind, reason FROM privaudit.dead_letters FINAL")
+    assert sorted((r["kind"], r["reason"]) for r in stored) == sorted(reasons)
 
 
 def test_consent_and_withdrawal_before_a_restart_are_honoured_after_it(broker, tmp_path):
