@@ -9,7 +9,7 @@ from datetime import date, datetime, time, timedelta, timezone
 from typing import Any
 
 from privaudit.checker.rules import RULES
-from privaudit.errors import ConfigError
+from privaudit.errors import ConfigError, StoreError
 from privaudit.policy import Policy
 from privaudit.store import Store
 
@@ -93,10 +93,11 @@ class Queries:
                 "severities": list(SEVERITIES)}
 
     def default_filters(self, args: dict[str, str]) -> Filters:
+        """The filters given; a missing end of the time range is the data's."""
+        if args.get("from") and args.get("to"):
+            return Filters.parse(args, datetime.min, datetime.min)
         b = self.bounds()
-        start = _day(b["first"], "from")
-        end = _day(b["last"], "to") + timedelta(days=1)
-        return Filters.parse(args, start, end)
+        return Filters.parse(args, _day(b["first"], "from"), _day(b["last"], "to") + timedelta(days=1))
 
     def panel(self, panel: Panel | str, filters: Filters) -> dict[str, Any]:
         panel = BY_ID[panel] if isinstance(panel, str) else panel
@@ -122,6 +123,16 @@ class Queries:
         vcols, vrows = self.store.query(EVENT_VIOLATIONS_SQL, {"id": event_id})
         event["purpose_text"] = self.purpose_text.get(event.get("purpose") or "", "")
         return {"event": event, "violations": [{c: _plain(v) for c, v in zip(vcols, r)} for r in vrows]}
+
+    def sql(self, text: str) -> dict[str, Any]:
+        """A read-only query (what ``privaudit sql`` sends while this process holds the store)."""
+        if not text.strip():
+            raise BadFilter("q: empty query")
+        try:
+            columns, rows = self.store.query(text, readonly=True)
+        except StoreError as exc:
+            raise BadFilter(str(exc)) from exc
+        return {"columns": list(columns), "rows": [[_plain(v) for v in r] for r in rows]}
 
     def subject(self, subject_id: str) -> dict[str, Any]:
         if not subject_id or len(subject_id) > 200:

@@ -5,7 +5,8 @@
 
 Routes: ``/`` the page, ``/static/*`` its assets (shipped in the package: no CDN), and JSON under
 ``/api``: ``filters`` (time bounds, services, rules), ``panels`` (their list), ``panel/<id>?from=
-&to=&service=&rule=&severity=``, ``event/<uuid>``, ``subject/<id>``. Bound to anything but loopback
+&to=&service=&rule=&severity=``, ``event/<uuid>``, ``subject/<id>``, and ``sql?q=`` (read-only: ClickHouse's ``readonly`` setting;
+``privaudit sql`` goes through it while this process holds an embedded store). Bound to anything but loopback
 the server requires a token (``PRIVAUDIT_DASHBOARD_TOKEN``), given once as ``?token=`` (kept in an
 HttpOnly cookie) or as ``Authorization: Bearer``. The page's Content-Security-Policy allows only
 its own origin.
@@ -18,6 +19,7 @@ import ipaddress
 import json
 import logging
 import mimetypes
+import os
 import threading
 import urllib.parse
 from http.server import BaseHTTPRequestHandler, ThreadingHTTPServer
@@ -46,11 +48,18 @@ def is_loopback(host: str) -> bool:
         return False
 
 
+def serving_file(dsn: str) -> Path | None:
+    """Where a process serving an embedded store says so (``<dir>.serving.json``), for
+    ``privaudit sql`` to query through it while it holds the store."""
+    return Path(dsn.removeprefix("chdb://") + ".serving.json") if dsn.startswith("chdb://") else None
+
+
 class DashboardServer:
-    def __init__(self, httpd: ThreadingHTTPServer, thread: threading.Thread, host: str) -> None:
+    def __init__(self, httpd: ThreadingHTTPServer, thread: threading.Thread, host: str, notice: Path | None = None) -> None:
         self.httpd = httpd
         self.thread = thread
         self.host = host
+        self.notice = notice
 
     @property
     def port(self) -> int:
@@ -62,6 +71,8 @@ class DashboardServer:
         return f"http://{host}:{self.port}/"
 
     def close(self) -> None:
+        if self.notice is not None:
+            self.notice.unlink(missing_ok=True)
         self.httpd.shutdown()
         self.httpd.server_close()
 
@@ -79,7 +90,10 @@ def serve_dashboard(store: Store, policy: Policy | None, *, host: str = "127.0.0
         raise ConfigError(f"cannot serve the dashboard on {host}:{port}: {exc.strerror}") from exc
     thread = threading.Thread(target=httpd.serve_forever, name="dashboard", daemon=True)
     thread.start()
-    return DashboardServer(httpd, thread, host)
+    server = DashboardServer(httpd, thread, host, serving_file(store.dsn))
+    if server.notice is not None:
+        server.notice.write_text(json.dumps({"url": server.url, "pid": os.getpid(), "token": bool(token)}))
+    return server
 
 
 def _handler(queries: Queries, token: str | None) -> type[BaseHTTPRequestHandler]:
@@ -126,6 +140,8 @@ def _handler(queries: Queries, token: str | None) -> type[BaseHTTPRequestHandler
             if route.startswith("event/"):
                 found = queries.event(urllib.parse.unquote(route.removeprefix("event/")))
                 return self._json(found if found else {"error": "no such event"}, 200 if found else 404)
+            if route == "sql":
+                return self._json(queries.sql(args.get("q", "")))
             if route.startswith("subject/"):
                 return self._json(queries.subject(urllib.parse.unquote(route.removeprefix("subject/"))))
             self._json({"error": "not found"}, 404)

@@ -37,7 +37,7 @@ from privaudit.bus import Record
 from privaudit.bus.clients import TP, Consumer
 
 from .config import AlertingConfig
-from .groups import Delivery, Group, group_of, parse_time
+from .groups import Delivery, Group, group_of
 from .history import History
 from .sinks import Sink
 
@@ -72,14 +72,12 @@ class Dispatcher:
         sinks: dict[str, Sink],
         *,
         clock: Callable[[], float] = time.monotonic,
-        on_delivered: Callable[[str, Group], None] | None = None,
     ) -> None:
         self.config = config
         self.consumer = consumer
         self.history = history
         self.sinks = sinks
         self.clock = clock
-        self.on_delivered = on_delivered
         self.totals = DispatchTotals()
         self.groups: dict[str, Group] = {}
         self._group_tp: dict[str, TP] = {}
@@ -128,23 +126,23 @@ class Dispatcher:
     # -- 1. ingest ----------------------------------------------------------------------------
 
     def ingest(self, records: list[Record]) -> None:
-        parsed: list[tuple[Record, dict | None]] = []
+        parsed: list[tuple[Record, dict | None, Group | None]] = []
         for r in records:
             self.totals.records += 1
             try:
                 v = json.loads(r.value)
-                parse_time(v["occurred_at"]), v["rule"], v["service"], v["event_id"]
-            except (ValueError, KeyError, TypeError) as exc:
+                fresh = group_of(v, self.config.group_window)  # reads occurred_at, rule, service
+                str(v["event_id"])
+            except (ValueError, KeyError, TypeError, AttributeError) as exc:
                 log.error("unreadable violation record %s:%d@%d skipped: %s", r.topic, r.partition, r.offset, exc)
                 self.totals.unreadable += 1
-                v = None
-            parsed.append((r, v))
-        opened = {}
-        for r, v in parsed:
-            if v is not None:
-                g = group_of(v, self.config.group_window)
-                if g.key not in self.groups and g.key not in opened:
-                    opened[g.key] = g
+                parsed.append((r, None, None))
+                continue
+            parsed.append((r, v, fresh))
+        opened: dict[str, Group] = {}
+        for _, _, g in parsed:
+            if g is not None and g.key not in self.groups:
+                opened.setdefault(g.key, g)  # the first violation seen is the notification's example
         known = self.history.load(list(opened)) if opened else {}
         now = self.clock()
         for key, g in opened.items():
@@ -157,22 +155,20 @@ class Dispatcher:
                 g.deliveries[name] = d
             self.groups[key] = g
             self.totals.groups += 1
-        for r, v in parsed:
+        for r, v, fresh in parsed:
             tp = (r.topic, r.partition)
             queue = self._pending.setdefault(tp, deque())
-            if v is None:
+            if v is None or fresh is None:
                 queue.append((r.offset, None))
                 continue
-            at = parse_time(v["occurred_at"])
-            g = self.groups.get(group_of(v, self.config.group_window).key)
-            assert g is not None
+            g = self.groups[fresh.key]
             self._group_tp.setdefault(g.key, tp)
-            if g.add(v, at):
+            if g.add(v, fresh.first_seen):
                 self.totals.violations += 1
             else:
                 self.totals.repeats += 1
-            if self._latest_event is None or at > self._latest_event:
-                self._latest_event = at
+            if self._latest_event is None or fresh.first_seen > self._latest_event:
+                self._latest_event = fresh.first_seen
             queue.append((r.offset, g.key))
 
     # -- 2. deliver ---------------------------------------------------------------------------
@@ -200,8 +196,6 @@ class Dispatcher:
                     d.status, d.notified_at = "delivered", datetime.now(timezone.utc)
                     self.totals.delivered += 1
                     self.totals.by_sink[name] = self.totals.by_sink.get(name, 0) + 1
-                    if self.on_delivered is not None:
-                        self.on_delivered(name, g)
                 elif status == "rejected":
                     d.status = "rejected"
                     self.totals.rejected += 1

@@ -47,8 +47,7 @@ class Group:
     rule: str
     severity: str
     service: str
-    party: str
-    party_kind: str  # recipient_or_processor | actor | ''
+    party: str  # the recipient or processor, else the actor, else ''
     window_start: datetime
     window_end: datetime
     example: dict[str, Any]  # the first violation seen, as published
@@ -86,13 +85,12 @@ def group_of(violation: dict[str, Any], window_s: float) -> Group:
     at = parse_time(violation["occurred_at"])
     counterparty, actor = violation.get("counterparty"), violation.get("actor_id")
     party = counterparty or actor or ""
-    kind = "recipient_or_processor" if counterparty else ("actor" if actor else "")
     start = _EPOCH + timedelta(seconds=(at - _EPOCH).total_seconds() // window_s * window_s)
     end = start + timedelta(seconds=window_s)
     rule, service = str(violation["rule"]), str(violation["service"])
     key = group_key(rule, service, party, start)
     return Group(key=key, rule=rule, severity=str(violation.get("severity") or RULES[rule].severity), service=service,
-                 party=party, party_kind=kind, window_start=start, window_end=end, example=violation,
+                 party=party, window_start=start, window_end=end, example=violation,
                  first_seen=at, last_seen=at)
 
 

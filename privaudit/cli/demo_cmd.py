@@ -24,6 +24,7 @@ from privaudit.alerting import load_alerting
 from privaudit.alerting.service import make_dispatcher
 from privaudit.bus import LocalBroker, ensure_topics
 from privaudit.dashboards.server import serve_dashboard
+from privaudit.errors import ConfigError
 from privaudit.checker import Checker
 from privaudit.consumers import ConsumerConfig
 from privaudit.policy import Policy, load_policy
@@ -102,7 +103,11 @@ def demo(events: int, seed: int, data_dir: Path, partitions: int, consumers: int
                 summary["alerts"] = dispatcher.totals.__dict__
             _report(out, summary, jsonl, data_dir)
             if serve and not stop.is_set():
-                server = serve_dashboard(store, policy, port=dashboard_port)
+                try:
+                    server = serve_dashboard(store, policy, port=dashboard_port)
+                except ConfigError as exc:  # the port is taken: any free one will do for a demo
+                    out.note(f"{exc}; using a free port instead")
+                    server = serve_dashboard(store, policy, port=0)
                 out.line(f"\nDashboard: {server.url}  (serving the demo's data; Ctrl-C to stop)")
                 try:
                     stop.wait()

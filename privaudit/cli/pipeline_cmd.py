@@ -18,6 +18,7 @@ from privaudit.bus import LocalBroker, ensure_topics
 from privaudit.consumers import ConsumerConfig
 from privaudit.policy import load_policy
 from privaudit.service import install_stop_signals, run_consumers
+from privaudit.errors import StoreBusy, StoreError
 from privaudit.store import Store
 from privaudit.store import migrations as mig
 from privaudit.store.ddl import Target
@@ -253,18 +254,56 @@ def migrate(dsn: str | None, data_dir: str, retention_days: int, cluster: str | 
 @data_dir_option
 @click.option("--json", "json_mode", is_flag=True, help="One JSON object per row.")
 def sql(query: str, dsn: str | None, data_dir: str, json_mode: bool) -> None:
-    """Run QUERY against the configured store (the embedded one must not be in use elsewhere)."""
-    store = Store.connect(_dsn(dsn, data_dir))
+    """Run QUERY against the configured store. An embedded store held by a process serving the
+    dashboard (privaudit run --dashboard-port, demo, dashboard) is queried through it, read-only."""
+    target = _dsn(dsn, data_dir)
     try:
-        columns, rows = store.query(query)
-    finally:
-        store.close()
+        store = Store.connect(target)
+    except StoreBusy:
+        columns, rows = _through_running_process(target, query)
+    else:
+        try:
+            columns, rows = store.query(query)
+        finally:
+            store.close()
     out = Output(json_mode)
     if json_mode:
         for row in rows:
             out.json({c: _plain(v) for c, v in zip(columns, row)})
     else:
         out.table(f"{len(rows)} row(s)", columns, rows)
+
+
+def _through_running_process(dsn: str, query: str) -> tuple[list[str], list[Any]]:
+    """The dashboard's read-only SQL endpoint of the process holding ``dsn``; StoreBusy if none."""
+    import json as _json
+    import urllib.error
+    import urllib.parse
+    import urllib.request
+
+    from privaudit.dashboards.server import ENV_TOKEN, serving_file
+
+    notice = serving_file(dsn)
+    try:
+        serving = _json.loads(notice.read_text()) if notice is not None else None
+        os.kill(int(serving["pid"]), 0) if serving else None
+    except (OSError, ValueError, KeyError, TypeError):
+        serving = None
+    if not serving:
+        raise StoreBusy(f"the embedded store {dsn.removeprefix('chdb://')} is in use by another process that serves "
+                        "no dashboard: stop it, or run it with --dashboard-port to query through it")
+    headers = {"Authorization": f"Bearer {os.environ[ENV_TOKEN]}"} if os.environ.get(ENV_TOKEN) else {}
+    url = f"{serving['url']}api/sql?" + urllib.parse.urlencode({"q": query})
+    try:
+        with urllib.request.urlopen(urllib.request.Request(url, headers=headers), timeout=120) as response:
+            body = _json.loads(response.read())
+    except urllib.error.HTTPError as exc:
+        reason = _json.loads(exc.read() or b"{}").get("error", exc.reason)
+        raise StoreError(f"through the process serving {serving['url']}: {reason}") from exc
+    except OSError as exc:
+        raise StoreBusy(f"the embedded store is held by pid {serving['pid']}, whose dashboard at {serving['url']} "
+                        f"does not answer: {exc}") from exc
+    return body["columns"], [tuple(r) for r in body["rows"]]
 
 
 def _plain(value: Any) -> Any:

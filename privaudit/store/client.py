@@ -71,11 +71,11 @@ class Store:
         except ClickHouseError as exc:
             raise StoreError(_first_line(exc)) from exc
 
-    def query(self, sql: str, parameters: dict[str, Any] | None = None) -> tuple[list[str], list[tuple]]:
-        """``(column names, rows)``."""
+    def query(self, sql: str, parameters: dict[str, Any] | None = None, *, readonly: bool = False) -> tuple[list[str], list[tuple]]:
+        """``(column names, rows)``; ``readonly`` refuses anything but reading (ClickHouse's own check)."""
         try:
             with self._lock:
-                result = self.client.query(sql, parameters=parameters)
+                result = self.client.query(sql, parameters=parameters, settings={"readonly": 1} if readonly else None)
         except ClickHouseError as exc:
             raise StoreError(_first_line(exc)) from exc
         return list(result.column_names), [tuple(r) for r in result.result_rows]

@@ -212,3 +212,14 @@ def test_signature_is_hmac_sha256_over_time_and_body() -> None:
 
     header = sign(b"k", b"{}", at=1700000000)
     assert header == "t=1700000000,v1=" + hmac.new(b"k", b"1700000000.{}", hashlib.sha256).hexdigest()
+
+
+def test_an_unreadable_record_is_skipped_logged_and_committed(parts) -> None:
+    d, consumer, _, am, _, _ = parts
+    consumer.queue.append(Record("privaudit.violations", 0, 0, b"k", b"not json", 0))
+    consumer.offset = 1
+    consumer.add({**violation("00000000-0000-4000-8000-000000000001"), "rule": "PA-999", "severity": None})
+    consumer.add(violation("00000000-0000-4000-8000-000000000002"))
+    d.step()
+    assert d.totals.unreadable == 2 and len(am.calls) == 1
+    assert consumer.committed_[("privaudit.violations", 0)] == 3
