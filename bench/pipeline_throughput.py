@@ -3,6 +3,7 @@
     python bench/pipeline_throughput.py --events 100000 --client kafka-python --json
     python bench/pipeline_throughput.py --events 100000 --client confluent --json
     python bench/pipeline_throughput.py --events 20000 --soak-seconds 600 --json   # memory over 10 min
+    python bench/pipeline_throughput.py --events 20000 --soak-seconds 600 --max-members 5000 --max-subjects 2000 --json
 
 Prints one JSON object:
 - ``raw_consume_eps``: the chosen client reading the topic and discarding the records;
@@ -110,8 +111,8 @@ class _Timed(AuditConsumer):
 
 
 def pipeline(client: str, bootstrap: str, store: Store, n: int, group: str, *, timed: bool = False,
-             soak_until: float | None = None) -> dict:
-    config = ConsumerConfig(bootstrap=bootstrap, client=client, group=group)  # type: ignore[arg-type]
+             soak_until: float | None = None, max_subjects: int | None = 50_000) -> dict:
+    config = ConsumerConfig(bootstrap=bootstrap, client=client, group=group, max_subjects=max_subjects)  # type: ignore[arg-type]
     consumer = _Timed(config, store, load_policy())
     consumer.latencies = array("f")
     stop = threading.Event()
@@ -157,6 +158,8 @@ def main() -> None:
     parser.add_argument("--seed", type=int, default=7)
     parser.add_argument("--max-members", type=int, default=None,
                         help="bound the simulated population in the steady run (so checker state stops growing)")
+    parser.add_argument("--max-subjects", type=int, default=50_000,
+                        help="subjects whose state the consumer holds per partition (0: all); see ConsumerConfig")
     parser.add_argument("--json", action="store_true")
     args = parser.parse_args()
 
@@ -171,7 +174,9 @@ def main() -> None:
             result["decode_eps"] = round(decode_rate(values))
             store = Store.connect(f"chdb://{work / 'clickhouse'}")
             store.migrate()
-            result["pipeline_eps"] = round(pipeline(args.client, broker.bootstrap, store, args.events, "bench-throughput")["eps"])
+            held = args.max_subjects or None
+            result["pipeline_eps"] = round(pipeline(args.client, broker.bootstrap, store, args.events, "bench-throughput",
+                                                    max_subjects=held)["eps"])
             result["pipeline_over_raw"] = round(result["pipeline_eps"] / result["raw_consume_eps"], 3)
             result["pipeline_over_decode"] = round(result["pipeline_eps"] / result["decode_eps"], 3)
 
@@ -181,7 +186,7 @@ def main() -> None:
             producer.start()
             # the same group resumes after the throughput run: it reads exactly the steady records
             run = pipeline(args.client, broker.bootstrap, store, steady, "bench-throughput",
-                           soak_until=began + args.soak_seconds if args.soak_seconds else None)
+                           soak_until=began + args.soak_seconds if args.soak_seconds else None, max_subjects=held)
             producer.join()
             lat = sorted(run["latencies"])
             result.update(
@@ -190,7 +195,8 @@ def main() -> None:
             )
             if "rss" in run:
                 rss = run["rss"]
-                result.update(soak_seconds=args.soak_seconds, max_members=args.max_members, rss_mb_first=round(rss[0]), rss_mb_last=round(rss[-1]),
+                result.update(soak_seconds=args.soak_seconds, max_members=args.max_members, max_subjects=args.max_subjects,
+                              rss_mb_first=round(rss[0]), rss_mb_last=round(rss[-1]),
                               rss_mb_max=round(max(rss)), rss_mb_samples=[round(x) for x in rss],
                               state_histories_samples=run["state"])
             store.close()

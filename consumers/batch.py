@@ -10,6 +10,7 @@ Rows are built column by column, as they are inserted.
 from __future__ import annotations
 
 import json
+from collections.abc import Callable
 from dataclasses import dataclass, field
 from datetime import datetime
 from typing import Any
@@ -68,21 +69,26 @@ class PartitionBatch:
         return f"{stream}/{self.topic}/{self.partition}/{self.first_offset}-{self.last_offset}/{table}"
 
 
-def process(records: list[Record], codec: Codec, checker: Checker) -> PartitionBatch:
-    """``records`` are one partition's, contiguous and in offset order."""
+def process(records: list[Record], codec: Codec, checker: Checker,
+            prepare: Callable[[list[Event]], None] | None = None) -> PartitionBatch:
+    """``records`` are one partition's, contiguous and in offset order. ``prepare`` sees the batch's
+    decoded events before any is checked (the consumer loads the state of subjects it does not
+    hold there)."""
     first, last = records[0], records[-1]
     batch = PartitionBatch(first.topic, first.partition, first.offset, last.offset)
     counts = batch.counts
-    rows: list[tuple[Any, ...]] = []
+    decoded: list[tuple[Record, Event]] = []
     for record in records:
         try:
-            event = codec.decode(record.value)
+            decoded.append((record, codec.decode(record.value)))
         except DecodeError as exc:
             batch.dead.append(DeadLetter(record, "decode", str(exc)))
-            continue
         except EventError as exc:
             batch.dead.append(DeadLetter(record, "contract", str(exc)))
-            continue
+    if prepare is not None:
+        prepare([event for _, event in decoded])
+    rows: list[tuple[Any, ...]] = []
+    for record, event in decoded:
         try:
             verdicts = checker.check(event)
         except NoPolicyInForce as exc:
@@ -102,6 +108,7 @@ def process(records: list[Record], codec: Codec, checker: Checker) -> PartitionB
         if batch.max_occurred_at is None or event.occurred_at > batch.max_occurred_at:
             batch.max_occurred_at = event.occurred_at
     batch.events = _columns_of(rows)
+    batch.dead.sort(key=lambda d: d.record.offset)
     return batch
 
 

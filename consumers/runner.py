@@ -21,13 +21,13 @@ import gc
 import logging
 import threading
 import time
-from collections import deque
+from collections import OrderedDict, deque
 from collections.abc import Callable
 from dataclasses import dataclass, field
 
 from privaudit.bus import ClientName, Record, make_consumer, make_producer
 from privaudit.bus.clients import TP
-from privaudit.checker import Checker
+from privaudit.checker import Checker, CheckerState
 from privaudit.policy import Policy
 from privaudit.schemas import Codec
 from privaudit.settings import TOPIC_DLQ, TOPIC_EVENTS, TOPIC_VIOLATIONS
@@ -59,6 +59,40 @@ class ConsumerConfig:
     # processed with 50,000. The consumer's objects are acyclic records, so fewer passes free the
     # same memory. ``None`` leaves the interpreter's setting alone (for a host that tunes it).
     gc_threshold: int | None = 50_000
+    # Checker state held per partition: at most this many subjects, least recently seen dropped
+    # first and reloaded from ``subject_state`` when they come back (None: hold every subject, all
+    # restored at assignment). Bounds the consumer's memory whatever the population.
+    max_subjects: int | None = 50_000
+
+
+class HeldSubjects:
+    """The subjects whose state one partition's checker holds, least recently seen first."""
+
+    def __init__(self, limit: int) -> None:
+        self.limit = limit
+        self._order: OrderedDict[str, None] = OrderedDict()
+
+    def see(self, subjects: set[str]) -> set[str]:
+        """Mark ``subjects`` as just seen; those not held before (to be loaded)."""
+        order, missing = self._order, set()
+        for subject in subjects:
+            if subject in order:
+                order.move_to_end(subject)
+            else:
+                order[subject] = None
+                missing.add(subject)
+        return missing
+
+    def evict(self) -> list[str]:
+        """Drop the least recently seen beyond the limit (never those of the batch just seen,
+        as long as the limit is above a batch's subjects); the dropped ones."""
+        order, gone = self._order, []
+        while len(order) > self.limit:
+            gone.append(order.popitem(last=False)[0])
+        return gone
+
+    def __len__(self) -> int:
+        return len(self._order)
 
 
 @dataclass
@@ -102,6 +136,7 @@ class AuditConsumer:
         self._buffer: dict[TP, list[Record]] = {}
         self._next: dict[TP, int] = {}
         self._pending: set[TP] = set()
+        self._held: dict[TP, HeldSubjects] = {}
         self._next_bulk = 0.0
         self.producer = make_producer(config.client, config.bootstrap)
         self.consumer = make_consumer(
@@ -123,7 +158,12 @@ class AuditConsumer:
             committed = self.consumer.committed(tp) or 0
             replay = self.sink.planned_ranges(tp[0], tp[1], committed)
             self._replay[tp] = deque(replay)
-            self._checkers[tp] = Checker(self.policy, self.sink.restore_state(tp[0], tp[1], committed), bulk_access=False)
+            if self.config.max_subjects is None:
+                state = self.sink.restore_state(tp[0], tp[1], committed)
+            else:  # loaded subject by subject, as batches name them
+                state = CheckerState()
+                self._held[tp] = HeldSubjects(max(self.config.max_subjects, 1))
+            self._checkers[tp] = Checker(self.policy, state, bulk_access=False)
             self._next[tp] = committed
             self._buffer[tp] = []
             log.info("%s: assigned %s:%d at offset %d (%d range(s) to replay)", self.config.name, *tp, committed, len(replay))
@@ -131,7 +171,7 @@ class AuditConsumer:
     def _revoked(self, tps: set[TP]) -> None:
         self._pending -= tps
         for tp in tps:
-            for table in (self._checkers, self._replay, self._buffer, self._next):
+            for table in (self._checkers, self._replay, self._buffer, self._next, self._held):
                 table.pop(tp, None)  # type: ignore[attr-defined]
             log.info("%s: revoked %s:%d", self.config.name, *tp)
 
@@ -202,12 +242,25 @@ class AuditConsumer:
         batches = []
         for tp, buffer in self._buffer.items():
             for chunk in self._cut(tp, buffer):
-                batches.append(process(chunk, self.codec, self._checkers[tp]))
+                checker, held = self._checkers[tp], self._held.get(tp)
+                if held is None:
+                    batches.append(process(chunk, self.codec, checker))
+                    continue
+
+                def load(events: list, tp: TP = tp, first: int = chunk[0].offset, held: HeldSubjects = held,
+                         checker: Checker = checker) -> None:
+                    missing = held.see({e.subject_id for e in events})
+                    if missing:  # their changes before this range, from ClickHouse
+                        self.sink.restore_state(tp[0], tp[1], first, subjects=missing, into=checker.state)
+
+                batches.append(process(chunk, self.codec, checker, load))
         if not batches:
             return
         self.sink.plan(batches)
         for batch in batches:
             self.sink.load(batch)
+        for tp, held in self._held.items():  # only now: a subject dropped is reloaded with what was just loaded
+            self._checkers[tp].state.forget(held.evict())
         self._publish(batches)
         for b in batches:
             b.high_watermark = self.consumer.highwater((b.topic, b.partition)) or 0

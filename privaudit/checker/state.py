@@ -143,12 +143,26 @@ class ActorWindow:
 class CheckerState:
     """Consents per (subject, scope, target), membership per subject, windows per actor."""
 
-    __slots__ = ("consents", "membership", "windows")
+    __slots__ = ("consents", "membership", "windows", "_keys_of")
 
     def __init__(self) -> None:
         self.consents: dict[tuple[str, str, str], History[Grant]] = {}
         self.membership: dict[str, History[str]] = {}
         self.windows: dict[str, ActorWindow] = {}
+        self._keys_of: dict[str, list[tuple[str, str, str]]] = {}  # subject -> its consent keys
+
+    def forget(self, subjects: set[str] | list[str]) -> None:
+        """Drop everything known of ``subjects`` (a bounded holder reloads it from where it keeps
+        the changes before it asks about them again)."""
+        for subject in subjects:
+            for key in self._keys_of.pop(subject, ()):
+                self.consents.pop(key, None)
+            self.membership.pop(subject, None)
+
+    @property
+    def subjects(self) -> int:
+        """How many subjects have consents or membership changes here."""
+        return len(self._keys_of.keys() | self.membership.keys())
 
     def grant(self, subject: str, scope: str, target: str, ms: int) -> Grant | None:
         """The consent in force at ``ms`` if it is granted, else None."""
@@ -167,6 +181,7 @@ class CheckerState:
         history = self.consents.get(key)
         if history is None:
             history = self.consents[key] = History()
+            self._keys_of.setdefault(subject, []).append(key)
         history.add(ms, grant)
 
     def record_membership(self, subject: str, ms: int, change: str) -> None:
@@ -212,6 +227,7 @@ class CheckerState:
                 history.times.append(ms)
                 history.values.append(Grant(granted, frozenset(purposes), frozenset(items), consent_id))
             state.consents[(subject, scope, target)] = history
+            state._keys_of.setdefault(subject, []).append((subject, scope, target))
         for subject, entries in data["membership"]:
             changes: History[str] = History()
             for ms, change in entries:

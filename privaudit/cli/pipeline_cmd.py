@@ -135,6 +135,9 @@ def _consume_options(f: Any) -> Any:
         click.option("--metrics-host", default="127.0.0.1", show_default=True,
                      help="Address the metrics endpoint binds (0.0.0.0 in a container)."),
         click.option("--max-records", type=int, default=5000, show_default=True, help="Records per poll (batch size)."),
+        click.option("--max-subjects", type=int, default=50_000, show_default=True,
+                     help="Subjects whose consent and membership state is held per partition; the least recently "
+                          "seen are dropped and reloaded from ClickHouse when they return (0: hold all)."),
         click.option("--json", "json_mode", is_flag=True, help="Print the final summary as JSON."),
     ]):
         f = option(f)
@@ -166,7 +169,7 @@ def run(alerting_path: Path | None, dashboard_port: int | None, dashboard_host: 
 def _consume(*, bootstrap: str, dsn: str | None, data_dir: str, retention_days: int, policy_path: Path | None,
              group: str, kafka_client: str, consumers: int, partitions: int, bulk_stage: bool,
              until_idle: float | None, metrics_port: int | None, metrics_host: str, max_records: int,
-             json_mode: bool, alerting_path: Path | None = None, dashboard_port: int | None = None,
+             max_subjects: int, json_mode: bool, alerting_path: Path | None = None, dashboard_port: int | None = None,
              dashboard_host: str = "127.0.0.1") -> None:
     cfg.check_retention(retention_days)
     policy = load_policy(policy_path)
@@ -196,7 +199,7 @@ def _consume(*, bootstrap: str, dsn: str | None, data_dir: str, retention_days: 
         for thread in companions:
             thread.start()
         config = ConsumerConfig(bootstrap=bootstrap, group=group, client=kafka_client,  # type: ignore[arg-type]
-                                max_records=max_records)
+                                max_records=max_records, max_subjects=max_subjects or None)
         try:
             result = run_consumers(config, store, policy, consumers=consumers, partitions=partitions,
                                    bulk_stage=bulk_stage, idle_exit_s=until_idle, metrics_port=metrics_port,

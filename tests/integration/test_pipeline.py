@@ -216,3 +216,23 @@ def test_an_event_delivered_twice_is_counted_once(broker, tmp_path):
     data = tmp_path / "data"
     assert count(data, "SELECT count() FROM privaudit.events FINAL") == 1
     assert count(data, "SELECT count() FROM privaudit.violations FINAL") == 1
+
+
+def test_a_bounded_state_drops_and_reloads_subjects_with_the_same_verdicts(broker, tmp_path):
+    """Three subjects held per partition: nearly every batch drops subjects and reloads others from
+    subject_state, across a SIGKILL too; the verdicts stay those of privaudit check."""
+    events = simulated(4000, seed=17, violation_rate=0.06)
+    produce(broker.bootstrap, events, tmp_path / "spool")
+    data = tmp_path / "data"
+    proc = subprocess.Popen(consume_cmd(broker.bootstrap, data, "--max-records", "200", "--max-subjects", "3"),
+                            stdout=subprocess.DEVNULL, stderr=subprocess.PIPE)
+    time.sleep(6)
+    assert proc.poll() is None, proc.stderr.read().decode()[-2000:] if proc.stderr else ""
+    kill(proc)
+    consume(broker.bootstrap, data, "--max-records", "200", "--max-subjects", "3")
+    assert count(data, "SELECT count() FROM privaudit.events") == len(events)
+    stored = stored_verdicts(data)
+    assert len(stored) == len(set(stored))
+    expected = expected_verdicts(events)
+    assert set(stored) == expected
+    assert {"PA-008", "PA-001"} <= {rule for _, rule in expected}  # rules that read consent and membership state
