@@ -10,9 +10,12 @@ its partition's checker (:mod:`.batch`), planned in the journal, loaded with its
 and violations are published and flushed; progress is recorded; offsets are committed. Then the
 bulk stage (PA-012) scans what became complete.
 
-On assignment (start or rebalance) each partition gets a checker restored from ``subject_state``
-as of its committed offset, and the journal's unfinished ranges to replay. On revocation its state
-is dropped: the next owner restores it from ClickHouse.
+On assignment (start or rebalance) each partition gets a checker and the journal's unfinished
+ranges to replay. The checker holds at most ``max_subjects`` subjects: before a range is checked,
+the subjects it names that are not held are loaded from ``subject_state`` as of the range's first
+offset, and after the batch is loaded the least recently seen beyond the limit are dropped (with
+``max_subjects=None`` the partition's whole state is restored at assignment instead). On
+revocation its state is dropped: the next owner loads it from ClickHouse.
 """
 
 from __future__ import annotations

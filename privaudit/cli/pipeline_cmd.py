@@ -16,9 +16,9 @@ from privaudit.alerting import load_alerting
 from privaudit.alerting.service import make_dispatcher
 from privaudit.bus import LocalBroker, ensure_topics
 from privaudit.consumers import ConsumerConfig
+from privaudit.errors import StoreBusy, StoreError
 from privaudit.policy import load_policy
 from privaudit.service import install_stop_signals, run_consumers
-from privaudit.errors import StoreBusy, StoreError
 from privaudit.store import Store
 from privaudit.store import migrations as mig
 from privaudit.store.ddl import Target
@@ -189,9 +189,7 @@ def _consume(*, bootstrap: str, dsn: str | None, data_dir: str, retention_days: 
                 target=dispatcher.run, args=(stop,), name="alerts",
                 kwargs={"idle_exit_s": until_idle, "may_exit": consumers_done.is_set}))
         if dashboard_port is not None:
-            from privaudit.dashboards.server import serve_dashboard
-
-            from privaudit.dashboards.server import ENV_TOKEN
+            from privaudit.dashboards.server import ENV_TOKEN, serve_dashboard
 
             server = serve_dashboard(store, policy, host=dashboard_host, port=dashboard_port,
                                      token=os.environ.get(ENV_TOKEN) or None)
@@ -287,11 +285,13 @@ def _through_running_process(dsn: str, query: str) -> tuple[list[str], list[Any]
     from privaudit.dashboards.server import ENV_TOKEN, serving_file
 
     notice = serving_file(dsn)
-    try:
-        serving = _json.loads(notice.read_text()) if notice is not None else None
-        os.kill(int(serving["pid"]), 0) if serving else None
-    except (OSError, ValueError, KeyError, TypeError):
-        serving = None
+    serving = None
+    if notice is not None:
+        try:
+            serving = _json.loads(notice.read_text())
+            os.kill(int(serving["pid"]), 0)  # still running? (a SIGKILLed process leaves its notice)
+        except (OSError, ValueError, KeyError, TypeError):
+            serving = None
     if not serving:
         raise StoreBusy(f"the embedded store {dsn.removeprefix('chdb://')} is in use by another process that serves "
                         "no dashboard: stop it, or run it with --dashboard-port to query through it")
