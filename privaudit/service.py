@@ -47,6 +47,28 @@ class RunResult:
         }
 
 
+class Companion(threading.Thread):
+    """A thread beside the consumers (the alert dispatcher): if it fails, ``stop_all`` is set so the
+    whole process stops, and :meth:`raise_error` re-raises its error on the main thread rather
+    than letting it die unseen while the consumers go on."""
+
+    def __init__(self, target: Any, stop_all: threading.Event, *, name: str, **kwargs: Any) -> None:
+        super().__init__(name=name)
+        self._work, self._stop_all, self._kwargs = target, stop_all, kwargs
+        self.error: BaseException | None = None
+
+    def run(self) -> None:
+        try:
+            self._work(**self._kwargs)
+        except BaseException as exc:  # re-raised on the main thread by raise_error()
+            self.error = exc
+            self._stop_all.set()
+
+    def raise_error(self) -> None:
+        if self.error is not None:
+            raise self.error
+
+
 def install_stop_signals(stop: threading.Event) -> None:
     """SIGTERM and SIGINT finish the batch in hand, commit, and exit 0."""
     if threading.current_thread() is not threading.main_thread():

@@ -68,7 +68,7 @@ class SinkConfig(_Strict):
     def _http(cls, v: str) -> str:
         if not v.startswith(("http://", "https://")):
             raise ValueError("must start with http:// or https://")
-        return v.rstrip("/") if v.count("/") <= 2 else v
+        return v
 
     @field_validator("timeout", mode="before")
     @classmethod

@@ -28,6 +28,7 @@ import json
 import logging
 import threading
 import time
+import uuid
 from collections import deque
 from collections.abc import Callable
 from dataclasses import dataclass, field
@@ -132,7 +133,7 @@ class Dispatcher:
             try:
                 v = json.loads(r.value)
                 fresh = group_of(v, self.config.group_window)  # reads occurred_at, rule, service
-                str(v["event_id"])
+                uuid.UUID(str(v["event_id"]))  # the history keeps it as a UUID
             except (ValueError, KeyError, TypeError, AttributeError) as exc:
                 log.error("unreadable violation record %s:%d@%d skipped: %s", r.topic, r.partition, r.offset, exc)
                 self.totals.unreadable += 1

@@ -179,7 +179,7 @@ class Sink:
         """``{group key: (status, error)}``: ``delivered``, ``rejected`` or ``retrying``."""
         if self.config.type == "alertmanager":
             body = [alertmanager_alert(g, self.dashboard_url) for g in groups]
-            outcome = self._post(f"{self.config.url}/api/v2/alerts", body, {})
+            outcome = self._post(f"{self.config.url.rstrip('/')}/api/v2/alerts", body, {})
             return {g.key: outcome for g in groups}
         out = {}
         for g in groups:

@@ -28,7 +28,7 @@ from privaudit.errors import ConfigError
 from privaudit.checker import Checker
 from privaudit.consumers import ConsumerConfig
 from privaudit.policy import Policy, load_policy
-from privaudit.service import install_stop_signals, run_consumers
+from privaudit.service import Companion, install_stop_signals, run_consumers
 from privaudit.settings import default_dsn
 from privaudit.store import Store
 
@@ -73,14 +73,14 @@ def demo(events: int, seed: int, data_dir: Path, partitions: int, consumers: int
         produced = simulate_events(events=events, seed=seed, bootstrap=broker.bootstrap, out_jsonl=jsonl,
                                    spool_dir=data_dir / "spool")["produced"]
         store = Store.connect(default_dsn(data_dir))
-        alerts = None
+        alerts: Companion | None = None
         try:
             store.migrate()
             consumers_done, alerts_stop = threading.Event(), threading.Event()
             if alerting is not None:
                 dispatcher = make_dispatcher(alerting, broker.bootstrap, store, client=kafka_client)  # type: ignore[arg-type]
-                alerts = threading.Thread(target=dispatcher.run, args=(alerts_stop,), name="alerts", kwargs={
-                    "idle_exit_s": None if serve else 2.0, "may_exit": consumers_done.is_set})
+                alerts = Companion(dispatcher.run, stop, name="alerts", stop=alerts_stop,
+                                   idle_exit_s=None if serve else 2.0, may_exit=consumers_done.is_set)
                 alerts.start()
             out.note("consuming until caught up ...")
             try:
@@ -96,6 +96,7 @@ def demo(events: int, seed: int, data_dir: Path, partitions: int, consumers: int
                     alerts.join(1.0)
                 alerts_stop.set()
                 alerts.join()
+                alerts.raise_error()
             summary = _summary(store, result.as_dict()["dlq"])
             summary["matches_check"] = _matches_check(store, jsonl, policy)
             summary.update(produced=produced, elapsed_s=round(time.monotonic() - began, 2), data_dir=str(data_dir))
@@ -116,6 +117,7 @@ def demo(events: int, seed: int, data_dir: Path, partitions: int, consumers: int
                 if alerts is not None:
                     alerts_stop.set()
                     alerts.join()
+                    alerts.raise_error()
                     t = dispatcher.totals
                     out.note(f"alerts at exit: {t.groups:,} groups, {t.delivered:,} notifications delivered, "
                              f"{t.rejected:,} rejected, {t.failed_attempts:,} failed attempts retried")
@@ -124,6 +126,8 @@ def demo(events: int, seed: int, data_dir: Path, partitions: int, consumers: int
             if alerts is not None:
                 alerts.join()
             store.close()
+    if alerts is not None:
+        alerts.raise_error()  # a dispatcher that failed stopped the demo: say why
     if not summary["matches_check"]:
         raise SystemExit(1)
 

@@ -18,7 +18,7 @@ from privaudit.bus import LocalBroker, ensure_topics
 from privaudit.consumers import ConsumerConfig
 from privaudit.errors import StoreBusy, StoreError
 from privaudit.policy import load_policy
-from privaudit.service import install_stop_signals, run_consumers
+from privaudit.service import Companion, install_stop_signals, run_consumers
 from privaudit.store import Store
 from privaudit.store import migrations as mig
 from privaudit.store.ddl import Target
@@ -175,7 +175,7 @@ def _consume(*, bootstrap: str, dsn: str | None, data_dir: str, retention_days: 
     policy = load_policy(policy_path)
     alerting = load_alerting(alerting_path) if alerting_path else None
     store = Store.connect(_dsn(dsn, data_dir))
-    companions: list[threading.Thread] = []
+    companions: list[Companion] = []
     dispatcher = server = None
     try:
         store.migrate(retention_days)
@@ -185,9 +185,8 @@ def _consume(*, bootstrap: str, dsn: str | None, data_dir: str, retention_days: 
         consumers_done = threading.Event()
         if alerting is not None:
             dispatcher = make_dispatcher(alerting, bootstrap, store, client=kafka_client)  # type: ignore[arg-type]
-            companions.append(threading.Thread(
-                target=dispatcher.run, args=(stop,), name="alerts",
-                kwargs={"idle_exit_s": until_idle, "may_exit": consumers_done.is_set}))
+            companions.append(Companion(dispatcher.run, stop, name="alerts", stop=stop, idle_exit_s=until_idle,
+                                        may_exit=consumers_done.is_set))
         if dashboard_port is not None:
             from privaudit.dashboards.server import ENV_TOKEN, serve_dashboard
 
@@ -208,6 +207,8 @@ def _consume(*, bootstrap: str, dsn: str | None, data_dir: str, retention_days: 
                 stop.set()
             for thread in companions:
                 thread.join()
+        for thread in companions:
+            thread.raise_error()
     finally:
         if server is not None:
             server.close()

@@ -219,7 +219,8 @@ def test_an_unreadable_record_is_skipped_logged_and_committed(parts) -> None:
     consumer.queue.append(Record("privaudit.violations", 0, 0, b"k", b"not json", 0))
     consumer.offset = 1
     consumer.add({**violation("00000000-0000-4000-8000-000000000001"), "rule": "PA-999", "severity": None})
+    consumer.add(violation("not-a-uuid"))
     consumer.add(violation("00000000-0000-4000-8000-000000000002"))
     d.step()
-    assert d.totals.unreadable == 2 and len(am.calls) == 1
-    assert consumer.committed_[("privaudit.violations", 0)] == 3
+    assert d.totals.unreadable == 3 and len(am.calls) == 1
+    assert consumer.committed_[("privaudit.violations", 0)] == 4
