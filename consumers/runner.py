@@ -27,12 +27,13 @@ import time
 from collections import OrderedDict, deque
 from collections.abc import Callable
 from dataclasses import dataclass, field
+from functools import partial
 
 from privaudit.bus import ClientName, Record, make_consumer, make_producer
 from privaudit.bus.clients import TP
 from privaudit.checker import Checker, CheckerState
 from privaudit.policy import Policy
-from privaudit.schemas import Codec
+from privaudit.schemas import Codec, Event
 from privaudit.settings import TOPIC_DLQ, TOPIC_EVENTS, TOPIC_VIOLATIONS
 from privaudit.store import Store
 
@@ -94,9 +95,6 @@ class HeldSubjects:
             gone.append(order.popitem(last=False)[0])
         return gone
 
-    def __len__(self) -> int:
-        return len(self._order)
-
 
 @dataclass
 class Totals:
@@ -124,8 +122,8 @@ class AuditConsumer:
     ) -> None:
         self.config = config
         if config.gc_threshold is not None:
-            _, older, oldest = gc.get_threshold()
-            gc.set_threshold(max(config.gc_threshold, gc.get_threshold()[0]), older, oldest)
+            current, older, oldest = gc.get_threshold()
+            gc.set_threshold(max(config.gc_threshold, current), older, oldest)
         self.policy = policy
         self.codec = codec or Codec()
         self.sink = Sink(store)
@@ -245,18 +243,8 @@ class AuditConsumer:
         batches = []
         for tp, buffer in self._buffer.items():
             for chunk in self._cut(tp, buffer):
-                checker, held = self._checkers[tp], self._held.get(tp)
-                if held is None:
-                    batches.append(process(chunk, self.codec, checker))
-                    continue
-
-                def load(events: list, tp: TP = tp, first: int = chunk[0].offset, held: HeldSubjects = held,
-                         checker: Checker = checker) -> None:
-                    missing = held.see({e.subject_id for e in events})
-                    if missing:  # their changes before this range, from ClickHouse
-                        self.sink.restore_state(tp[0], tp[1], first, subjects=missing, into=checker.state)
-
-                batches.append(process(chunk, self.codec, checker, load))
+                load = partial(self._load_subjects, tp, chunk[0].offset) if tp in self._held else None
+                batches.append(process(chunk, self.codec, self._checkers[tp], load))
         if not batches:
             return
         self.sink.plan(batches)
@@ -277,6 +265,13 @@ class AuditConsumer:
             self._next_bulk = time.monotonic() + self.config.bulk_every_s
         if self.after_batch is not None:
             self.after_batch(self)
+
+    def _load_subjects(self, tp: TP, first: int, events: list[Event]) -> None:
+        """Before a range from ``first`` is checked: the state of the subjects it names that the
+        partition's checker does not hold, as of ``first``, from ClickHouse."""
+        missing = self._held[tp].see({e.subject_id for e in events})
+        if missing:
+            self.sink.restore_state(tp[0], tp[1], first, subjects=missing, into=self._checkers[tp].state)
 
     def _cut(self, tp: TP, buffer: list[Record]) -> list[list[Record]]:
         """Take the ranges ready to process off the front of ``buffer``."""

@@ -13,17 +13,33 @@ from __future__ import annotations
 from dataclasses import dataclass
 from typing import Literal
 
+from privaudit.checker.checker import BULK_ACTIONS
+
 Kind = Literal["stacked", "bars", "table", "stat"]
 
 EVENTS = "privaudit.events FINAL"
 VIOLATIONS = "privaudit.violations FINAL"
-_TIME = "occurred_at >= {from:DateTime64(3)} AND occurred_at < {to:DateTime64(3)}"
+IN_RANGE = "occurred_at >= {from:DateTime64(3)} AND occurred_at < {to:DateTime64(3)}"
 _SERVICE = "({service:String} = '' OR service = {service:String})"
-F_EVENTS = f"{_TIME} AND {_SERVICE}"
-F_VIOLATIONS = (f"{_TIME} AND {_SERVICE} AND ({{rule:String}} = '' OR rule = {{rule:String}}) "
+F_EVENTS = f"{IN_RANGE} AND {_SERVICE}"
+F_VIOLATIONS = (f"{IN_RANGE} AND {_SERVICE} AND ({{rule:String}} = '' OR rule = {{rule:String}}) "
                 "AND ({severity:String} = '' OR severity = {severity:String})")
-#: access actions that take personal data out of the system (PA-011 asks them for a reason)
-DOWNLOADS = "('DOWNLOAD', 'EXPORT')"
+#: access actions that take personal data out of the system: those PA-011 asks a reason of
+DOWNLOADS = "(" + ", ".join(f"'{action}'" for action in sorted(BULK_ACTIONS)) + ")"
+#: an access record that does not say who (actor_id) or from where (source_ip), as PA-010 checks
+INCOMPLETE = "ifNull(actor_id, '') = '' OR ifNull(source_ip, '') = ''"
+
+
+def _over_time(series: str, source: str, where: str) -> str:
+    """A stacked time series: ``(day, series, value)`` in columns of ``{bucket}`` seconds."""
+    return (f"SELECT toStartOfInterval(occurred_at, INTERVAL {{bucket:UInt32}} SECOND) AS day, {series} AS series, "
+            f"count() AS value FROM {source} WHERE {where} GROUP BY day, series ORDER BY day, series")
+
+
+def _events_by(label: str, where: str) -> str:
+    """Bars of events by ``label``, with their distinct subjects, largest first."""
+    return (f"SELECT {label} AS label, count() AS value, uniqExact(subject_id) AS subjects FROM {EVENTS} "
+            f"WHERE {where} GROUP BY label ORDER BY value DESC")
 
 
 @dataclass(frozen=True)
@@ -50,28 +66,21 @@ PANELS: tuple[Panel, ...] = (
           f"(SELECT count() FROM {VIOLATIONS} WHERE {F_VIOLATIONS}) AS violations, "
           f"(SELECT countIf(severity = 'critical') FROM {VIOLATIONS} WHERE {F_VIOLATIONS}) AS critical"),
     Panel("events_by_day", "Overview", "Events over time, by type", "stacked",
-          f"SELECT toStartOfInterval(occurred_at, INTERVAL {{bucket:UInt32}} SECOND) AS day, type AS series, count() AS value FROM {EVENTS} "
-          f"WHERE {F_EVENTS} GROUP BY day, series ORDER BY day, series"),
+          _over_time("type", EVENTS, F_EVENTS)),
     Panel("violations_by_day", "Overview", "Violations over time, by rule", "stacked",
-          f"SELECT toStartOfInterval(occurred_at, INTERVAL {{bucket:UInt32}} SECOND) AS day, rule AS series, count() AS value FROM {VIOLATIONS} "
-          f"WHERE {F_VIOLATIONS} GROUP BY day, series ORDER BY day, series"),
+          _over_time("rule", VIOLATIONS, F_VIOLATIONS)),
     Panel("violations_by_rule", "Overview", "Violations by rule and severity", "bars",
           f"SELECT rule AS label, any(severity) AS rule_severity, count() AS value, uniqExact(subject_id) AS subjects "
           f"FROM {VIOLATIONS} WHERE {F_VIOLATIONS} GROUP BY label ORDER BY label"),
     # -- use of personal data ------------------------------------------------------------------
     Panel("use_by_purpose", "Use of personal data", "Accesses by purpose", "bars",
-          f"SELECT purpose AS label, count() AS value, uniqExact(subject_id) AS subjects FROM {EVENTS} "
-          f"WHERE type = 'access' AND {F_EVENTS} GROUP BY label ORDER BY value DESC",
-          purpose_column="label"),
+          _events_by("purpose", f"type = 'access' AND {F_EVENTS}"), purpose_column="label"),
     Panel("use_by_item", "Use of personal data", "Processing by item", "bars",
-          f"SELECT arrayJoin(data_items) AS label, count() AS value, uniqExact(subject_id) AS subjects FROM {EVENTS} "
-          f"WHERE type IN ('access', 'share', 'transfer') AND {F_EVENTS} GROUP BY label ORDER BY value DESC"),
+          _events_by("arrayJoin(data_items)", f"type IN ('access', 'share', 'transfer') AND {F_EVENTS}")),
     Panel("use_by_service", "Use of personal data", "Events by service", "bars",
-          f"SELECT service AS label, count() AS value, uniqExact(subject_id) AS subjects FROM {EVENTS} "
-          f"WHERE {F_EVENTS} GROUP BY label ORDER BY value DESC"),
+          _events_by("service", F_EVENTS)),
     Panel("use_by_action", "Use of personal data", "Accesses by action", "bars",
-          f"SELECT ifNull(action, '') AS label, count() AS value, uniqExact(subject_id) AS subjects FROM {EVENTS} "
-          f"WHERE type = 'access' AND {F_EVENTS} GROUP BY label ORDER BY value DESC"),
+          _events_by("ifNull(action, '')", f"type = 'access' AND {F_EVENTS}")),
     # -- provisions and transfers --------------------------------------------------------------
     Panel("shares_by_recipient", "Provisions and transfers", "Third-party provisions by recipient and basis", "table",
           f"SELECT ifNull(recipient_id, '') AS recipient, ifNull(legal_basis, '') AS basis, ifNull(country, '') AS country, "
@@ -84,7 +93,7 @@ PANELS: tuple[Panel, ...] = (
     # -- access records (Safety Measures Art. 8) -----------------------------------------------
     Panel("access_completeness", "Access records", "Completeness of access records", "stat",
           f"SELECT count() AS access_records, "
-          f"countIf(ifNull(actor_id, '') = '' OR ifNull(source_ip, '') = '') AS incomplete, "
+          f"countIf({INCOMPLETE}) AS incomplete, "
           f"round(if(access_records = 0, 1, 1 - incomplete / access_records), 4) AS completeness "
           f"FROM {EVENTS} WHERE type = 'access' AND {F_EVENTS}",
           note="complete: who (actor_id) and from where (source_ip), as PA-010 checks"),
@@ -104,11 +113,9 @@ PANELS: tuple[Panel, ...] = (
           f"WHERE type = 'access' AND {F_EVENTS} GROUP BY actor_id ORDER BY subjects DESC, accesses DESC LIMIT 20"),
     # -- consents and membership -------------------------------------------------------------
     Panel("consents_by_day", "Consents and withdrawals", "Consents granted and withdrawn", "stacked",
-          f"SELECT toStartOfInterval(occurred_at, INTERVAL {{bucket:UInt32}} SECOND) AS day, if(granted, 'granted', 'withdrawn') AS series, count() AS value "
-          f"FROM {EVENTS} WHERE type = 'consent' AND {F_EVENTS} GROUP BY day, series ORDER BY day, series"),
+          _over_time("if(granted, 'granted', 'withdrawn')", EVENTS, f"type = 'consent' AND {F_EVENTS}")),
     Panel("membership_by_day", "Consents and withdrawals", "Sign-ups, withdrawals and contract ends", "stacked",
-          f"SELECT toStartOfInterval(occurred_at, INTERVAL {{bucket:UInt32}} SECOND) AS day, ifNull(change, '') AS series, count() AS value "
-          f"FROM {EVENTS} WHERE type = 'membership' AND {F_EVENTS} GROUP BY day, series ORDER BY day, series"),
+          _over_time("ifNull(change, '')", EVENTS, f"type = 'membership' AND {F_EVENTS}")),
     # -- the pipeline itself ------------------------------------------------------------------
     Panel("dlq", "Pipeline", "Records sent to the dead-letter topic", "table",
           "SELECT toDate(recorded_at) AS day, kind, count() AS records, any(reason) AS example_reason "

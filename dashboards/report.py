@@ -30,9 +30,9 @@ from privaudit.policy import Policy
 from privaudit.settings import MIN_RETENTION_DAYS
 from privaudit.store import Store, as_utc
 
+from .panels import DOWNLOADS, EVENTS, IN_RANGE, INCOMPLETE
+
 KST = timezone(timedelta(hours=9), "KST")
-_E = "privaudit.events FINAL"
-_RANGE = "occurred_at >= {from:DateTime64(3)} AND occurred_at < {to:DateTime64(3)}"
 
 
 @dataclass(frozen=True)
@@ -64,27 +64,27 @@ SECTIONS: dict[str, str] = {
     "by_actor": (
         f"SELECT ifNull(actor_id, '(none)') AS actor, ifNull(actor_type, '') AS actor_type, ifNull(purpose, '') AS task, "
         f"count() AS records, uniqExact(subject_id) AS subjects, sum(record_count) AS rows_touched "
-        f"FROM {_E} WHERE type = 'access' AND {_RANGE} GROUP BY actor, actor_type, task ORDER BY records DESC, actor, task"
+        f"FROM {EVENTS} WHERE type = 'access' AND {IN_RANGE} GROUP BY actor, actor_type, task ORDER BY records DESC, actor, task"
     ),
     "downloads": (
         f"SELECT occurred_at, service, ifNull(actor_id, '') AS actor, ifNull(action, '') AS action, ifNull(purpose, '') AS purpose, "
-        f"record_count, ifNull(reason, '') AS reason, subject_id, toString(event_id) AS event_id FROM {_E} "
-        f"WHERE type = 'access' AND action IN ('DOWNLOAD', 'EXPORT') AND {_RANGE} ORDER BY occurred_at"
+        f"record_count, ifNull(reason, '') AS reason, subject_id, toString(event_id) AS event_id FROM {EVENTS} "
+        f"WHERE type = 'access' AND action IN {DOWNLOADS} AND {IN_RANGE} ORDER BY occurred_at"
     ),
     "incomplete": (
         f"SELECT occurred_at, service, ifNull(actor_id, '') AS actor, ifNull(source_ip, '') AS source_ip, "
-        f"ifNull(action, '') AS action, subject_id, toString(event_id) AS event_id FROM {_E} "
-        f"WHERE type = 'access' AND (ifNull(actor_id, '') = '' OR ifNull(source_ip, '') = '') AND {_RANGE} ORDER BY occurred_at"
+        f"ifNull(action, '') AS action, subject_id, toString(event_id) AS event_id FROM {EVENTS} "
+        f"WHERE type = 'access' AND ({INCOMPLETE}) AND {IN_RANGE} ORDER BY occurred_at"
     ),
     "bulk": (
         f"SELECT occurred_at, service, ifNull(actor_id, '') AS actor, message, toString(event_id) AS event_id "
-        f"FROM privaudit.violations FINAL WHERE rule = 'PA-012' AND {_RANGE} ORDER BY occurred_at"
+        f"FROM privaudit.violations FINAL WHERE rule = 'PA-012' AND {IN_RANGE} ORDER BY occurred_at"
     ),
     "violations": (
         "SELECT v.rule AS rule, any(v.severity) AS severity, count() AS violations, "
         "countIf(a.delivered > 0) AS alerted, countIf(a.delivered = 0) AS not_alerted "
         "FROM (SELECT rule, severity, service, coalesce(counterparty, actor_id, '') AS party, occurred_at "
-        f"      FROM privaudit.violations FINAL WHERE {_RANGE}) AS v "
+        f"      FROM privaudit.violations FINAL WHERE {IN_RANGE}) AS v "
         "LEFT JOIN (SELECT rule, service, party, window_start, window_end, countIf(status = 'delivered') AS delivered "
         "           FROM privaudit.alerts FINAL GROUP BY rule, service, party, window_start, window_end) AS a "
         "ON v.rule = a.rule AND v.service = a.service AND v.party = a.party "
@@ -92,7 +92,7 @@ SECTIONS: dict[str, str] = {
         "GROUP BY rule ORDER BY rule"
     ),
     "volume": (
-        f"SELECT type, count() AS events, uniqExact(subject_id) AS subjects FROM {_E} WHERE {_RANGE} GROUP BY type ORDER BY type"
+        f"SELECT type, count() AS events, uniqExact(subject_id) AS subjects FROM {EVENTS} WHERE {IN_RANGE} GROUP BY type ORDER BY type"
     ),
     "retention": (
         "SELECT (SELECT min(occurred_at) FROM privaudit.events) AS oldest, (SELECT count() FROM privaudit.events) AS stored, "

@@ -29,7 +29,7 @@ from .rules import SEVERITY, Violation
 from .state import CheckerState, Grant
 
 _EMPTY: frozenset[str] = frozenset()
-_BULK_ACTIONS = frozenset({"DOWNLOAD", "EXPORT"})
+BULK_ACTIONS = frozenset({"DOWNLOAD", "EXPORT"})
 _EXEMPT_BASES = frozenset({"STATUTE", "EMERGENCY"})
 DEFAULT_LATE_TOLERANCE_MS = 2 * 60 * 60 * 1000
 
@@ -127,7 +127,7 @@ class Checker:
         if _blank(e.actor_id) or _blank(e.source_ip):
             missing = [n for n, x in (("actor_id", e.actor_id), ("source_ip", e.source_ip)) if _blank(x)]
             self._add(out, "PA-010", v, f"access record lacks {' and '.join(missing)}")
-        bulk_action = e.action in _BULK_ACTIONS
+        bulk_action = e.action in BULK_ACTIONS
         if bulk_action and _blank(e.reason):
             self._add(out, "PA-011", v, f"{e.action} of {e.record_count} record(s) without a reason")
         if self.bulk_access:
@@ -249,7 +249,7 @@ class Checker:
         if distinct > threshold:
             minutes = v.bulk_window_ms // 60_000
             self._add(out, "PA-012", v, f"actor {actor_id!r} touched {distinct} distinct subjects in {minutes} min (threshold {threshold})")
-        elif action in _BULK_ACTIONS and record_count > threshold:
+        elif action in BULK_ACTIONS and record_count > threshold:
             self._add(out, "PA-012", v, f"{action} of {record_count} records at once (threshold {threshold})")
 
     def _country_rule(

@@ -159,11 +159,6 @@ class CheckerState:
                 self.consents.pop(key, None)
             self.membership.pop(subject, None)
 
-    @property
-    def subjects(self) -> int:
-        """How many subjects have consents or membership changes here."""
-        return len(self._keys_of.keys() | self.membership.keys())
-
     def grant(self, subject: str, scope: str, target: str, ms: int) -> Grant | None:
         """The consent in force at ``ms`` if it is granted, else None."""
         history = self.consents.get((subject, scope, target))
