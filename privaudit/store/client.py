@@ -37,6 +37,7 @@ class Store:
         self.database = database
         self.cluster = cluster
         self._lock = threading.Lock()
+        self._readonly: Any = None
 
     @property
     def embedded(self) -> bool:
@@ -75,10 +76,24 @@ class Store:
         """``(column names, rows)``; ``readonly`` refuses anything but reading (ClickHouse's own check)."""
         try:
             with self._lock:
-                result = self.client.query(sql, parameters=parameters, settings={"readonly": 1} if readonly else None)
+                if readonly and self.embedded:
+                    result = self._readonly_client().query(sql, parameters=parameters)
+                else:
+                    result = self.client.query(sql, parameters=parameters, settings={"readonly": 1} if readonly else None)
         except ClickHouseError as exc:
             raise StoreError(_first_line(exc)) from exc
         return list(result.column_names), [tuple(r) for r in result.result_rows]
+
+    def _readonly_client(self) -> Any:
+        """A second session on the embedded directory, read-only for good. The embedded engine
+        applies a per-call ``readonly`` with ``SET`` and restores it after the call, and a statement
+        refused in read-only mode left the shared session read-only, since nothing may change a
+        setting there (measured: the consumer's next insert failed). Called with the lock held."""
+        if self._readonly is None:
+            client = clickhouse_connect.get_client(dsn=self.dsn)
+            client.command("SET readonly = 1")
+            self._readonly = client
+        return self._readonly
 
     def insert(
         self,
@@ -146,10 +161,12 @@ class Store:
                         ["version", "name", "retention_days"])
 
     def close(self) -> None:
-        try:
-            self.client.close()
-        except Exception:  # closing is best effort; nothing to report to the user
-            pass
+        for client in (self._readonly, self.client):
+            try:
+                if client is not None:
+                    client.close()
+            except Exception:  # closing is best effort; nothing to report to the user
+                pass
 
 
 @contextlib.contextmanager

@@ -244,10 +244,18 @@ def test_run_hosts_the_dashboard_beside_the_consumer_on_one_embedded_store(broke
         write = subprocess.run([sys.executable, "-m", "privaudit.cli", "sql", "--data-dir", str(tmp_path / "data"),
                                 "DROP TABLE privaudit.events"], capture_output=True, text=True, timeout=60)
         assert write.returncode == 2 and "readonly" in write.stderr.lower(), write.stderr
+        # ... and the refusal leaves the consumer's own session writable: later events still load
+        more = simulated(300, seed=42)
+        produce(broker.bootstrap, more, tmp_path / "spool-2")
+        deadline = time.monotonic() + 60
+        while loaded() != len(events) + len(more) and time.monotonic() < deadline:
+            assert proc.poll() is None, proc.stderr.read()  # type: ignore[union-attr]
+            time.sleep(0.5)
+        assert loaded() == len(events) + len(more)
     finally:
         proc.terminate()
         _, err = proc.communicate(timeout=60)
     assert proc.returncode == 0, err[-2000:]
     assert f"dashboard: http://127.0.0.1:{port}/" in err
     assert not (tmp_path / "data" / "clickhouse.serving.json").exists()
-    assert count(tmp_path / "data", "SELECT count() FROM privaudit.events") == len(events)  # the table is still there
+    assert count(tmp_path / "data", "SELECT count() FROM privaudit.events") == len(events) + len(more)  # still there
