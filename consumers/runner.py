@@ -10,10 +10,18 @@ its partition's checker (:mod:`.batch`), planned in the journal, loaded with its
 and violations are published and flushed; progress is recorded; offsets are committed. Then the
 bulk stage (PA-012) scans what became complete.
 
+Loading is pipelined: a batch's plan, load, publish and progress run on a loader thread while the
+loop polls and processes the next batch (the engine runs an insert without holding Python's GIL,
+so the two overlap). At most one batch is in flight; it is *settled* (offsets
+committed, counted) on the loop's thread before the next one is handed over, when a poll comes back
+empty, and before exit. A subject whose state must be loaded from
+ClickHouse while rows of it are still in flight waits for that load first; a revocation waits for
+the batch in flight, so the partition's next owner finds its range in the journal.
+
 On assignment (start or rebalance) each partition gets a checker and the journal's unfinished
 ranges to replay. The checker holds at most ``max_subjects`` subjects: before a range is checked,
 the subjects it names that are not held are loaded from ``subject_state`` as of the range's first
-offset, and after the batch is loaded the least recently seen beyond the limit are dropped (with
+offset, and before each batch is processed the least recently seen beyond the limit are dropped (with
 ``max_subjects=None`` the partition's whole state is restored at assignment instead). On
 revocation its state is dropped: the next owner loads it from ClickHouse.
 """
@@ -26,6 +34,7 @@ import threading
 import time
 from collections import OrderedDict, deque
 from collections.abc import Callable
+from concurrent.futures import Future, ThreadPoolExecutor, wait
 from dataclasses import dataclass, field
 from functools import partial
 
@@ -97,6 +106,20 @@ class HeldSubjects:
 
 
 @dataclass
+class InFlight:
+    """The batch on the loader thread: its partition ranges, the records they came from, and when
+    its handling began (for the batch-time metric)."""
+
+    future: Future[None]
+    batches: list[PartitionBatch]
+    records: list[Record]
+    started: float
+
+    def state_subjects(self, tp: TP) -> set[str]:
+        return {s for b in self.batches if (b.topic, b.partition) == tp for s in b.state["subject_id"]}
+
+
+@dataclass
 class Totals:
     records: int = 0
     events: int = 0
@@ -139,6 +162,8 @@ class AuditConsumer:
         self._pending: set[TP] = set()
         self._held: dict[TP, HeldSubjects] = {}
         self._next_bulk = 0.0
+        self._loader = ThreadPoolExecutor(max_workers=1, thread_name_prefix=f"privaudit-{config.name}-load")
+        self._inflight: InFlight | None = None
         self.producer = make_producer(config.client, config.bootstrap)
         self.consumer = make_consumer(
             config.client, config.bootstrap, config.group, [config.topic],
@@ -170,6 +195,11 @@ class AuditConsumer:
             log.info("%s: assigned %s:%d at offset %d (%d range(s) to replay)", self.config.name, *tp, committed, len(replay))
 
     def _revoked(self, tps: set[TP]) -> None:
+        # The next owner reads the journal: let the batch in flight finish writing it and its rows
+        # first (it is committed, for the partitions still ours, when it is settled).
+        inflight = self._inflight
+        if inflight is not None:
+            wait([inflight.future])
         self._pending -= tps
         for tp in tps:
             for table in (self._checkers, self._replay, self._buffer, self._next, self._held):
@@ -187,13 +217,16 @@ class AuditConsumer:
                     self.totals.last_record_at = time.monotonic()
                     self.handle(records)
                     tail_scanned = False
-                elif idle_exit_s is not None and self.idle(idle_exit_s):
+                    continue
+                self.settle()
+                if idle_exit_s is not None and self.idle(idle_exit_s):
                     break
-                elif self.bulk is not None and not tail_scanned and self.idle(self.config.bulk_idle_s):
+                if self.bulk is not None and not tail_scanned and self.idle(self.config.bulk_idle_s):
                     # Everything produced is loaded; what comes later is later in time (the same
                     # assumption as the watermark's), so the bulk stage may scan to the end.
                     self.bulk.run_once(final=True)
                     tail_scanned = True
+            self.settle()  # SIGTERM: the batch in flight is loaded and committed before exit
         finally:
             self.close()
         return self.totals
@@ -225,41 +258,69 @@ class AuditConsumer:
             return False
         if self.covered is not None and not self.covered():
             return False
-        return self._update_lag() == 0 and not any(self._buffer.values())
+        return self._inflight is None and self._update_lag() == 0 and not any(self._buffer.values())
+
+    @property
+    def in_flight(self) -> int:
+        """Records handed to the loader and not settled yet."""
+        return sum(b.size for b in self._inflight.batches) if self._inflight is not None else 0
 
     @property
     def owned(self) -> set[TP]:
         return set(self._next)
 
     def handle(self, records: list[Record]) -> None:
+        """Process ``records`` and hand the result to the loader (settling the batch before)."""
         started = time.perf_counter()
+        # Trim the held subjects before processing, never between a range's processing and its
+        # hand-over: a subject dropped here and named again is reloaded from what is loaded, after
+        # waiting for the batch in flight if it has rows of it (:meth:`_load_subjects`).
+        for tp, held in self._held.items():
+            self._checkers[tp].state.forget(held.evict())
         for r in records:
             tp = (r.topic, r.partition)
             buffer = self._buffer.get(tp)
             if buffer is None:
                 continue  # not (or no longer) ours
             if r.offset > (buffer[-1].offset if buffer else self._next[tp] - 1):
-                buffer.append(r)  # anything at or below is a re-delivery of what we hold or loaded
+                buffer.append(r)  # anything at or below is a re-delivery of what we hold or processed
         batches = []
         for tp, buffer in self._buffer.items():
             for chunk in self._cut(tp, buffer):
                 load = partial(self._load_subjects, tp, chunk[0].offset) if tp in self._held else None
                 batches.append(process(chunk, self.codec, self._checkers[tp], load))
+                self._next[tp] = chunk[-1].offset + 1
         if not batches:
             return
+        self.settle()
+        for b in batches:  # read here: the client is not the loader thread's to call
+            b.high_watermark = self.consumer.highwater((b.topic, b.partition)) or 0
+        future = self._loader.submit(self._store, batches, records)
+        self._inflight = InFlight(future, batches, records, started)
+
+    def _store(self, batches: list[PartitionBatch], records: list[Record]) -> None:
+        """On the loader thread: journal, load, publish, progress (see :mod:`.sink`)."""
         self.sink.plan(batches)
         for batch in batches:
             self.sink.load(batch)
-        for tp, held in self._held.items():  # only now: a subject dropped is reloaded with what was just loaded
-            self._checkers[tp].state.forget(held.evict())
         self._publish(batches)
-        for b in batches:
-            b.high_watermark = self.consumer.highwater((b.topic, b.partition)) or 0
         self.sink.progress(batches)
-        self.consumer.commit({(b.topic, b.partition): b.last_offset + 1 for b in batches})
-        for b in batches:
-            self._next[(b.topic, b.partition)] = b.last_offset + 1
-        self._count(batches, time.perf_counter() - started)
+        self.loaded(records)
+
+    def loaded(self, records: list[Record]) -> None:
+        """Called on the loader thread once ``records`` are queryable and their violations
+        published (a hook: the benchmark notes latencies here)."""
+
+    def settle(self) -> None:
+        """Finish the batch in flight: wait for its load (a failure is raised here), commit its
+        offsets for the partitions still ours, count it."""
+        inflight, self._inflight = self._inflight, None
+        if inflight is None:
+            return
+        inflight.future.result()
+        batches = inflight.batches
+        self.consumer.commit({(b.topic, b.partition): b.last_offset + 1 for b in batches if (b.topic, b.partition) in self._next})
+        self._count(batches, time.perf_counter() - inflight.started)
         if self.bulk is not None and time.monotonic() >= self._next_bulk:
             self.bulk.run_once()
             self._next_bulk = time.monotonic() + self.config.bulk_every_s
@@ -270,6 +331,9 @@ class AuditConsumer:
         """Before a range from ``first`` is checked: the state of the subjects it names that the
         partition's checker does not hold, as of ``first``, from ClickHouse."""
         missing = self._held[tp].see({e.subject_id for e in events})
+        inflight = self._inflight
+        if missing and inflight is not None and missing & inflight.state_subjects(tp):
+            wait([inflight.future])  # their latest rows are still being loaded
         if missing:
             self.sink.restore_state(tp[0], tp[1], first, subjects=missing, into=self._checkers[tp].state)
 
@@ -339,6 +403,7 @@ class AuditConsumer:
         return total
 
     def close(self) -> None:
+        self._loader.shutdown(wait=True)  # an insert under way is finished, never cut off
         try:
             self.consumer.close()
         finally:

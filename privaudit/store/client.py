@@ -21,11 +21,13 @@ from datetime import datetime, timezone
 from typing import Any
 
 import clickhouse_connect
+import pyarrow as pa
 from clickhouse_connect.driver.exceptions import ClickHouseError
 
 from privaudit.errors import StoreBusy, StoreError
 
 from . import ddl, migrations
+from .arrow import to_arrow
 
 
 class Store:
@@ -110,14 +112,21 @@ class Store:
         if token is not None:
             settings = {"insert_deduplication_token": token, "deduplicate_blocks_in_dependent_materialized_views": 1}
         try:
+            data = to_arrow(table, columns_data, column_names)
+        except (pa.ArrowException, OverflowError, TypeError) as exc:
+            raise StoreError(f"insert into {table}: a value does not fit its column: {exc}") from exc
+        try:
             with self._lock:
-                self.client.insert(
-                    f"{self.database}.{table}",
-                    list(columns_data),
-                    column_names=list(column_names),
-                    column_oriented=True,
-                    settings=settings,
-                )
+                if data is not None:
+                    self.client.insert_arrow(f"{self.database}.{table}", data, settings=settings)
+                else:
+                    self.client.insert(
+                        f"{self.database}.{table}",
+                        list(columns_data),
+                        column_names=list(column_names),
+                        column_oriented=True,
+                        settings=settings,
+                    )
         except ClickHouseError as exc:
             raise StoreError(f"insert into {table}: {_first_line(exc)}") from exc
 
