@@ -185,35 +185,51 @@ PROGRESS = Table(
     comment="per partition: loaded up to next_offset, events up to max_occurred_at",
 )
 
-USAGE_DAILY = Table(
+_USAGE_KEY: tuple[tuple[str, str], ...] = (
+    ("day", "Date"),
+    ("service", _LC),
+    ("type", _LC),
+    ("purpose", _LC),
+    ("counterparty", _LC),  # recipient or processor, '' for none
+    ("action", _LC),
+)
+_USAGE_SELECT = (
+    "SELECT toDate(occurred_at) AS day, service, type, ifNull(purpose, '') AS purpose, "
+    "coalesce(recipient_id, processor_id, '') AS counterparty, ifNull(action, '') AS action, "
+    "{events} AS events, uniqExactState(subject_id) AS subjects "
+    "FROM {{db}}.{{events}} GROUP BY day, service, type, purpose, counterparty, action"
+)
+
+#: Migration 1's usage statistics: ``events`` was a sum, so an event delivered twice (at least once
+#: from the emitter) counted twice. Kept only to render migration 1 as released.
+USAGE_DAILY_V1 = Table(
     "usage_daily",
-    (
-        ("day", "Date"),
-        ("service", _LC),
-        ("type", _LC),
-        ("purpose", _LC),
-        ("counterparty", _LC),  # recipient or processor, '' for none
-        ("action", _LC),
-        ("events", "SimpleAggregateFunction(sum, UInt64)"),
-        ("subjects", "AggregateFunction(uniqExact, String)"),
-    ),
+    (*_USAGE_KEY, ("events", "SimpleAggregateFunction(sum, UInt64)"), ("subjects", "AggregateFunction(uniqExact, String)")),
     order_by="(day, service, type, purpose, counterparty, action)",
     engine="AggregatingMergeTree",
     partition_by="toYYYYMM(day)",
     shard_key="cityHash64(service)",
     comment="usage statistics: read with sum(events), uniqExactMerge(subjects)",
 )
+USAGE_DAILY_MV_V1 = View("usage_daily_mv", "usage_daily", _USAGE_SELECT.format(events="count()"))
 
-USAGE_DAILY_MV = View(
-    "usage_daily_mv",
+#: Since migration 3: ``events`` counts distinct event ids, so a repeated event counts once
+#: whenever it arrives (the consumer loads a repeat at its new offset; merges of ``events`` remove
+#: it later, the statistics at once). ``uniqExact`` keeps 16 bytes per event a day.
+USAGE_DAILY = Table(
     "usage_daily",
-    "SELECT toDate(occurred_at) AS day, service, type, ifNull(purpose, '') AS purpose, "
-    "coalesce(recipient_id, processor_id, '') AS counterparty, ifNull(action, '') AS action, "
-    "count() AS events, uniqExactState(subject_id) AS subjects "
-    "FROM {db}.{events} GROUP BY day, service, type, purpose, counterparty, action",
+    (*_USAGE_KEY, ("events", "AggregateFunction(uniqExact, UUID)"), ("subjects", "AggregateFunction(uniqExact, String)")),
+    order_by="(day, service, type, purpose, counterparty, action)",
+    engine="AggregatingMergeTree",
+    partition_by="toYYYYMM(day)",
+    shard_key="cityHash64(service)",
+    comment="usage statistics: read with uniqExactMerge(events), uniqExactMerge(subjects)",
 )
+USAGE_DAILY_MV = View("usage_daily_mv", "usage_daily", _USAGE_SELECT.format(events="uniqExactState(event_id)"))
 
 TABLES: tuple[Table, ...] = (EVENTS, VIOLATIONS, SUBJECT_STATE, BATCHES, PROGRESS, USAGE_DAILY)
+#: The tables as migration 1 created them.
+TABLES_V1: tuple[Table, ...] = (EVENTS, VIOLATIONS, SUBJECT_STATE, BATCHES, PROGRESS, USAGE_DAILY_V1)
 
 DEAD_LETTERS = Table(
     "dead_letters",
@@ -338,6 +354,24 @@ def create_view(t: Target, view: View) -> str:
         f"CREATE MATERIALIZED VIEW IF NOT EXISTS {db}.{view.name}{t.on_cluster} "
         f"TO {db}.{view.target}{suffix} AS {select}"
     )
+
+
+def drop_view(t: Target, view: View) -> str:
+    return f"DROP VIEW IF EXISTS {_ident(t.database)}.{view.name}{t.on_cluster} SYNC"
+
+
+def drop_table(t: Target, table: Table) -> list[str]:
+    """The statements dropping ``table`` (and on a cluster its Distributed front first)."""
+    db = _ident(t.database)
+    names = [table.name, f"{table.name}_local"] if t.cluster else [table.name]
+    return [f"DROP TABLE IF EXISTS {db}.{name}{t.on_cluster} SYNC" for name in names]
+
+
+def backfill(t: Target, view: View) -> str:
+    """Feed the view's target from what ``events`` already holds (through the Distributed
+    tables on a cluster, so every shard's events are read and the rows land on their shards)."""
+    db = _ident(t.database)
+    return f"INSERT INTO {db}.{view.target} " + view.select.format(db=db, events="events")
 
 
 def modify_ttl(t: Target, table: Table) -> str:

@@ -23,10 +23,23 @@ class Migration:
 
 def _initial(t: ddl.Target) -> list[str]:
     out: list[str] = []
-    for table in ddl.TABLES:
+    for table in ddl.TABLES_V1:
         out += ddl.create_table(t, table)
-    out.append(ddl.create_view(t, ddl.USAGE_DAILY_MV))
+    out.append(ddl.create_view(t, ddl.USAGE_DAILY_MV_V1))
     return out
+
+
+def _exact_usage(t: ddl.Target) -> list[str]:
+    """``usage_daily`` rebuilt to count distinct event ids. Idempotent: run again after a crash it
+    rebuilds again. Events loaded while it runs reach the new view, the backfill, or both, and
+    counting distinct ids makes both the same."""
+    return [
+        ddl.drop_view(t, ddl.USAGE_DAILY_MV_V1),
+        *ddl.drop_table(t, ddl.USAGE_DAILY_V1),
+        *ddl.create_table(t, ddl.USAGE_DAILY),
+        ddl.create_view(t, ddl.USAGE_DAILY_MV),
+        ddl.backfill(t, ddl.USAGE_DAILY_MV),
+    ]
 
 
 MIGRATIONS: tuple[Migration, ...] = (
@@ -36,6 +49,7 @@ MIGRATIONS: tuple[Migration, ...] = (
         *ddl.create_table(t, ddl.DEAD_LETTERS),
         *ddl.add_column(t, ddl.PROGRESS, "high_watermark", "UInt64 DEFAULT 0"),
     ]),
+    Migration(3, "usage statistics count a repeated event once", _exact_usage),
 )
 
 

@@ -60,7 +60,7 @@ def test_produced_equals_loaded_with_the_verdicts_of_check(broker, tmp_path, cli
     assert count(data, "SELECT uniqExact(event_id) FROM privaudit.events") == 3000
     stored = stored_verdicts(data)
     assert len(stored) == len(set(stored)) and set(stored) == expected
-    assert count(data, "SELECT sum(events) FROM privaudit.usage_daily") == 3000
+    assert count(data, "SELECT uniqExactMerge(events) FROM privaudit.usage_daily") == 3000
     assert {rule for _, rule in expected} >= {"PA-001", "PA-003", "PA-005", "PA-008", "PA-012", "PA-015"}
     published = _read_topic(broker.bootstrap, TOPIC_VIOLATIONS, len(expected))
     assert len(published) >= len(expected)
@@ -88,7 +88,7 @@ def test_sigkill_at_random_points_leaves_everything_exactly_once(broker, tmp_pat
     assert set(stored) == expected_verdicts(events)
     state_rows = sum(1 for e in events if e.type in ("consent", "membership"))
     assert count(data, "SELECT count() FROM privaudit.subject_state") == state_rows
-    assert count(data, "SELECT sum(events) FROM privaudit.usage_daily") == 12000
+    assert count(data, "SELECT uniqExactMerge(events) FROM privaudit.usage_daily") == 12000
 
 
 def test_poison_records_go_to_the_dlq_and_the_rest_goes_on(broker, tmp_path):
@@ -204,18 +204,61 @@ def test_sigterm_finishes_and_exits_0_and_sql_on_a_busy_store_says_so(broker, tm
 
 
 def test_an_event_delivered_twice_is_counted_once(broker, tmp_path):
-    """The emitter's spool and producer retries are at least once: the same event at two offsets."""
+    """The emitter's spool and producer retries are at least once: the same event at two offsets,
+    in one batch and, later, in a batch of its own (as a spool replayed after a restart sends it)."""
     recent = simulated(1)[0].occurred_at
     event = access(purpose="MARKETING", subject_id="p-twice", occurred_at=recent)  # PA-001
     codec = Codec()
     producer = KafkaProducer(bootstrap_servers=broker.bootstrap, acks="all")
-    for _ in range(2):
-        producer.send(TOPIC_EVENTS, codec.encode(event), key=b"p-twice")
-    producer.flush()
-    assert consume(broker.bootstrap, tmp_path / "data")["records"] == 2
     data = tmp_path / "data"
+    for sends, records in ((2, 2), (1, 1)):
+        for _ in range(sends):
+            producer.send(TOPIC_EVENTS, codec.encode(event), key=b"p-twice")
+        producer.flush()
+        assert consume(broker.bootstrap, data)["records"] == records
     assert count(data, "SELECT count() FROM privaudit.events FINAL") == 1
     assert count(data, "SELECT count() FROM privaudit.violations FINAL") == 1
+    assert count(data, "SELECT uniqExactMerge(events) FROM privaudit.usage_daily") == 1  # once, before any merge
+    assert count(data, "SELECT uniqExactMerge(subjects) FROM privaudit.usage_daily") == 1
+
+
+_MIGRATE_FROM_V2 = """
+import json, sys, uuid
+from datetime import datetime, timezone
+from privaudit.store import Store, migrations
+store = Store.connect("chdb://" + sys.argv[1])
+released, migrations.MIGRATIONS = migrations.MIGRATIONS, migrations.MIGRATIONS[:2]
+store.migrate()
+ids = [str(uuid.uuid4()) for _ in range(3)]
+at = datetime.now(timezone.utc)
+def load(event_ids, first):  # the second event is loaded twice, at two offsets
+    n = len(event_ids)
+    store.insert("events", [event_ids, ["membership"] * n, [at] * n, ["app"] * n, ["p-1"] * n, [None] * n, [""] * n,
+                            [[]] * n, [[]] * n, ["SIGNUP"] * n, ["t"] * n, [0] * n, list(range(first, first + n))],
+                 ["event_id", "type", "occurred_at", "service", "subject_id", "policy_version", "checked_version",
+                  "data_items", "purposes", "change", "kafka_topic", "kafka_partition", "kafka_offset"])
+load(ids, 0)
+load(ids[1:2], 3)
+count = lambda q: store.query(q)[1][0][0]
+before = count("SELECT sum(events) FROM privaudit.usage_daily")
+migrations.MIGRATIONS = released
+applied = store.migrate()
+after = count("SELECT uniqExactMerge(events) FROM privaudit.usage_daily")
+load(ids[2:3], 4)  # a repeat arriving after the migration
+later = count("SELECT uniqExactMerge(events) FROM privaudit.usage_daily")
+subjects = count("SELECT uniqExactMerge(subjects) FROM privaudit.usage_daily")
+print(json.dumps({"before": before, "applied": applied, "after": after, "later": later, "subjects": subjects,
+                  "again": store.migrate()}))
+"""
+
+
+def test_migration_3_rebuilds_the_usage_statistics_to_count_a_repeat_once(tmp_path):
+    """A store made before migration 3, whose usage statistics counted a repeated event twice."""
+    proc = subprocess.run([sys.executable, "-c", _MIGRATE_FROM_V2, str(tmp_path / "ch")],
+                          capture_output=True, text=True, timeout=120)
+    assert proc.returncode == 0, proc.stderr[-3000:]
+    out = json.loads(proc.stdout.strip().splitlines()[-1])
+    assert out == {"before": 4, "applied": [3], "after": 3, "later": 3, "subjects": 1, "again": []}
 
 
 def test_a_bounded_state_drops_and_reloads_subjects_with_the_same_verdicts(broker, tmp_path):

@@ -9,7 +9,7 @@ import pytest
 from privaudit.errors import ConfigError
 from privaudit.settings import Settings
 from privaudit.store import ddl
-from privaudit.store.migrations import render
+from privaudit.store.migrations import MIGRATIONS, render
 
 
 def test_single_node_tables_keep_a_dedup_window_and_the_ttl():
@@ -26,7 +26,7 @@ def test_single_node_tables_keep_a_dedup_window_and_the_ttl():
 
 def test_cluster_rendering_uses_replicated_local_tables_and_distributed_fronts():
     statements = render(ddl.Target("privaudit", 1095, "audit_cluster"))
-    assert all(" ON CLUSTER audit_cluster" in s for s in statements)
+    assert all(" ON CLUSTER audit_cluster" in s for s in statements if not s.startswith("INSERT"))  # DDL on every node
     for table in ddl.TABLES:
         local = next(s for s in statements if f"privaudit.{table.name}_local ON CLUSTER" in s and s.startswith("CREATE TABLE"))
         assert re.search(rf"ENGINE = Replicated\w*MergeTree\('/clickhouse/tables/{{shard}}/privaudit/{table.name}_local', '{{replica}}'", local)
@@ -55,3 +55,22 @@ def test_settings_from_the_environment():
     assert Settings.from_env({"PRIVAUDIT_CLICKHOUSE_DSN": "http://ch:8123"}).clickhouse_dsn == "http://ch:8123"
     with pytest.raises(ConfigError, match="whole number"):
         Settings.from_env({"PRIVAUDIT_RETENTION_DAYS": "two years"})
+
+
+def test_migration_3_rebuilds_usage_daily_on_every_node_and_backfills_through_the_fronts():
+    [migration] = [m for m in MIGRATIONS if m.version == 3]
+    statements = migration.statements(ddl.Target("privaudit", 730, "audit_cluster"))
+    assert statements[:3] == [
+        "DROP VIEW IF EXISTS privaudit.usage_daily_mv ON CLUSTER audit_cluster SYNC",
+        "DROP TABLE IF EXISTS privaudit.usage_daily ON CLUSTER audit_cluster SYNC",
+        "DROP TABLE IF EXISTS privaudit.usage_daily_local ON CLUSTER audit_cluster SYNC",
+    ]
+    local = statements[3]
+    assert local.startswith("CREATE TABLE IF NOT EXISTS privaudit.usage_daily_local ON CLUSTER audit_cluster")
+    assert "events AggregateFunction(uniqExact, UUID)" in local and "ReplicatedAggregatingMergeTree" in local
+    assert "uniqExactState(event_id) AS events" in statements[5] and "FROM privaudit.events_local" in statements[5]
+    backfill = statements[6]
+    assert backfill.startswith("INSERT INTO privaudit.usage_daily SELECT") and "FROM privaudit.events GROUP BY" in backfill
+    # migration 1 stays as released: a sum
+    first = "\n".join(MIGRATIONS[0].statements(ddl.Target()))
+    assert "events SimpleAggregateFunction(sum, UInt64)" in first and "count() AS events" in first
