@@ -7,8 +7,10 @@ consumer's rows meet, and only over event time that is *complete*:
 - **watermark**: each consumer records, per partition, the latest ``occurred_at`` it has loaded
   (``progress``). Within a partition events arrive in time order (one producer's events for a
   subject are ordered, and the simulator's whole stream is), so every event up to the smallest of
-  those per-partition times is loaded. Until every partition has reported, the stage waits; at the
-  end of a finite run (``final=True``) everything loaded is complete.
+  those per-partition times is loaded. Until every partition has reported, the stage waits. When
+  every partition is caught up and idle (known in the process that owns them all, or said by each
+  owner in ``caught_up``: :meth:`all_caught_up`), and at the end of a finite run, everything loaded
+  is complete (``final=True``).
 - **scan**: the accesses in ``(lo - window, hi]`` are read in ``(occurred_at, event_id)`` order and
   fed to the checker's own PA-012 (:meth:`Checker.bulk_verdict`); verdicts are kept for events in
   ``(lo, hi]``. For a stream whose events are strictly ordered in time per actor (as ``simulate``
@@ -66,6 +68,29 @@ class BulkStage:
         if final:
             return max(latest)
         return min(latest) if len(rows) >= self.partitions else None
+
+    def all_caught_up(self, idle_s: float, fresh_s: float) -> bool:
+        """Every partition's owner, in whatever process, said within ``fresh_s`` that it is loaded
+        to its end and has had no record for ``idle_s`` (``caught_up``), and nothing was loaded
+        there since. A member that died stops renewing its word, so its partitions stop counting.
+        Two plain queries rather than a join, which a cluster's Distributed tables would refuse."""
+        db, params = self.store.database, {"t": self.topic}
+        _, said = self.store.query(
+            "SELECT kafka_partition, next_offset, high_watermark, "
+            "dateDiff('millisecond', idle_since, now64(3)), dateDiff('millisecond', updated_at, now64(3)) "
+            f"FROM {db}.caught_up FINAL WHERE kafka_topic = {{t:String}}", params,
+        )
+        _, rows = self.store.query(
+            f"SELECT kafka_partition, max(next_offset) FROM {db}.progress WHERE kafka_topic = {{t:String}} "
+            "GROUP BY kafka_partition", params,
+        )
+        loaded = {int(p): int(n) for p, n in rows}
+        idle_ms, fresh_ms = idle_s * 1000, fresh_s * 1000
+        ready = {
+            int(p) for p, offset, high, idle_for, said_ago in said
+            if offset >= loaded.get(int(p), 0) and offset >= high and idle_for >= idle_ms and said_ago <= fresh_ms
+        }
+        return len(ready) >= self.partitions
 
     def _journal(self, stream: str) -> list[tuple[int, int]]:
         _, rows = self.store.query(

@@ -8,7 +8,9 @@ records below the next expected offset are dropped (re-deliveries); the rest are
 at the journal's boundaries while a crashed batch is being replayed; each range is processed by
 its partition's checker (:mod:`.batch`), planned in the journal, loaded with its tokens; dead letters
 and violations are published and flushed; progress is recorded; offsets are committed. Then the
-bulk stage (PA-012) scans what became complete.
+bulk stage (PA-012) scans what became complete. After an empty poll, a member whose partitions are
+all caught up says so in ``caught_up`` (every ``attest_every_s``), which is how a bulk stage in
+another process knows the tail of the stream is complete.
 
 Loading is pipelined: a batch's plan, load, publish and progress run on a loader thread while the
 loop polls and processes the next batch (the engine runs an insert without holding Python's GIL,
@@ -36,6 +38,7 @@ from collections import OrderedDict, deque
 from collections.abc import Callable
 from concurrent.futures import Future, ThreadPoolExecutor, wait
 from dataclasses import dataclass, field
+from datetime import datetime, timedelta, timezone
 from functools import partial
 
 from privaudit.bus import ClientName, Record, make_consumer, make_producer
@@ -65,6 +68,9 @@ class ConsumerConfig:
     poll_timeout_s: float = 0.5
     bulk_every_s: float = 1.0  # the bulk stage scans at most this often
     bulk_idle_s: float = 2.0  # caught up and idle this long: the bulk stage scans to the end
+    # A member caught up and idle says so in ``caught_up`` this often; the bulk stage trusts what
+    # was said within three times this (a member that died stops counting then).
+    attest_every_s: float = 2.0
     session_timeout_ms: int = 6000
     name: str = "consumer-1"
     # Python's cyclic collector, at its default threshold of 700 allocations, runs hundreds of
@@ -162,6 +168,8 @@ class AuditConsumer:
         self._pending: set[TP] = set()
         self._held: dict[TP, HeldSubjects] = {}
         self._next_bulk = 0.0
+        self._next_attest = 0.0
+        self._next_tail = 0.0
         self._loader = ThreadPoolExecutor(max_workers=1, thread_name_prefix=f"privaudit-{config.name}-load")
         self._inflight: InFlight | None = None
         self.producer = make_producer(config.client, config.bootstrap)
@@ -210,26 +218,39 @@ class AuditConsumer:
 
     def run(self, stop: threading.Event, *, idle_exit_s: float | None = None) -> Totals:
         try:
-            tail_scanned = False
             while not stop.is_set():
                 records = self.gather()
                 if records:
                     self.totals.last_record_at = time.monotonic()
                     self.handle(records)
-                    tail_scanned = False
                     continue
                 self.settle()
                 if idle_exit_s is not None and self.idle(idle_exit_s):
                     break
-                if self.bulk is not None and not tail_scanned and self.idle(self.config.bulk_idle_s):
-                    # Everything produced is loaded; what comes later is later in time (the same
-                    # assumption as the watermark's), so the bulk stage may scan to the end.
-                    self.bulk.run_once(final=True)
-                    tail_scanned = True
+                self._when_idle()
             self.settle()  # SIGTERM: the batch in flight is loaded and committed before exit
         finally:
             self.close()
         return self.totals
+
+    def _when_idle(self) -> None:
+        """After an empty poll: say so in ``caught_up`` if caught up, and let the bulk stage scan
+        to the end if every partition is: owned by this process (``covered``) or said to be by
+        their owners elsewhere. Everything produced is then loaded, and what comes later is later
+        in time (the same assumption as the watermark's)."""
+        config, now = self.config, time.monotonic()
+        caught_up = self.caught_up(config.bulk_idle_s)
+        if caught_up and now >= self._next_attest:
+            idle_since = datetime.now(timezone.utc) - timedelta(seconds=now - self.totals.last_record_at)
+            self.sink.attest({tp: (n, self.consumer.highwater(tp) or 0) for tp, n in self._next.items()},
+                             idle_since, config.name)
+            self._next_attest = now + config.attest_every_s
+        if self.bulk is None or now < self._next_tail:
+            return
+        self._next_tail = now + config.bulk_every_s
+        if (caught_up and (self.covered is None or self.covered())) or self.bulk.all_caught_up(
+                config.bulk_idle_s, 3 * config.attest_every_s):
+            self.bulk.run_once(final=True)
 
     def gather(self) -> list[Record]:
         """Poll until ``max_records`` are in hand or ``linger_s`` passed since the first one:
@@ -251,12 +272,15 @@ class AuditConsumer:
         return records
 
     def idle(self, seconds: float) -> bool:
-        """No record for ``seconds``, partitions assigned, none behind its high watermark, and
-        (``covered``) the group's partitions all owned by this process: a member killed without
-        leaving still holds its partitions until its session times out, and nobody reads them."""
+        """:meth:`caught_up`, and (``covered``) the group's partitions all owned by this process: a
+        member killed without leaving still holds its partitions until its session times out, and
+        nobody reads them."""
+        return self.caught_up(seconds) and (self.covered is None or self.covered())
+
+    def caught_up(self, seconds: float) -> bool:
+        """No record for ``seconds``, partitions assigned, everything fetched loaded, and none
+        behind its high watermark."""
         if time.monotonic() - self.totals.last_record_at < seconds or not self._next or self._pending:
-            return False
-        if self.covered is not None and not self.covered():
             return False
         return self._inflight is None and self._update_lag() == 0 and not any(self._buffer.values())
 

@@ -17,6 +17,9 @@ offset so a reader can tell a repeat.
 
 from __future__ import annotations
 
+from datetime import datetime
+
+from privaudit.bus.clients import TP
 from privaudit.checker import CheckerState
 from privaudit.checker.state import Grant
 from privaudit.policy import to_millis
@@ -58,6 +61,17 @@ class Sink:
             [[b.topic for b in rows], [b.partition for b in rows], [b.last_offset + 1 for b in rows],
              [b.max_occurred_at for b in rows], [max(b.high_watermark, b.last_offset + 1) for b in rows]],
             ["kafka_topic", "kafka_partition", "next_offset", "max_occurred_at", "high_watermark"],
+        )
+
+    def attest(self, positions: dict[TP, tuple[int, int]], idle_since: datetime, consumer: str) -> None:
+        """Say that these partitions are loaded up to ``next_offset``, which was their end
+        (``high_watermark``) when last fetched, and that no record came since ``idle_since``."""
+        tps = sorted(positions)
+        self.store.insert(
+            "caught_up",
+            [[t for t, _ in tps], [p for _, p in tps], [positions[tp][0] for tp in tps], [positions[tp][1] for tp in tps],
+             [idle_since] * len(tps), [consumer] * len(tps)],
+            ["kafka_topic", "kafka_partition", "next_offset", "high_watermark", "idle_since", "consumer"],
         )
 
     # -- after a restart or an assignment -------------------------------------------------

@@ -185,6 +185,24 @@ PROGRESS = Table(
     comment="per partition: loaded up to next_offset, events up to max_occurred_at",
 )
 
+CAUGHT_UP = Table(
+    "caught_up",
+    (
+        ("kafka_topic", _LC),
+        ("kafka_partition", "UInt16"),
+        ("next_offset", "UInt64"),  # loaded up to here ...
+        ("high_watermark", "UInt64"),  # ... and this was the partition's end then
+        ("idle_since", _TS),  # no record since
+        ("consumer", _LC),
+        ("updated_at", f"{_TS} DEFAULT now64(3)"),
+    ),
+    order_by="(kafka_topic, kafka_partition)",
+    engine="ReplacingMergeTree(updated_at)",
+    dedup=False,
+    shard_key="kafka_partition",
+    comment="per partition: its owner says it is caught up and idle (renewed while it is), for the bulk stage",
+)
+
 _USAGE_KEY: tuple[tuple[str, str], ...] = (
     ("day", "Date"),
     ("service", _LC),

@@ -2,10 +2,12 @@
 
 from __future__ import annotations
 
+import json
 import subprocess
 import sys
 import threading
 import time
+from datetime import timedelta
 
 import pytest
 from kafka import KafkaConsumer, TopicPartition
@@ -17,6 +19,8 @@ from privaudit.producers import AuditEmitter
 from privaudit.schemas import Codec
 from privaudit.settings import TOPIC_EVENTS, default_dsn
 from privaudit.store import Store
+
+from tests.helpers import access
 
 from .conftest import PARTITIONS, count, expected_verdicts, produce, simulated, stored_verdicts
 
@@ -73,6 +77,105 @@ def test_two_consumers_and_rebalances_give_the_verdicts_of_check(broker, tmp_pat
     assert count(data, "SELECT uniqExact(event_id) FROM privaudit.events") == 8000
     stored = stored_verdicts(data)
     assert len(stored) == len(set(stored)) and set(stored) == expected_verdicts(events)
+
+
+def _apart_run(bootstrap: str, data_dir: str, report: list) -> None:
+    """Two members that know nothing of each other, as if each ran in a process of its own
+    against a ClickHouse server (here one process, since the embedded store allows no other):
+    neither owns every partition, and the bulk stage runs beside the first only. No final scan is
+    called here: the tail must be found while both run, from what each says in ``caught_up``."""
+    policy = load_policy()
+    store = Store.connect(default_dsn(data_dir))
+    store.migrate()
+    bulk = BulkStage(store, policy, None, partitions=PARTITIONS)
+    members = [AuditConsumer(ConsumerConfig(bootstrap=bootstrap, max_records=200, name=f"apart-{i}"), store, policy,
+                             bulk=bulk if i == 1 else None) for i in (1, 2)]
+    stop = threading.Event()
+    for member in members:
+        member.covered = lambda m=member: len(m.owned) >= PARTITIONS  # what a process of its own knows
+    threads = [threading.Thread(target=m.run, args=(stop,)) for m in members]
+    for t in threads:
+        t.start()
+    try:
+        _wait(lambda: all(m.owned and len(m.owned) < PARTITIONS for m in members), 60)  # shared
+        _wait(lambda: sum(m.totals.records for m in members) >= int(report[0]), 120)
+        _wait(lambda: bulk.found >= int(report[1]), 60)
+        report.append([sorted(p for _, p in m.owned) for m in members])
+    finally:
+        stop.set()
+        for t in threads:
+            t.join(60)
+        store.close()
+
+
+def test_the_bulk_stage_scans_the_tail_when_members_in_other_processes_say_they_are_idle(broker, tmp_path):
+    """PA-012's last verdict is at the very end of the stream, so only a scan to the end finds it;
+    with the members apart, that needs each one's word that its partitions are caught up."""
+    events = simulated(1500, seed=23)
+    end = events[-1].occurred_at
+    burst = [access(actor_id="cs-apart", subject_id=f"p-apart-{i}", occurred_at=end + timedelta(seconds=i + 1))
+             for i in range(101)]  # the 101st distinct subject in an hour: PA-012 on the last event
+    events += burst
+    produce(broker.bootstrap, events, tmp_path / "spool")
+    expected = expected_verdicts(events)
+    assert (burst[-1].event_id, "PA-012") in expected
+    bulk_verdicts = sum(1 for _, rule in expected if rule == "PA-012")
+    code = (
+        "import sys, json; from tests.integration.test_group_and_spool import _apart_run;"
+        f"r = [{len(events)}, {bulk_verdicts}]; _apart_run({broker.bootstrap!r}, {str(tmp_path / 'data')!r}, r);"
+        "print(json.dumps(r))"
+    )
+    proc = subprocess.run([sys.executable, "-c", code], capture_output=True, text=True, timeout=300)
+    assert proc.returncode == 0, proc.stderr[-3000:]
+    owned = json.loads(proc.stdout.strip().splitlines()[-1])[2]
+    assert all(owned) and sorted(owned[0] + owned[1]) == list(range(PARTITIONS))  # really apart
+    data = tmp_path / "data"
+    stored = stored_verdicts(data)
+    assert (burst[-1].event_id, "PA-012") in stored
+    assert len(stored) == len(set(stored)) and set(stored) == expected
+
+
+_CAUGHT_UP_CASES = """
+import json, sys
+from datetime import datetime, timedelta, timezone
+from privaudit.consumers import BulkStage
+from privaudit.policy import load_policy
+from privaudit.store import Store
+store = Store.connect("chdb://" + sys.argv[1])
+store.migrate()
+now = datetime.now(timezone.utc)
+def say(topic, partition, next_offset=None, high=None, idle_for=5.0, said_ago=0.0):
+    n = next_offset if next_offset is not None else (10, 20)[partition]
+    store.insert("caught_up", [[topic], [partition], [n], [n if high is None else high], [now - timedelta(seconds=idle_for)],
+                               ["m"], [datetime.now(timezone.utc) - timedelta(seconds=said_ago)]],
+                 ["kafka_topic", "kafka_partition", "next_offset", "high_watermark", "idle_since", "consumer", "updated_at"])
+def case(name, second=True, **how):  # a topic of two partitions, loaded to offsets 10 and 20
+    topic = name.replace(" ", "-")
+    store.insert("progress", [[topic, topic], [0, 1], [10, 20], [now, now]],
+                 ["kafka_topic", "kafka_partition", "next_offset", "max_occurred_at"])
+    say(topic, 0)
+    if second:
+        say(topic, 1, **how)
+    return BulkStage(store, load_policy(), None, partitions=2, topic=topic).all_caught_up(2.0, 6.0)
+print(json.dumps({
+    "both": case("both"),
+    "one partition only": case("one partition only", second=False),
+    "a load since": case("a load since", next_offset=19),
+    "behind its end": case("behind its end", high=25),
+    "not idle long enough": case("not idle long enough", idle_for=0.5),
+    "said too long ago": case("said too long ago", said_ago=10),
+}))
+"""
+
+
+def test_the_bulk_stage_counts_only_fresh_words_of_idle_partitions_loaded_to_their_end(tmp_path):
+    proc = subprocess.run([sys.executable, "-c", _CAUGHT_UP_CASES, str(tmp_path / "ch")],
+                          capture_output=True, text=True, timeout=120)
+    assert proc.returncode == 0, proc.stderr[-3000:]
+    assert json.loads(proc.stdout.strip().splitlines()[-1]) == {
+        "both": True, "one partition only": False, "a load since": False, "behind its end": False,
+        "not idle long enough": False, "said too long ago": False,
+    }
 
 
 def test_the_spool_replays_in_order_after_an_outage_and_a_service_restart(tmp_path):

@@ -258,7 +258,7 @@ def test_migration_3_rebuilds_the_usage_statistics_to_count_a_repeat_once(tmp_pa
                           capture_output=True, text=True, timeout=120)
     assert proc.returncode == 0, proc.stderr[-3000:]
     out = json.loads(proc.stdout.strip().splitlines()[-1])
-    assert out == {"before": 4, "applied": [3], "after": 3, "later": 3, "subjects": 1, "again": []}
+    assert out == {"before": 4, "applied": [3, 4], "after": 3, "later": 3, "subjects": 1, "again": []}
 
 
 def test_a_bounded_state_drops_and_reloads_subjects_with_the_same_verdicts(broker, tmp_path):
