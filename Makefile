@@ -29,6 +29,8 @@ bench: $(STAMP)
 	$(BIN)/python bench/pipeline_throughput.py --events 100000 --client kafka-python --json
 	$(BIN)/python bench/pipeline_throughput.py --events 100000 --client confluent --json
 	$(BIN)/python bench/alert_latency.py --json
+	$(BIN)/python bench/insert_formats.py --json
+	$(BIN)/python bench/broker_latency.py --seconds 180 --json
 
 clean:
 	rm -rf $(VENV) .pytest_cache .hypothesis build *.egg-info

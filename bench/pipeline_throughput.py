@@ -14,7 +14,8 @@ Prints one JSON object:
   batch is loaded and its violations published (the rows are queryable), at a steady
   ``--rate`` (default 5,000 events/s) for ``--latency-seconds``;
 - with ``--soak-seconds``: the consumer process's resident memory sampled during a steady run of
-  that length (``rss_mb`` first/last/max and the samples).
+  that length (``rss_mb`` first/last/max and the samples), and minute by minute the p99 latency,
+  the longest batch load and the number of loads.
 
 Goals (pipeline issue): kafka-python ``pipeline_eps >= 0.5 x raw_consume_eps``; confluent
 ``pipeline_eps >= 0.5 x decode_eps``; p99 <= 2 s; memory flat over 10 minutes.
@@ -104,10 +105,16 @@ class _Timed(AuditConsumer):
     3M records)."""
 
     latencies: array
+    loads: list[tuple[float, float]]  # (when, seconds) of each batch's load, for the per-minute view
 
     def loaded(self, records):  # type: ignore[no-untyped-def]
         now_ms = time.time() * 1000
         self.latencies.extend(now_ms - r.timestamp_ms for r in records)
+
+    def _store(self, batches, records):  # type: ignore[no-untyped-def]
+        began = time.monotonic()
+        super()._store(batches, records)
+        self.loads.append((began, time.monotonic() - began))
 
 
 def pipeline(client: str, bootstrap: str, store: Store, n: int, group: str, *, timed: bool = False,
@@ -115,6 +122,7 @@ def pipeline(client: str, bootstrap: str, store: Store, n: int, group: str, *, t
     config = ConsumerConfig(bootstrap=bootstrap, client=client, group=group, max_subjects=max_subjects)  # type: ignore[arg-type]
     consumer = _Timed(config, store, load_policy())
     consumer.latencies = array("f")
+    consumer.loads = []
     stop = threading.Event()
     first = None
     rss: list[float] = []
@@ -138,7 +146,7 @@ def pipeline(client: str, bootstrap: str, store: Store, n: int, group: str, *, t
         stop.set()
         consumer.close()
     elapsed = time.perf_counter() - (first or time.perf_counter())
-    out = {"eps": n / elapsed, "latencies": consumer.latencies}
+    out = {"eps": n / elapsed, "latencies": consumer.latencies, "loads": consumer.loads}
     if rss:
         out["rss"], out["state"] = rss, state
     return out
@@ -197,6 +205,17 @@ def main() -> None:
                 steady_rate=args.rate, steady_events=steady,
                 latency_p50_ms=round(statistics.median(lat)), latency_p99_ms=round(lat[int(len(lat) * 0.99) - 1]),
             )
+            if args.soak_seconds:  # where in the run the tail latencies are, minute by minute
+                per_minute = int(args.rate * 60)
+                chunks = [sorted(run["latencies"][i:i + per_minute]) for i in range(0, len(run["latencies"]), per_minute)]
+                result["latency_p99_ms_by_minute"] = [round(c[int(len(c) * 0.99) - 1]) for c in chunks if len(c) >= 100]
+                loads = run["loads"]
+                start = loads[0][0] if loads else 0.0
+                by_minute: dict[int, list[float]] = {}
+                for began, seconds in loads:
+                    by_minute.setdefault(int((began - start) // 60), []).append(seconds)
+                result["load_ms_max_by_minute"] = [round(max(v) * 1000) for _, v in sorted(by_minute.items())]
+                result["loads_per_minute"] = [len(v) for _, v in sorted(by_minute.items())]
             if "rss" in run:
                 rss = run["rss"]
                 result.update(soak_seconds=args.soak_seconds, max_members=args.max_members, max_subjects=args.max_subjects,
