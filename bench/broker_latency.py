@@ -25,8 +25,8 @@ from privaudit.settings import TOPIC_EVENTS
 PARTITIONS = 6
 
 
-def _produce(bootstrap: str, n: int, rate: float) -> None:
-    producer = make_producer("confluent", bootstrap)
+def _produce(bootstrap: str, n: int, rate: float, linger_ms: int) -> None:
+    producer = make_producer("confluent", bootstrap, **{"linger.ms": linger_ms})
     began, payload = time.monotonic(), b"x" * 160
     for i in range(n):
         producer.send(TOPIC_EVENTS, payload, key=str(i % 5000).encode())
@@ -42,6 +42,8 @@ def main() -> None:
     parser.add_argument("--seconds", type=int, default=300)
     parser.add_argument("--rate", type=float, default=5000.0)
     parser.add_argument("--client", choices=["kafka-python", "confluent"], default="kafka-python")
+    parser.add_argument("--linger-ms", type=int, default=5,
+                        help="the producer's linger.ms (5: our producers' default): how long it gathers a batch")
     parser.add_argument("--json", action="store_true")
     args = parser.parse_args()
     total, per_minute = int(args.seconds * args.rate), int(args.rate * 60)
@@ -52,7 +54,7 @@ def main() -> None:
                                  on_assign=lambda s: None, on_revoke=lambda s: None)
         while not consumer.assignment():
             consumer.poll(0.5, 100)
-        producer = mp.get_context("spawn").Process(target=_produce, args=(broker.bootstrap, total, args.rate))
+        producer = mp.get_context("spawn").Process(target=_produce, args=(broker.bootstrap, total, args.rate, args.linger_ms))
         producer.start()
         ages: list[float] = []
         got, deadline = 0, time.monotonic() + args.seconds + 120
@@ -68,7 +70,8 @@ def main() -> None:
                 ages = []
         producer.join()
         consumer.close()
-    result = {"client": args.client, "rate": args.rate, "seconds": args.seconds, "received": got, "by_minute": minutes}
+    result = {"client": args.client, "rate": args.rate, "seconds": args.seconds, "linger_ms": args.linger_ms,
+              "received": got, "by_minute": minutes}
     print(json.dumps(result) if args.json else json.dumps(result, indent=2))
     sys.exit(0 if got >= total else 1)
 

@@ -58,8 +58,9 @@ def _frames(n: int, seed: int, max_members: int | None = None) -> list[tuple[byt
     return [(e.subject_id.encode(), codec.encode(e)) for e in simulate(config, load_policy())]
 
 
-def _produce(bootstrap: str, frames: list[tuple[bytes, bytes]], rate: float | None = None) -> None:
-    producer = make_producer("confluent", bootstrap)  # the fastest producer we have: the topic is not what we measure
+def _produce(bootstrap: str, frames: list[tuple[bytes, bytes]], rate: float | None = None, linger_ms: int = 5) -> None:
+    # the fastest producer we have: the topic is not what we measure
+    producer = make_producer("confluent", bootstrap, **{"linger.ms": linger_ms})
     began = time.monotonic()
     for i, (key, value) in enumerate(frames):
         producer.send(TOPIC_EVENTS, value, key=key)
@@ -71,8 +72,8 @@ def _produce(bootstrap: str, frames: list[tuple[bytes, bytes]], rate: float | No
     producer.close()
 
 
-def _steady_producer(bootstrap: str, n: int, rate: float, seed: int, max_members: int | None) -> None:
-    _produce(bootstrap, _frames(n, seed, max_members), rate)
+def _steady_producer(bootstrap: str, n: int, rate: float, seed: int, max_members: int | None, linger_ms: int) -> None:
+    _produce(bootstrap, _frames(n, seed, max_members), rate, linger_ms)
 
 
 def raw_consume(client: str, bootstrap: str, n: int) -> tuple[float, list[bytes]]:
@@ -172,6 +173,8 @@ def main() -> None:
                         help="bound the simulated population in the steady run (so checker state stops growing)")
     parser.add_argument("--max-subjects", type=int, default=50_000,
                         help="subjects whose state the consumer holds per partition (0: all); see ConsumerConfig")
+    parser.add_argument("--producer-linger-ms", type=int, default=5,
+                        help="the steady producer's linger.ms (5: our producers' default); see bench/broker_latency.py")
     parser.add_argument("--json", action="store_true")
     args = parser.parse_args()
 
@@ -193,7 +196,7 @@ def main() -> None:
             result["pipeline_over_decode"] = round(result["pipeline_eps"] / result["decode_eps"], 3)
 
             steady = int(args.rate * max(args.latency_seconds, args.soak_seconds))
-            producer = mp.get_context("spawn").Process(target=_steady_producer, args=(broker.bootstrap, steady, args.rate, args.seed + 1, args.max_members))
+            producer = mp.get_context("spawn").Process(target=_steady_producer, args=(broker.bootstrap, steady, args.rate, args.seed + 1, args.max_members, args.producer_linger_ms))
             began = time.monotonic()
             producer.start()
             # the same group resumes after the throughput run: it reads exactly the steady records
@@ -202,7 +205,7 @@ def main() -> None:
             producer.join()
             lat = sorted(run["latencies"])
             result.update(
-                steady_rate=args.rate, steady_events=steady,
+                steady_rate=args.rate, steady_events=steady, producer_linger_ms=args.producer_linger_ms,
                 latency_p50_ms=round(statistics.median(lat)), latency_p99_ms=round(lat[int(len(lat) * 0.99) - 1]),
             )
             if args.soak_seconds:  # where in the run the tail latencies are, minute by minute
