@@ -19,22 +19,17 @@ import tempfile
 import time
 from pathlib import Path
 
-from privaudit.bus import LocalBroker, ensure_topics, make_consumer, make_producer
+from privaudit.bus import LocalBroker, ensure_topics, make_consumer
 from privaudit.settings import TOPIC_EVENTS
 
-PARTITIONS = 6
+sys.path.insert(0, str(Path(__file__).resolve().parent))
+
+from pipeline_throughput import PARTITIONS, _produce  # noqa: E402  (the same steady producer)
 
 
-def _produce(bootstrap: str, n: int, rate: float, linger_ms: int) -> None:
-    producer = make_producer("confluent", bootstrap, **{"linger.ms": linger_ms})
-    began, payload = time.monotonic(), b"x" * 160
-    for i in range(n):
-        producer.send(TOPIC_EVENTS, payload, key=str(i % 5000).encode())
-        ahead = (i + 1) / rate - (time.monotonic() - began)
-        if ahead > 0:
-            time.sleep(ahead)
-    producer.flush(60)
-    producer.close()
+def _steady(bootstrap: str, n: int, rate: float, linger_ms: int) -> None:
+    payload = b"x" * 160
+    _produce(bootstrap, [(str(i % 5000).encode(), payload) for i in range(n)], rate, linger_ms)
 
 
 def main() -> None:
@@ -54,7 +49,7 @@ def main() -> None:
                                  on_assign=lambda s: None, on_revoke=lambda s: None)
         while not consumer.assignment():
             consumer.poll(0.5, 100)
-        producer = mp.get_context("spawn").Process(target=_produce, args=(broker.bootstrap, total, args.rate, args.linger_ms))
+        producer = mp.get_context("spawn").Process(target=_steady, args=(broker.bootstrap, total, args.rate, args.linger_ms))
         producer.start()
         ages: list[float] = []
         got, deadline = 0, time.monotonic() + args.seconds + 120

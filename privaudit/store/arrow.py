@@ -45,7 +45,7 @@ def arrow_type(kind: str) -> pa.DataType | None:
 
 def _schemas() -> dict[str, dict[str, pa.DataType]]:
     out = {}
-    for table in (*ddl.TABLES, ddl.DEAD_LETTERS, ddl.ALERTS, ddl.CAUGHT_UP):
+    for table in ddl.ALL_TABLES:
         types = {name: arrow_type(kind) for name, kind in table.columns}
         out[table.name] = {name: t for name, t in types.items() if t is not None}
     return out

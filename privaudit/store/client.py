@@ -163,7 +163,7 @@ class Store:
             f"SELECT retention_days FROM {self.database}.schema_migrations ORDER BY applied_at DESC LIMIT 1"
         )
         if rows and rows[0][0] != target.retention_days:
-            for table in ddl.TABLES:
+            for table in ddl.ALL_TABLES:
                 if table.ttl:
                     self.command(ddl.modify_ttl(target, table))
             self.insert("schema_migrations", [[0], ["retention changed"], [target.retention_days]],

@@ -301,6 +301,9 @@ ALERTS = Table(
     comment="alert history: one row per (group, sink), the newest wins (read with FINAL)",
 )
 
+#: Every table the migrations create today (``TABLES`` are the consumer's, created by migration 1).
+ALL_TABLES: tuple[Table, ...] = (*TABLES, DEAD_LETTERS, ALERTS, CAUGHT_UP)
+
 
 @dataclass(frozen=True)
 class Target:
