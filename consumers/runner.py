@@ -189,7 +189,7 @@ class AuditConsumer:
     def _start_assigned(self) -> None:
         pending, self._pending = self._pending, set()
         for tp in pending:
-            committed = self.consumer.committed(tp) or 0
+            committed = self.consumer.begin(tp)
             replay = self.sink.planned_ranges(tp[0], tp[1], committed)
             self._replay[tp] = deque(replay)
             if self.config.max_subjects is None:

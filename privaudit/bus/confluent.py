@@ -14,7 +14,7 @@ from .clients import TP, Headers, Listener, Record, broker_error
 
 try:
     from confluent_kafka import Consumer as _Consumer
-    from confluent_kafka import KafkaException, TopicPartition
+    from confluent_kafka import OFFSET_BEGINNING, KafkaException, TopicPartition
     from confluent_kafka import Producer as _Producer
 except ImportError as exc:  # pragma: no cover - depends on the install
     raise BrokerError("the confluent client needs confluent-kafka: pip install 'privaudit[confluent]'") from exc
@@ -31,6 +31,7 @@ class ConfluentConsumer:
         session_timeout_ms: int,
         client_id: str,
     ) -> None:
+        self._starts: dict[TP, int] = {}  # where each partition assigned last was started
         self._consumer = _Consumer(
             {
                 "bootstrap.servers": bootstrap,
@@ -45,6 +46,15 @@ class ConfluentConsumer:
         )
 
         def assigned(consumer: Any, partitions: list[Any]) -> None:
+            # Start where the committed offsets say *now*, and remember it (see begin()): seeking
+            # later, outside this callback, fails in librdkafka ("Erroneous state").
+            try:
+                committed = consumer.committed(partitions, timeout=10)
+            except KafkaException as exc:
+                raise broker_error("committed offsets", exc) from exc
+            consumer.assign([TopicPartition(p.topic, p.partition, p.offset if p.offset >= 0 else OFFSET_BEGINNING)
+                             for p in committed])
+            self._starts.update({(p.topic, p.partition): max(p.offset, 0) for p in committed})
             on_assign({(p.topic, p.partition) for p in partitions})
 
         def revoked(consumer: Any, partitions: list[Any]) -> None:
@@ -83,6 +93,10 @@ class ConfluentConsumer:
     def committed(self, tp: TP) -> int | None:
         [p] = self._consumer.committed([TopicPartition(*tp)], timeout=10)
         return p.offset if p.offset >= 0 else None
+
+    def begin(self, tp: TP) -> int:
+        started = self._starts.pop(tp, None)
+        return started if started is not None else (self.committed(tp) or 0)
 
     def highwater(self, tp: TP) -> int | None:
         _, high = self._consumer.get_watermark_offsets(TopicPartition(*tp), cached=True)

@@ -78,6 +78,15 @@ class KafkaPythonConsumer:
     def committed(self, tp: TP) -> int | None:
         return self._consumer.committed(TopicPartition(*tp))
 
+    def begin(self, tp: TP) -> int:
+        # kafka-python looks the committed offset up on its own, possibly later than we do (seen:
+        # a previous owner's last commit landed in between, the client read from 20 records
+        # further than the consumer expected, and the partition never looked caught up): seek.
+        partition = TopicPartition(*tp)
+        offset = self._consumer.committed(partition) or 0
+        self._consumer.seek(partition, offset)
+        return offset
+
     def highwater(self, tp: TP) -> int | None:
         return self._consumer.highwater(TopicPartition(*tp))
 

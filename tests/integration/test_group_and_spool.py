@@ -8,6 +8,7 @@ import sys
 import threading
 import time
 from datetime import timedelta
+from pathlib import Path
 
 import pytest
 from kafka import KafkaConsumer, TopicPartition
@@ -35,9 +36,12 @@ def _wait(predicate, timeout: float = 120) -> None:  # type: ignore[no-untyped-d
         time.sleep(0.05)
 
 
-def _group_run(bootstrap: str, data_dir: str, report: list) -> None:
-    """In a process of its own (the embedded store's rule): consumer 1 starts alone, consumer 2
-    joins mid-run (a rebalance), consumer 1 then leaves (another), consumer 2 finishes."""
+def _group_run(bootstrap: str, data_dir: str, spool: str, report: list) -> None:
+    """In a process of its own (the embedded store's rule): consumer 1 starts alone on the first
+    half of the stream, consumer 2 joins mid-run (a rebalance), the second half is produced once
+    they share the partitions (so that consumer 2 has records whatever consumer 1 got through
+    meanwhile), consumer 1 then leaves (another rebalance), consumer 2 finishes."""
+    events = simulated(8000, seed=3)
     policy = load_policy()
     store = Store.connect(default_dsn(data_dir))
     store.migrate()
@@ -47,15 +51,21 @@ def _group_run(bootstrap: str, data_dir: str, report: list) -> None:
     second.covered = lambda: len(second.owned) >= PARTITIONS  # finish only once it owns them all
     stop_first, stop_second = threading.Event(), threading.Event()
     t1 = threading.Thread(target=first.run, args=(stop_first,))
-    t1.start()
-    _wait(lambda: first.totals.records >= 1000)
     t2 = threading.Thread(target=second.run, args=(stop_second,), kwargs={"idle_exit_s": 4})
-    t2.start()
-    _wait(lambda: second.totals.records > 0 and first.owned and len(first.owned) < PARTITIONS)  # shared now
-    stop_first.set()  # consumer 1 leaves: consumer 2 takes over its partitions
-    t1.join(60)
-    t2.join(180)
-    assert not t2.is_alive()
+    try:
+        t1.start()
+        _wait(lambda: first.totals.records >= 1000)
+        t2.start()
+        _wait(lambda: second.owned and first.owned and len(first.owned) < PARTITIONS)  # shared now
+        produce(bootstrap, events[4000:], Path(spool))
+        _wait(lambda: second.totals.records > 0)
+        stop_first.set()  # consumer 1 leaves: consumer 2 takes over its partitions
+        t1.join(60)
+        t2.join(180)
+        assert not t2.is_alive()
+    finally:
+        stop_first.set()
+        stop_second.set()  # never left running after a failed wait: the process must end
     bulk.run_once(final=True)
     report.extend([first.totals.records, second.totals.records])
     store.close()
@@ -63,10 +73,11 @@ def _group_run(bootstrap: str, data_dir: str, report: list) -> None:
 
 def test_two_consumers_and_rebalances_give_the_verdicts_of_check(broker, tmp_path):
     events = simulated(8000, seed=3)
-    produce(broker.bootstrap, events, tmp_path / "spool")
+    produce(broker.bootstrap, events[:4000], tmp_path / "spool")  # the rest once both consumers run
     code = (
         "import sys, json; from tests.integration.test_group_and_spool import _group_run; r = [];"
-        f"_group_run({broker.bootstrap!r}, {str(tmp_path / 'data')!r}, r); print(json.dumps(r))"
+        f"_group_run({broker.bootstrap!r}, {str(tmp_path / 'data')!r}, {str(tmp_path / 'spool-2')!r}, r);"
+        "print(json.dumps(r))"
     )
     proc = subprocess.run([sys.executable, "-c", code], capture_output=True, text=True, timeout=300)
     assert proc.returncode == 0, proc.stderr[-3000:]

@@ -1,0 +1,57 @@
+"""The two Kafka clients behind :mod:`privaudit.bus`, against the real broker: where a newly
+assigned partition is read from."""
+
+from __future__ import annotations
+
+import time
+
+import pytest
+
+from privaudit.bus import make_consumer, make_producer
+from privaudit.settings import TOPIC_DLQ as TOPIC  # one partition, created by the fixture
+
+pytestmark = pytest.mark.integration
+
+
+def _assigned(consumer, seen: set) -> list:  # type: ignore[no-untyped-def]
+    """Poll until the group has assigned the partition; what those polls returned."""
+    got: list = []
+    deadline = time.monotonic() + 30
+    while not seen and time.monotonic() < deadline:
+        got += consumer.poll(0.5, 100)
+    assert seen, "never assigned"
+    return got
+
+
+def _next_offsets(consumer, n: int) -> list[int]:  # type: ignore[no-untyped-def]
+    got: list[int] = []
+    deadline = time.monotonic() + 30
+    while len(got) < n and time.monotonic() < deadline:
+        got += [r.offset for r in consumer.poll(0.5, n - len(got))]
+    return got
+
+
+@pytest.mark.parametrize("client", ["kafka-python", "confluent"])
+def test_a_partition_is_read_from_where_begin_says(broker, client):
+    producer = make_producer(client, broker.bootstrap)  # type: ignore[arg-type]
+    for i in range(50):
+        producer.send(TOPIC, f"r{i}".encode(), key=b"k")
+    producer.flush(30)
+    producer.close()
+    group = f"begin-{client}"
+    seen: set = set()
+    first = make_consumer(client, broker.bootstrap, group, [TOPIC], on_assign=seen.update, on_revoke=lambda s: None)  # type: ignore[arg-type]
+    _assigned(first, seen)
+    first.commit({(TOPIC, 0): 10})  # an earlier owner's work
+    first.close()
+    seen.clear()
+
+    consumer = make_consumer(client, broker.bootstrap, group, [TOPIC], on_assign=seen.update,  # type: ignore[arg-type]
+                             on_revoke=lambda s: None)
+    polled = [r.offset for r in _assigned(consumer, seen)]
+    if client == "kafka-python":
+        consumer.seek((TOPIC, 0), 40)  # the client's own idea of where to read, as when its lookup raced a commit
+        polled = []  # read from the client's own position, which begin() corrects
+    assert consumer.begin((TOPIC, 0)) == 10
+    assert (polled + _next_offsets(consumer, 5))[:5] == [10, 11, 12, 13, 14]
+    consumer.close()
