@@ -2,6 +2,8 @@
 
 from __future__ import annotations
 
+from collections import deque
+
 from prometheus_client import CollectorRegistry, Counter, Gauge, Histogram, start_http_server
 
 
@@ -21,3 +23,46 @@ class Metrics:
 
     def serve(self, port: int, host: str = "127.0.0.1") -> None:
         start_http_server(port, addr=host, registry=self.registry)
+
+
+class RelayMetrics:
+    """The same metrics as :class:`Metrics`, recorded as operations for another process to apply
+    (:meth:`replay`): a consumer process has no endpoint of its own; the host serves them all."""
+
+    NAMES = ("events", "violations", "dlq", "records", "batch_seconds", "lag")
+
+    def __init__(self) -> None:
+        self.ops: deque[tuple[str, tuple[str, ...], str, float]] = deque()  # appends are thread-safe
+        for name in self.NAMES:
+            setattr(self, name, _Relay(self.ops, name, ()))
+
+    def drain(self) -> list[tuple[str, tuple[str, ...], str, float]]:
+        out = []
+        while self.ops:
+            out.append(self.ops.popleft())
+        return out
+
+    @staticmethod
+    def replay(metrics: Metrics, ops: list[tuple[str, tuple[str, ...], str, float]]) -> None:
+        for name, labels, op, value in ops:
+            metric = getattr(metrics, name)
+            if labels:
+                metric = metric.labels(*labels)
+            getattr(metric, op)(value)
+
+
+class _Relay:
+    def __init__(self, ops: deque, name: str, labels: tuple[str, ...]) -> None:
+        self._ops, self._name, self._labels = ops, name, labels
+
+    def labels(self, *values: str) -> _Relay:
+        return _Relay(self._ops, self._name, values)
+
+    def inc(self, amount: float = 1) -> None:
+        self._ops.append((self._name, self._labels, "inc", amount))
+
+    def observe(self, value: float) -> None:
+        self._ops.append((self._name, self._labels, "observe", value))
+
+    def set(self, value: float) -> None:
+        self._ops.append((self._name, self._labels, "set", value))

@@ -135,6 +135,7 @@ class Totals:
     by_rule: dict[str, int] = field(default_factory=dict)
     lag: int | None = None
     last_record_at: float = field(default_factory=time.monotonic)
+    first_record_wall: float | None = None  # time.time() of the first record (throughput across processes)
 
 
 class AuditConsumer:
@@ -222,6 +223,8 @@ class AuditConsumer:
                 records = self.gather()
                 if records:
                     self.totals.last_record_at = time.monotonic()
+                    if self.totals.first_record_wall is None:
+                        self.totals.first_record_wall = time.time()
                     self.handle(records)
                     continue
                 self.settle()

@@ -12,7 +12,8 @@ instead of a traceback::
     ├── ConfigError          a setting is invalid (e.g. a retention shorter than the law allows)
     ├── StoreError           ClickHouse refused or failed a statement
     │   └── StoreBusy        the embedded store's directory is held by another process
-    └── BrokerError          the Kafka broker cannot be reached or refused a request
+    ├── BrokerError          the Kafka broker cannot be reached or refused a request
+    └── ConsumerProcessFailed  a consumer process (``--processes``) failed or was killed
 
 Library errors (yaml, fastavro, pydantic) are wrapped with ``raise ... from exc``.
 """
@@ -67,3 +68,7 @@ class StoreBusy(StoreError):
 
 class BrokerError(PrivauditError):
     """The Kafka broker cannot be reached, or refused a request."""
+
+
+class ConsumerProcessFailed(PrivauditError):
+    """A consumer process (``--processes``) stopped with an error or was killed; names which and how."""

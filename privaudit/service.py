@@ -1,8 +1,11 @@
-"""Running the pipeline in one process: N consumer threads, one bulk stage, one store client.
+"""Running the pipeline: N consumers, one bulk stage, one store client.
 
 The embedded store admits one process per data directory, so ``privaudit run`` hosts everything
-that touches it here, as threads sharing one :class:`Store`. Against a ClickHouse server the same
-code runs one consumer per process, as many processes as wanted.
+that touches it in one process. The consumers run there as threads sharing one :class:`Store`
+(``consumers``), or, to check on more than one core, each in a process of its own (``processes``)
+that reaches the store through this one (:mod:`privaudit.processes`); the bulk stage, the alert
+dispatcher and the dashboard stay in the host either way. Against a ClickHouse server the same code
+also runs as separate ``privaudit consume`` processes, as many as wanted.
 """
 
 from __future__ import annotations
@@ -11,6 +14,7 @@ import signal
 import sys
 import threading
 import time
+from collections.abc import Callable
 from dataclasses import dataclass, replace
 from typing import Any
 
@@ -18,7 +22,9 @@ from privaudit.bus import make_producer
 from privaudit.consumers import AuditConsumer, BulkStage, ConsumerConfig, Totals
 from privaudit.consumers.metrics import Metrics
 from privaudit.policy import Policy
+from privaudit.processes import ProcessHost
 from privaudit.store import Store
+
 
 
 @dataclass
@@ -83,6 +89,7 @@ def run_consumers(
     policy: Policy,
     *,
     consumers: int = 1,
+    processes: int = 0,
     partitions: int,
     bulk_stage: bool = True,
     idle_exit_s: float | None = None,
@@ -90,18 +97,53 @@ def run_consumers(
     metrics_host: str = "127.0.0.1",
     stop: threading.Event | None = None,
     progress: bool | None = None,
+    observe: Callable[[list[Totals]], None] | None = None,
 ) -> RunResult:
+    """Run the consumers until ``stop`` (or idle for ``idle_exit_s``): ``consumers`` threads here,
+    or with ``processes`` > 0 that many consumer processes, served the store from here.
+    ``observe`` sees the members' totals as they change (about once a second with threads, after
+    every batch from processes)."""
     stop = stop or threading.Event()
     started = time.monotonic()
     metrics = Metrics()
     if metrics_port:
         metrics.serve(metrics_port, metrics_host)
+    show = sys.stderr.isatty() if progress is None else progress
+
+    def tick(totals: list[Totals]) -> None:
+        if show:
+            _show(totals, started)
+        if observe is not None:
+            observe(totals)
+
     bulk_producer = make_producer(config.client, config.bootstrap) if bulk_stage else None
     bulk = BulkStage(store, policy, bulk_producer, partitions=partitions, topic=config.topic) if bulk_stage else None
+    try:
+        if processes > 0:
+            host = ProcessHost(config, store, policy, bulk, processes=processes, partitions=partitions,
+                               idle_exit_s=idle_exit_s, metrics=metrics)
+            totals = host.run(stop, tick)
+        else:
+            totals = _run_threads(config, store, policy, bulk, metrics, consumers=consumers, partitions=partitions,
+                                  idle_exit_s=idle_exit_s, stop=stop, tick=tick)
+        if bulk is not None:
+            bulk.run_once(final=idle_exit_s is not None)  # a finite run: all loaded time is complete
+    finally:
+        if show:
+            sys.stderr.write("\n")  # after the progress line, before any error
+        if bulk_producer is not None:
+            bulk_producer.close(10)
+    return RunResult(totals, bulk.found if bulk is not None else 0, time.monotonic() - started)
+
+
+def _run_threads(config: ConsumerConfig, store: Store, policy: Policy, bulk: BulkStage | None, metrics: Metrics, *,
+                 consumers: int, partitions: int, idle_exit_s: float | None, stop: threading.Event,
+                 tick: Callable[[list[Totals]], None]) -> list[Totals]:
     members = [
         AuditConsumer(replace(config, name=f"consumer-{i + 1}"), store, policy, metrics=metrics, bulk=bulk)
         for i in range(consumers)
     ]
+
     def covered() -> bool:  # until-idle: every partition is owned by one of this process's members
         owned = set().union(*(m.owned for m in members))
         return len({p for t, p in owned if t == config.topic}) >= partitions
@@ -120,31 +162,20 @@ def run_consumers(
     threads = [threading.Thread(target=work, args=(m,), name=m.config.name) for m in members]
     for t in threads:
         t.start()
-    show = sys.stderr.isatty() if progress is None else progress
     while any(t.is_alive() for t in threads):
         for t in threads:
             t.join(timeout=1.0)
-        if show:
-            _progress_line(members, started)
-    if show:
-        sys.stderr.write("\n")
-    try:
-        if errors:
-            raise errors[0]
-        if bulk is not None:
-            bulk.run_once(final=idle_exit_s is not None)  # a finite run: all loaded time is complete
-    finally:
-        if bulk_producer is not None:
-            bulk_producer.close(10)
-    found = bulk.found if bulk is not None else 0
-    return RunResult([m.totals for m in members], found, time.monotonic() - started)
+        tick([m.totals for m in members])
+    if errors:
+        raise errors[0]
+    return [m.totals for m in members]
 
 
-def _progress_line(members: list[AuditConsumer], started: float) -> None:
-    records = sum(m.totals.records for m in members)
-    violations = sum(m.totals.violations for m in members)
-    dead = sum(m.totals.dead for m in members)
-    lags = [m.totals.lag for m in members if m.totals.lag is not None]
+def _show(totals: list[Totals], started: float) -> None:
+    records = sum(t.records for t in totals)
+    violations = sum(t.violations for t in totals)
+    dead = sum(t.dead for t in totals)
+    lags = [t.lag for t in totals if t.lag is not None]
     elapsed = max(1e-6, time.monotonic() - started)
     sys.stderr.write(
         f"\rconsumed {records:,} records ({records / elapsed:,.0f}/s) · violations {violations:,} · "

@@ -125,6 +125,9 @@ def _consume_options(f: Any) -> Any:
         click.option("--kafka-client", type=click.Choice(["kafka-python", "confluent"]), default="kafka-python",
                      show_default=True),
         click.option("--consumers", type=int, default=1, show_default=True, help="Consumer threads in this process."),
+        click.option("--processes", type=click.IntRange(min=0), default=0, show_default=True,
+                     help="Run this many consumers in processes of their own, served the store by this one "
+                          "(to check on more than one core; replaces --consumers). 0: threads here."),
         click.option("--partitions", type=int, default=6, show_default=True,
                      help="Partitions of privaudit.events (created if missing)."),
         click.option("--bulk-stage/--no-bulk-stage", default=True, show_default=True,
@@ -167,11 +170,13 @@ def run(alerting_path: Path | None, dashboard_port: int | None, dashboard_host: 
 
 
 def _consume(*, bootstrap: str, dsn: str | None, data_dir: str, retention_days: int, policy_path: Path | None,
-             group: str, kafka_client: str, consumers: int, partitions: int, bulk_stage: bool,
+             group: str, kafka_client: str, consumers: int, processes: int, partitions: int, bulk_stage: bool,
              until_idle: float | None, metrics_port: int | None, metrics_host: str, max_records: int,
              max_subjects: int, json_mode: bool, alerting_path: Path | None = None, dashboard_port: int | None = None,
              dashboard_host: str = "127.0.0.1") -> None:
     cfg.check_retention(retention_days)
+    if processes and consumers != 1:
+        raise click.UsageError("give --consumers (threads in this process) or --processes (processes of their own), not both")
     policy = load_policy(policy_path)
     alerting = load_alerting(alerting_path) if alerting_path else None
     store = Store.connect(_dsn(dsn, data_dir))
@@ -198,7 +203,7 @@ def _consume(*, bootstrap: str, dsn: str | None, data_dir: str, retention_days: 
         config = ConsumerConfig(bootstrap=bootstrap, group=group, client=kafka_client,  # type: ignore[arg-type]
                                 max_records=max_records, max_subjects=max_subjects or None)
         try:
-            result = run_consumers(config, store, policy, consumers=consumers, partitions=partitions,
+            result = run_consumers(config, store, policy, consumers=consumers, processes=processes, partitions=partitions,
                                    bulk_stage=bulk_stage, idle_exit_s=until_idle, metrics_port=metrics_port,
                                    metrics_host=metrics_host, stop=stop)
         finally:

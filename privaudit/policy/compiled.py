@@ -11,6 +11,7 @@ from collections.abc import Mapping
 from dataclasses import dataclass, field
 from datetime import datetime, timezone
 from types import MappingProxyType
+from typing import Any
 
 from .document import PolicyDocument, Version
 
@@ -83,6 +84,11 @@ class Policy:
 
     def __post_init__(self) -> None:
         object.__setattr__(self, "_starts", tuple(v.effective_ms for v in self.versions))
+
+    def __reduce__(self) -> tuple[Any, ...]:
+        """Pickled as its document, compiled again on arrival (consumer processes get it so;
+        the compiled form holds read-only mappings, which do not pickle)."""
+        return compile_policy, (self.document, self.source)
 
     def version_at(self, ms: int) -> PolicyVersion | None:
         """The version in force at ``ms`` (epoch milliseconds), or None before the first."""

@@ -1,5 +1,7 @@
-"""ClickHouse: the schema (:mod:`.ddl`), its migrations, and the client adapter (:class:`Store`)."""
+"""ClickHouse: the schema (:mod:`.ddl`), its migrations, the client adapter (:class:`Store`), and
+the same store reached from other processes (:mod:`.remote`)."""
 
 from .client import Store, as_utc
+from .remote import RemoteSpec, RemoteStore, StoreServer
 
-__all__ = ["Store", "as_utc"]
+__all__ = ["RemoteSpec", "RemoteStore", "Store", "StoreServer", "as_utc"]

@@ -18,7 +18,7 @@ import tempfile
 import threading
 from collections.abc import Iterator, Sequence
 from datetime import datetime, timezone
-from typing import Any
+from typing import Any, Union
 
 import clickhouse_connect
 import pyarrow as pa
@@ -108,18 +108,19 @@ class Store:
         """Column-oriented insert; ``token`` deduplicates a repeated insert of the same batch."""
         if not columns_data or not len(columns_data[0]):
             return
+        self.insert_data(table, insert_data(table, columns_data, column_names), token=token)
+
+    def insert_data(self, table: str, data: InsertData, *, token: str | None = None) -> None:
+        """Insert what :func:`insert_data` built (possibly in another process: see :mod:`.remote`)."""
         settings: dict[str, Any] = {}
         if token is not None:
             settings = {"insert_deduplication_token": token, "deduplicate_blocks_in_dependent_materialized_views": 1}
         try:
-            data = to_arrow(table, columns_data, column_names)
-        except (pa.ArrowException, OverflowError, TypeError) as exc:
-            raise StoreError(f"insert into {table}: a value does not fit its column: {exc}") from exc
-        try:
             with self._lock:
-                if data is not None:
+                if isinstance(data, pa.Table):
                     self.client.insert_arrow(f"{self.database}.{table}", data, settings=settings)
                 else:
+                    columns_data, column_names = data
                     self.client.insert(
                         f"{self.database}.{table}",
                         list(columns_data),
@@ -193,6 +194,20 @@ def _quiet_stderr(said: list[str]) -> Iterator[None]:
             os.close(saved)
             scratch.seek(0)
             said.append(scratch.read().decode("utf-8", "replace"))
+
+
+#: What an insert sends: an Arrow table, or (columns, names) for a table Arrow cannot describe.
+InsertData = Union[pa.Table, tuple[list[Sequence[Any]], list[str]]]
+
+
+def insert_data(table: str, columns_data: Sequence[Sequence[Any]], column_names: Sequence[str]) -> InsertData:
+    """The columns of one insert as the store sends them; :class:`StoreError` if a value does not
+    fit its column."""
+    try:
+        data = to_arrow(table, columns_data, column_names)
+    except (pa.ArrowException, OverflowError, TypeError) as exc:
+        raise StoreError(f"insert into {table}: a value does not fit its column: {exc}") from exc
+    return data if data is not None else (list(columns_data), list(column_names))
 
 
 def as_utc(value: datetime) -> datetime:

@@ -4,6 +4,7 @@ from __future__ import annotations
 
 import io
 import json
+import os
 import random
 import signal
 import subprocess
@@ -12,6 +13,7 @@ import time
 import urllib.request
 import uuid
 from datetime import timedelta
+from pathlib import Path
 
 import pytest
 from kafka import KafkaConsumer, KafkaProducer, TopicPartition
@@ -161,7 +163,8 @@ def test_consent_and_withdrawal_before_a_restart_are_honoured_after_it(broker, t
     assert [(r["subject_id"], r["rule"]) for r in rows] == [("p-gone", "PA-008"), ("p-other", "PA-001")]
 
 
-def test_sigterm_finishes_and_exits_0_and_sql_on_a_busy_store_says_so(broker, tmp_path):
+@pytest.mark.parametrize("mode", [[], ["--processes", "2"]], ids=["threads", "processes"])
+def test_sigterm_finishes_and_exits_0_and_sql_on_a_busy_store_says_so(broker, tmp_path, mode):
     data = tmp_path / "data"
     events = simulated(500)
     end = events[-1].occurred_at
@@ -170,7 +173,7 @@ def test_sigterm_finishes_and_exits_0_and_sql_on_a_busy_store_says_so(broker, tm
     events += burst
     produce(broker.bootstrap, events, tmp_path / "spool")
     port = free_port()
-    proc = subprocess.Popen(consume_cmd(broker.bootstrap, data, "--metrics-port", str(port)),
+    proc = subprocess.Popen(consume_cmd(broker.bootstrap, data, "--metrics-port", str(port), *mode),
                             stdout=subprocess.PIPE, stderr=subprocess.PIPE)
     try:
         from .conftest import wait_for
@@ -195,12 +198,69 @@ def test_sigterm_finishes_and_exits_0_and_sql_on_a_busy_store_says_so(broker, tm
                      "privaudit_consumer_lag{"):
             assert name in text, name
         time.sleep(4)  # caught up and idle for 2 s: the bulk stage scans to the end
+        if mode:
+            assert len(_consumer_processes(proc.pid)) == 2
     finally:
         assert kill(proc, signal.SIGTERM) == 0, proc.stderr.read().decode()[-2000:] if proc.stderr else ""
     assert count(data, "SELECT count() FROM privaudit.events") == 601
     stored = stored_verdicts(data)
     assert (burst[-1].event_id, "PA-012") in stored  # the tail was scanned while idle, before SIGTERM
     assert len(stored) == len(set(stored)) and set(stored) == expected_verdicts(events)
+
+
+def _consumer_processes(pid: int) -> list[int]:
+    """The consumer processes ``privaudit consume --processes`` spawned (not multiprocessing's
+    resource tracker)."""
+    children = []
+    for task in Path(f"/proc/{pid}/task").iterdir():
+        children += [int(c) for c in (task / "children").read_text().split()]
+    return [c for c in children if b"spawn_main" in Path(f"/proc/{c}/cmdline").read_bytes()]
+
+
+def _gone(pid: int) -> bool:
+    try:
+        return Path(f"/proc/{pid}/stat").read_text().split(")")[-1].split()[0] == "Z"  # exited, not yet reaped
+    except FileNotFoundError:
+        return True
+
+
+def test_consumer_processes_killed_with_sigkill_leave_everything_exactly_once(broker, tmp_path):
+    """``--processes 2``: a consumer process killed, then the hosting process killed (its consumer
+    processes must not outlive it), then a run to the end: every event and verdict once, the
+    verdicts those of ``privaudit check``."""
+    from .conftest import wait_for
+
+    events = simulated(12000, seed=6)
+    produce(broker.bootstrap, events, tmp_path / "spool")
+    data = tmp_path / "data"
+    rng = random.Random(7)
+    loaded = []
+    for victim in ("consumer", "host"):
+        proc = subprocess.Popen(consume_cmd(broker.bootstrap, data, "--processes", "2", "--max-records", "250"),
+                                stdout=subprocess.DEVNULL, stderr=subprocess.PIPE)
+        assert wait_for(lambda: len(_consumer_processes(proc.pid)) == 2, 30)
+        children = _consumer_processes(proc.pid)
+        time.sleep(rng.uniform(4.0, 6.0))
+        assert proc.poll() is None, proc.stderr.read().decode()[-2000:] if proc.stderr else ""
+        if victim == "consumer":
+            os.kill(children[0], signal.SIGKILL)
+            assert proc.wait(90) == 2
+            said = proc.stderr.read().decode() if proc.stderr else ""
+            assert "consumer-" in said and "exited with signal SIGKILL" in said, said[-2000:]
+        else:
+            assert kill(proc) == -signal.SIGKILL
+            assert wait_for(lambda: all(_gone(c) for c in children), 30), "a consumer process outlived its host"
+        loaded.append(count(data, "SELECT count() FROM privaudit.events"))
+    assert 0 < loaded[0] and loaded[-1] < 12000, f"the kills did not land mid-stream: {loaded}"
+    summary = consume(broker.bootstrap, data, "--processes", "2", "--max-records", "250")
+    assert summary["records"] > 0
+    assert count(data, "SELECT count() FROM privaudit.events") == 12000
+    assert count(data, "SELECT uniqExact(event_id) FROM privaudit.events") == 12000
+    stored = stored_verdicts(data)
+    assert len(stored) == len(set(stored)), "a violation was stored twice"
+    assert set(stored) == expected_verdicts(events)
+    state_rows = sum(1 for e in events if e.type in ("consent", "membership"))
+    assert count(data, "SELECT count() FROM privaudit.subject_state") == state_rows
 
 
 def test_an_event_delivered_twice_is_counted_once(broker, tmp_path):

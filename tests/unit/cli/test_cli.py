@@ -152,3 +152,9 @@ class TestSchemasAndRules:
     def test_rules(self, run):
         listed = json.loads(run("rules", "--json").stdout)
         assert [r["id"] for r in listed] == [f"PA-{i:03d}" for i in range(1, 16)]
+
+
+def test_consumer_threads_and_processes_are_one_or_the_other(run, tmp_path):
+    result = run("consume", "--data-dir", str(tmp_path), "--consumers", "2", "--processes", "2")
+    assert result.exit_code == 2 and "not both" in result.stderr
+    assert not (tmp_path / "clickhouse").exists()  # refused before anything was opened
