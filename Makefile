@@ -26,8 +26,8 @@ test: $(STAMP)
 ## make bench: the benchmarks recorded in docs/benchmarks.md
 bench: $(STAMP)
 	$(BIN)/python bench/check_throughput.py --events 200000 --json
-	$(BIN)/python bench/pipeline_throughput.py --events 100000 --client kafka-python --json
-	$(BIN)/python bench/pipeline_throughput.py --events 100000 --client confluent --json
+	$(BIN)/python bench/pipeline_throughput.py --events 100000 --client kafka-python --processes 2 --json
+	$(BIN)/python bench/pipeline_throughput.py --events 100000 --client confluent --processes 2 --json
 	$(BIN)/python bench/alert_latency.py --json
 	$(BIN)/python bench/insert_formats.py --json
 	$(BIN)/python bench/broker_latency.py --seconds 180 --json

@@ -4,6 +4,9 @@
     python bench/pipeline_throughput.py --events 100000 --client confluent --json
     python bench/pipeline_throughput.py --events 20000 --soak-seconds 600 --json   # memory over 10 min
     python bench/pipeline_throughput.py --events 20000 --soak-seconds 600 --max-members 5000 --max-subjects 2000 --json
+    python bench/pipeline_throughput.py --events 20000 --warmup-seconds 240 --soak-seconds 600 --max-members 5000 \
+        --max-subjects 2000 --producer-linger-ms 50 --json   # memory over 10 min once the held state is full
+    python bench/pipeline_throughput.py --events 200000 --processes 2 --json   # also privaudit run --processes 2
 
 Prints one JSON object:
 - ``raw_consume_eps``: the chosen client reading the topic and discarding the records;
@@ -13,9 +16,13 @@ Prints one JSON object:
 - ``latency_p50_ms`` / ``latency_p99_ms``: from the producer's record timestamp to the moment its
   batch is loaded and its violations published (the rows are queryable), at a steady
   ``--rate`` (default 5,000 events/s) for ``--latency-seconds``;
-- with ``--soak-seconds``: the consumer process's resident memory sampled during a steady run of
-  that length (``rss_mb`` first/last/max and the samples), and minute by minute the p99 latency,
-  the longest batch load and the number of loads.
+- with ``--processes N``: ``pipeline_processes_eps``, the same records read by ``privaudit run
+  --processes N``'s consumers (each in a process of its own, the store served from this one);
+- with ``--soak-seconds``: the consumer process's resident memory sampled every 10 s from the
+  steady run's first record (``rss_mb_samples``, beside the embedded engine's own accounting and
+  the checker state's size), its least-squares slope over the soak's window, which starts after
+  ``--warmup-seconds`` of the same load, and minute by minute the p99 latency, the longest batch
+  load and the number of loads.
 
 Goals (pipeline issue): kafka-python ``pipeline_eps >= 0.5 x raw_consume_eps``; confluent
 ``pipeline_eps >= 0.5 x decode_eps``; p99 <= 2 s; memory flat over 10 minutes.
@@ -29,7 +36,6 @@ import json
 import multiprocessing as mp
 import resource
 import shutil
-import statistics
 import sys
 import tempfile
 import threading
@@ -42,10 +48,11 @@ sys.path.insert(0, str(Path(__file__).resolve().parent))
 from fastavro import schemaless_reader  # noqa: E402
 
 from privaudit.bus import LocalBroker, ensure_topics, make_consumer, make_producer  # noqa: E402
-from privaudit.consumers import AuditConsumer, ConsumerConfig  # noqa: E402
+from privaudit.consumers import AuditConsumer, ConsumerConfig, Totals  # noqa: E402
 from privaudit.policy import load_policy  # noqa: E402
 from privaudit.producers.simulator import SimulationConfig, simulate  # noqa: E402
 from privaudit.schemas import Codec  # noqa: E402
+from privaudit.service import run_consumers  # noqa: E402
 from privaudit.settings import TOPIC_EVENTS  # noqa: E402
 from privaudit.store import Store  # noqa: E402
 
@@ -100,17 +107,70 @@ def decode_rate(values: list[bytes]) -> float:
     return len(pairs) / (time.perf_counter() - began)
 
 
+class Latencies:
+    """Produce-to-queryable latencies as histograms, one per ``per_chunk`` records (a minute of the
+    steady run): 1 ms buckets up to 2 s, 10 ms buckets up to 60 s, one bucket beyond. A fixed ~31 KB
+    per chunk, so that measuring a 10-minute soak does not itself grow the process it measures (a
+    list of 3M floats would add 12-24 MB, linearly)."""
+
+    FINE_MS, COARSE_MS = 2_000, 60_000
+    BUCKETS = FINE_MS + (COARSE_MS - FINE_MS) // 10 + 1
+
+    def __init__(self, per_chunk: int | None = None) -> None:
+        self.per_chunk = per_chunk or 2**62  # None: one histogram
+        self.count = 0
+        self.chunks: list[array] = []
+
+    def add(self, ms: float) -> None:
+        chunk = self.count // self.per_chunk
+        if chunk == len(self.chunks):
+            self.chunks.append(array("I", bytes(4 * self.BUCKETS)))
+        self.chunks[chunk][self._bucket(ms)] += 1
+        self.count += 1
+
+    def _bucket(self, ms: float) -> int:
+        if ms < self.FINE_MS:
+            return max(int(ms), 0)
+        if ms < self.COARSE_MS:
+            return self.FINE_MS + int(ms - self.FINE_MS) // 10
+        return self.BUCKETS - 1
+
+    def _upper_ms(self, bucket: int) -> float:
+        if bucket < self.FINE_MS:
+            return bucket + 1
+        if bucket < self.BUCKETS - 1:
+            return self.FINE_MS + (bucket - self.FINE_MS + 1) * 10
+        return float("inf")
+
+    def quantile(self, q: float, chunks: list[array] | None = None) -> float:
+        """The upper edge of the bucket holding the ``q`` quantile (so within 1 ms below 2 s, 10 ms above)."""
+        chunks = self.chunks if chunks is None else chunks
+        total = sum(sum(c) for c in chunks)
+        if not total:
+            return float("nan")
+        rank, seen = max(int(total * q + 0.5), 1), 0
+        for bucket in range(self.BUCKETS):
+            seen += sum(c[bucket] for c in chunks)
+            if seen >= rank:
+                return self._upper_ms(bucket)
+        return float("inf")
+
+    def by_chunk(self, q: float, least: int = 100) -> list[float]:
+        return [self.quantile(q, [c]) for c in self.chunks if sum(c) >= least]
+
+
 class _Timed(AuditConsumer):
     """The audit consumer, noting each record's produce-to-queryable latency when its batch is
-    loaded (in a compact array, so the measurement does not itself grow the process by ~100 MB per
-    3M records)."""
+    loaded."""
 
-    latencies: array
+    latencies: Latencies
     loads: list[tuple[float, float]]  # (when, seconds) of each batch's load, for the per-minute view
 
     def loaded(self, records):  # type: ignore[no-untyped-def]
         now_ms = time.time() * 1000
-        self.latencies.extend(now_ms - r.timestamp_ms for r in records)
+        add = self.latencies.add
+        for r in records:
+            add(now_ms - r.timestamp_ms)
 
     def _store(self, batches, records):  # type: ignore[no-untyped-def]
         began = time.monotonic()
@@ -119,29 +179,32 @@ class _Timed(AuditConsumer):
 
 
 def pipeline(client: str, bootstrap: str, store: Store, n: int, group: str, *, timed: bool = False,
-             soak_until: float | None = None, max_subjects: int | None = 50_000) -> dict:
+             sample: bool = False, max_subjects: int | None = 50_000, per_minute: int | None = None) -> dict:
     config = ConsumerConfig(bootstrap=bootstrap, client=client, group=group, max_subjects=max_subjects)  # type: ignore[arg-type]
     consumer = _Timed(config, store, load_policy())
-    consumer.latencies = array("f")
+    consumer.latencies = Latencies(per_minute)
     consumer.loads = []
     stop = threading.Event()
     first = None
     rss: list[float] = []
     state: list[int] = []  # consent/membership histories held by the checkers, sampled with rss
-    next_sample = time.monotonic()
+    engine: list[float] = []  # memory the embedded engine accounts for (its MemoryTracking), sampled with rss
+    next_sample = 0.0  # with ``sample``: every 10 s from the first record
     try:
         while consumer.totals.records < n:
             records = consumer.gather()
             if records:
-                first = first or time.perf_counter()
+                if first is None:
+                    first, next_sample = time.perf_counter(), time.monotonic()
                 consumer.handle(records)
                 if consumer.totals.records + consumer.in_flight >= n:
                     consumer.settle()  # the last batch: do not wait for an empty poll
             else:
                 consumer.settle()
-            if soak_until is not None and time.monotonic() >= next_sample:
+            if sample and first is not None and time.monotonic() >= next_sample:
                 rss.append(_rss_mb())
                 state.append(sum(len(c.state.consents) + len(c.state.membership) for c in consumer._checkers.values()))
+                engine.append(_engine_mb(store))
                 next_sample += 10
     finally:
         stop.set()
@@ -149,8 +212,28 @@ def pipeline(client: str, bootstrap: str, store: Store, n: int, group: str, *, t
     elapsed = time.perf_counter() - (first or time.perf_counter())
     out = {"eps": n / elapsed, "latencies": consumer.latencies, "loads": consumer.loads}
     if rss:
-        out["rss"], out["state"] = rss, state
+        out["rss"], out["state"], out["engine"] = rss, state, engine
     return out
+
+
+def pipeline_processes(client: str, bootstrap: str, store: Store, n: int, group: str, processes: int,
+                       max_subjects: int | None = 50_000) -> float:
+    """``privaudit run --processes N``'s consumers (each in a process of its own, the store served
+    from this one): events per second from the first record any of them read to the report,
+    after its commit, that brings the total to ``n``."""
+    config = ConsumerConfig(bootstrap=bootstrap, client=client, group=group, max_subjects=max_subjects)  # type: ignore[arg-type]
+    stop = threading.Event()
+    done: list[float] = []
+
+    def observe(totals: list[Totals]) -> None:
+        if not done and sum(t.records for t in totals) >= n:
+            firsts = [t.first_record_wall for t in totals if t.first_record_wall is not None]
+            done.append(n / (time.time() - min(firsts)))
+            stop.set()
+
+    run_consumers(config, store, load_policy(), processes=processes, partitions=PARTITIONS, stop=stop,
+                  progress=False, observe=observe)
+    return done[0]
 
 
 def _rss_mb() -> float:
@@ -161,13 +244,31 @@ def _rss_mb() -> float:
     return resource.getrusage(resource.RUSAGE_SELF).ru_maxrss / 1024
 
 
+def _engine_mb(store: Store) -> float:
+    _, rows = store.query("SELECT value FROM system.metrics WHERE metric = 'MemoryTracking'")
+    return round(rows[0][0] / 2**20, 1) if rows else float("nan")
+
+
+def _slope_mb_per_min(samples: list[float], every_s: float = 10.0) -> float:
+    """Least-squares slope of samples taken every ``every_s`` seconds, in MB per minute."""
+    n = len(samples)
+    if n < 2:
+        return float("nan")
+    xs = [i * every_s / 60 for i in range(n)]
+    mx, my = sum(xs) / n, sum(samples) / n
+    return sum((x - mx) * (y - my) for x, y in zip(xs, samples)) / sum((x - mx) ** 2 for x in xs)
+
+
 def main() -> None:
     parser = argparse.ArgumentParser(description=__doc__.splitlines()[0])
     parser.add_argument("--events", type=int, default=100_000)
     parser.add_argument("--client", choices=["kafka-python", "confluent"], default="kafka-python")
     parser.add_argument("--rate", type=float, default=5000.0, help="steady produce rate for the latency run")
     parser.add_argument("--latency-seconds", type=float, default=20.0)
-    parser.add_argument("--soak-seconds", type=float, default=0.0)
+    parser.add_argument("--soak-seconds", type=float, default=0.0,
+                        help="a steady run this long (after --warmup-seconds) with memory sampled every 10 s")
+    parser.add_argument("--warmup-seconds", type=float, default=0.0,
+                        help="steady load before the soak's window (sampled too, reported apart)")
     parser.add_argument("--seed", type=int, default=7)
     parser.add_argument("--max-members", type=int, default=None,
                         help="bound the simulated population in the steady run (so checker state stops growing)")
@@ -175,6 +276,8 @@ def main() -> None:
                         help="subjects whose state the consumer holds per partition (0: all); see ConsumerConfig")
     parser.add_argument("--producer-linger-ms", type=int, default=5,
                         help="the steady producer's linger.ms (5: our producers' default); see bench/broker_latency.py")
+    parser.add_argument("--processes", type=int, default=0,
+                        help="also measure pipeline_eps with the consumers in this many processes (privaudit run --processes)")
     parser.add_argument("--json", action="store_true")
     args = parser.parse_args()
 
@@ -194,24 +297,31 @@ def main() -> None:
                                                     max_subjects=held)["eps"])
             result["pipeline_over_raw"] = round(result["pipeline_eps"] / result["raw_consume_eps"], 3)
             result["pipeline_over_decode"] = round(result["pipeline_eps"] / result["decode_eps"], 3)
+            if args.processes:  # the same records again, by a second group into a database of its own
+                other = Store.connect(store.dsn, database="bench_processes")
+                other.migrate()
+                eps = pipeline_processes(args.client, broker.bootstrap, other, args.events, "bench-processes",
+                                         args.processes, max_subjects=held)
+                other.close()
+                result.update(processes=args.processes, pipeline_processes_eps=round(eps),
+                              pipeline_processes_over_raw=round(eps / result["raw_consume_eps"], 3),
+                              pipeline_processes_over_decode=round(eps / result["decode_eps"], 3))
 
-            steady = int(args.rate * max(args.latency_seconds, args.soak_seconds))
+            steady = int(args.rate * max(args.latency_seconds, args.warmup_seconds + args.soak_seconds))
             producer = mp.get_context("spawn").Process(target=_steady_producer, args=(broker.bootstrap, steady, args.rate, args.seed + 1, args.max_members, args.producer_linger_ms))
-            began = time.monotonic()
             producer.start()
             # the same group resumes after the throughput run: it reads exactly the steady records
             run = pipeline(args.client, broker.bootstrap, store, steady, "bench-throughput",
-                           soak_until=began + args.soak_seconds if args.soak_seconds else None, max_subjects=held)
+                           sample=bool(args.soak_seconds), max_subjects=held,
+                           per_minute=int(args.rate * 60))
             producer.join()
-            lat = sorted(run["latencies"])
+            lat: Latencies = run["latencies"]
             result.update(
                 steady_rate=args.rate, steady_events=steady, producer_linger_ms=args.producer_linger_ms,
-                latency_p50_ms=round(statistics.median(lat)), latency_p99_ms=round(lat[int(len(lat) * 0.99) - 1]),
+                latency_p50_ms=round(lat.quantile(0.5)), latency_p99_ms=round(lat.quantile(0.99)),
             )
             if args.soak_seconds:  # where in the run the tail latencies are, minute by minute
-                per_minute = int(args.rate * 60)
-                chunks = [sorted(run["latencies"][i:i + per_minute]) for i in range(0, len(run["latencies"]), per_minute)]
-                result["latency_p99_ms_by_minute"] = [round(c[int(len(c) * 0.99) - 1]) for c in chunks if len(c) >= 100]
+                result["latency_p99_ms_by_minute"] = [round(x) for x in lat.by_chunk(0.99)]
                 loads = run["loads"]
                 start = loads[0][0] if loads else 0.0
                 by_minute: dict[int, list[float]] = {}
@@ -220,11 +330,22 @@ def main() -> None:
                 result["load_ms_max_by_minute"] = [round(max(v) * 1000) for _, v in sorted(by_minute.items())]
                 result["loads_per_minute"] = [len(v) for _, v in sorted(by_minute.items())]
             if "rss" in run:
-                rss = run["rss"]
-                result.update(soak_seconds=args.soak_seconds, max_members=args.max_members, max_subjects=args.max_subjects,
-                              rss_mb_first=round(rss[0]), rss_mb_last=round(rss[-1]),
-                              rss_mb_max=round(max(rss)), rss_mb_samples=[round(x) for x in rss],
-                              state_histories_samples=run["state"])
+                rss, warm = run["rss"], int(args.warmup_seconds // 10)  # samples every 10 s from the first record
+                window = rss[warm:]
+                half = len(window) // 2
+                result.update(soak_seconds=args.soak_seconds, warmup_seconds=args.warmup_seconds,
+                              max_members=args.max_members, max_subjects=args.max_subjects,
+                              rss_mb_samples=[round(x) for x in rss], engine_mb_samples=run["engine"],
+                              state_histories_samples=run["state"], warmup_samples=warm)
+                # over the soak's window (after the warm-up): MB at its start and end, least-squares
+                # slopes over all of it and its halves, and the range it stays in
+                result["soak_rss_mb"] = {"first": round(window[0]), "last": round(window[-1]),
+                                         "min": round(min(window)), "max": round(max(window))}
+                result["soak_rss_slope_mb_per_min"] = {"all": round(_slope_mb_per_min(window), 2),
+                                                       "first_half": round(_slope_mb_per_min(window[:half]), 2),
+                                                       "second_half": round(_slope_mb_per_min(window[half:]), 2)}
+                if warm:
+                    result["warmup_rss_slope_mb_per_min"] = round(_slope_mb_per_min(rss[:warm + 1]), 2)
             store.close()
     finally:
         shutil.rmtree(work, ignore_errors=True)
