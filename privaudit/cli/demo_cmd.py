@@ -44,6 +44,8 @@ from .terminal import Output
               show_default=True, help="Wiped and refilled: the demo's own directory.")
 @click.option("--partitions", type=int, default=6, show_default=True)
 @click.option("--consumers", type=int, default=1, show_default=True, help="Consumer threads in one group.")
+@click.option("--processes", type=click.IntRange(min=0), default=0, show_default=True,
+              help="Consumers in processes of their own instead of threads (to check on more than one core).")
 @click.option("--kafka-client", type=click.Choice(["kafka-python", "confluent"]), default="kafka-python", show_default=True)
 @click.option("--alerting", "alerting_path", type=click.Path(dir_okay=False, exists=True, path_type=Path), default=None,
               help="Also run the alert dispatcher, routing as this file says (e.g. to your Alertmanager).")
@@ -51,10 +53,12 @@ from .terminal import Output
               help="At the end, serve the dashboard on the demo's data until Ctrl-C [default: on, off with --json].")
 @click.option("--dashboard-port", type=int, default=8750, show_default=True, help="Port of the dashboard (0: a free one).")
 @click.option("--json", "json_mode", is_flag=True, help="Print the summary as JSON.")
-def demo(events: int, seed: int, data_dir: Path, partitions: int, consumers: int, kafka_client: str,
+def demo(events: int, seed: int, data_dir: Path, partitions: int, consumers: int, processes: int, kafka_client: str,
          alerting_path: Path | None, serve: bool | None, dashboard_port: int, json_mode: bool) -> None:
     """Run the whole pipeline locally on simulated services, summarise what it found, and serve
     the dashboard on it."""
+    if processes and consumers != 1:
+        raise click.UsageError("give --consumers (threads) or --processes (processes of their own), not both")
     out = Output(json_mode)
     serve = (not json_mode) if serve is None else serve
     alerting = load_alerting(alerting_path) if alerting_path else None
@@ -86,7 +90,8 @@ def demo(events: int, seed: int, data_dir: Path, partitions: int, consumers: int
             try:
                 result = run_consumers(
                     ConsumerConfig(bootstrap=broker.bootstrap, client=kafka_client),  # type: ignore[arg-type]
-                    store, policy, consumers=consumers, partitions=partitions, idle_exit_s=3.0, stop=stop,
+                    store, policy, consumers=consumers, processes=processes, partitions=partitions, idle_exit_s=3.0,
+                    stop=stop,
                 )
             finally:
                 consumers_done.set()

@@ -340,3 +340,14 @@ def test_a_bounded_state_drops_and_reloads_subjects_with_the_same_verdicts(broke
     expected = expected_verdicts(events)
     assert set(stored) == expected
     assert {"PA-008", "PA-001"} <= {rule for _, rule in expected}  # rules that read consent and membership state
+
+
+def test_the_demo_with_consumer_processes_matches_check(tmp_path):
+    data = tmp_path / "demo"
+    proc = subprocess.run([sys.executable, "-m", "privaudit.cli", "demo", "--events", "3000", "--processes", "2",
+                           "--data-dir", str(data), "--json", "--no-dashboard", "--partitions", "4"],
+                          capture_output=True, text=True, timeout=300)
+    assert proc.returncode == 0, proc.stderr[-3000:]
+    summary = json.loads(proc.stdout.splitlines()[-1])
+    assert summary["produced"] == summary["loaded_events"] == 3000 and summary["dlq"] == 0
+    assert summary["matches_check"] is True and summary["violations"].get("PA-012", 0) > 0
