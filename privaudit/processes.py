@@ -40,7 +40,6 @@ STOP_GRACE_S = 60.0
 @dataclass
 class _Member:
     process: Any  # multiprocessing's SpawnProcess
-    pipe: Connection
     totals: Totals
     ready: bool = False
 
@@ -63,7 +62,7 @@ class ProcessHost:
             here, there = ctx.Pipe()
             process = ctx.Process(target=consumer_process, name=name, args=(
                 self._server.spec, replace(config, name=name), policy, there, logging.getLogger().getEffectiveLevel()))
-            self._members[here] = _Member(process, here, Totals())
+            self._members[here] = _Member(process, Totals())
             self._their_ends.append(there)
         self._open = set(self._members)
         self.failed: list[str] = []

@@ -25,7 +25,8 @@ import tempfile
 import threading
 from dataclasses import dataclass
 from multiprocessing.connection import Client, Connection, Listener
-from typing import Any, Sequence
+from collections.abc import Sequence
+from typing import Any
 
 from privaudit.errors import StoreError
 
@@ -82,14 +83,13 @@ class StoreServer:
                 except (EOFError, OSError):
                     return
                 try:
-                    conn.send(("ok", self._do(op, args)))
+                    reply: tuple[str, Any] = ("ok", self._do(op, args))
                 except StoreError as exc:
-                    conn.send(("error", str(exc)))
-                except (OSError, ValueError):  # the caller went away mid-reply
-                    return
+                    reply = ("error", str(exc))
                 except Exception as exc:  # anything else is reported to the caller, never swallowed here
-                    conn.send(("error", f"{type(exc).__name__}: {exc}"))
-        except (OSError, ValueError):
+                    reply = ("error", f"{type(exc).__name__}: {exc}")
+                conn.send(reply)
+        except (OSError, ValueError):  # the caller went away mid-reply
             return
         finally:
             self._conns.discard(conn)
