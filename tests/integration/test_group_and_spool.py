@@ -36,7 +36,7 @@ def _wait(predicate, timeout: float = 120) -> None:  # type: ignore[no-untyped-d
         time.sleep(0.05)
 
 
-def _group_run(bootstrap: str, data_dir: str, spool: str, report: list) -> None:
+def _group_run(bootstrap: str, data_dir: str, spool: str, report: list, client: str = "kafka-python") -> None:
     """In a process of its own (the embedded store's rule): consumer 1 starts alone on the first
     half of the stream, consumer 2 joins mid-run (a rebalance), the second half is produced once
     they share the partitions (so that consumer 2 has records whatever consumer 1 got through
@@ -46,8 +46,9 @@ def _group_run(bootstrap: str, data_dir: str, spool: str, report: list) -> None:
     store = Store.connect(default_dsn(data_dir))
     store.migrate()
     bulk = BulkStage(store, policy, None, partitions=PARTITIONS)
-    first = AuditConsumer(ConsumerConfig(bootstrap=bootstrap, max_records=100), store, policy, bulk=bulk)
-    second = AuditConsumer(ConsumerConfig(bootstrap=bootstrap, max_records=100, name="consumer-2"), store, policy, bulk=bulk)
+    first = AuditConsumer(ConsumerConfig(bootstrap=bootstrap, max_records=100, client=client), store, policy, bulk=bulk)  # type: ignore[arg-type]
+    second = AuditConsumer(ConsumerConfig(bootstrap=bootstrap, max_records=100, name="consumer-2", client=client),  # type: ignore[arg-type]
+                           store, policy, bulk=bulk)
     second.covered = lambda: len(second.owned) >= PARTITIONS  # finish only once it owns them all
     stop_first, stop_second = threading.Event(), threading.Event()
     t1 = threading.Thread(target=first.run, args=(stop_first,))
@@ -71,12 +72,13 @@ def _group_run(bootstrap: str, data_dir: str, spool: str, report: list) -> None:
     store.close()
 
 
-def test_two_consumers_and_rebalances_give_the_verdicts_of_check(broker, tmp_path):
+@pytest.mark.parametrize("client", ["kafka-python", "confluent"])
+def test_two_consumers_and_rebalances_give_the_verdicts_of_check(broker, tmp_path, client):
     events = simulated(8000, seed=3)
     produce(broker.bootstrap, events[:4000], tmp_path / "spool")  # the rest once both consumers run
     code = (
         "import sys, json; from tests.integration.test_group_and_spool import _group_run; r = [];"
-        f"_group_run({broker.bootstrap!r}, {str(tmp_path / 'data')!r}, {str(tmp_path / 'spool-2')!r}, r);"
+        f"_group_run({broker.bootstrap!r}, {str(tmp_path / 'data')!r}, {str(tmp_path / 'spool-2')!r}, r, {client!r});"
         "print(json.dumps(r))"
     )
     proc = subprocess.run([sys.executable, "-c", code], capture_output=True, text=True, timeout=300)
