@@ -26,7 +26,6 @@ from privaudit.processes import ProcessHost
 from privaudit.store import Store
 
 
-
 @dataclass
 class RunResult:
     totals: list[Totals]

@@ -33,7 +33,7 @@ from privaudit.settings import default_dsn
 from privaudit.store import Store
 
 from .check import check_lines
-from .pipeline_cmd import simulate_events
+from .pipeline_cmd import check_consumers, simulate_events
 from .terminal import Output
 
 
@@ -57,8 +57,7 @@ def demo(events: int, seed: int, data_dir: Path, partitions: int, consumers: int
          alerting_path: Path | None, serve: bool | None, dashboard_port: int, json_mode: bool) -> None:
     """Run the whole pipeline locally on simulated services, summarise what it found, and serve
     the dashboard on it."""
-    if processes and consumers != 1:
-        raise click.UsageError("give --consumers (threads) or --processes (processes of their own), not both")
+    check_consumers(consumers, processes)
     out = Output(json_mode)
     serve = (not json_mode) if serve is None else serve
     alerting = load_alerting(alerting_path) if alerting_path else None

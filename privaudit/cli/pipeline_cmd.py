@@ -169,14 +169,19 @@ def run(alerting_path: Path | None, dashboard_port: int | None, dashboard_host: 
     _consume(**options, alerting_path=alerting_path, dashboard_port=dashboard_port, dashboard_host=dashboard_host)
 
 
+def check_consumers(consumers: int, processes: int) -> None:
+    """Consumers are threads here (``--consumers``) or processes of their own (``--processes``)."""
+    if processes and consumers != 1:
+        raise click.UsageError("give --consumers (threads in this process) or --processes (processes of their own), not both")
+
+
 def _consume(*, bootstrap: str, dsn: str | None, data_dir: str, retention_days: int, policy_path: Path | None,
              group: str, kafka_client: str, consumers: int, processes: int, partitions: int, bulk_stage: bool,
              until_idle: float | None, metrics_port: int | None, metrics_host: str, max_records: int,
              max_subjects: int, json_mode: bool, alerting_path: Path | None = None, dashboard_port: int | None = None,
              dashboard_host: str = "127.0.0.1") -> None:
     cfg.check_retention(retention_days)
-    if processes and consumers != 1:
-        raise click.UsageError("give --consumers (threads in this process) or --processes (processes of their own), not both")
+    check_consumers(consumers, processes)
     policy = load_policy(policy_path)
     alerting = load_alerting(alerting_path) if alerting_path else None
     store = Store.connect(_dsn(dsn, data_dir))

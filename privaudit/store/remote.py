@@ -25,12 +25,11 @@ import tempfile
 import threading
 from dataclasses import dataclass
 from multiprocessing.connection import Client, Connection, Listener
-from collections.abc import Sequence
 from typing import Any
 
 from privaudit.errors import StoreError
 
-from .client import InsertData, Store, insert_data
+from .client import InsertData, Store
 
 
 @dataclass(frozen=True)
@@ -158,11 +157,8 @@ class RemoteStore:
     def query(self, sql: str, parameters: dict[str, Any] | None = None, *, readonly: bool = False) -> tuple[list[str], list[tuple]]:
         return self._call("query", sql, parameters, readonly)  # type: ignore[no-any-return]
 
-    def insert(self, table: str, columns_data: Sequence[Sequence[Any]], column_names: Sequence[str], *,
-               token: str | None = None) -> None:
-        if not columns_data or not len(columns_data[0]):
-            return
-        self.insert_data(table, insert_data(table, columns_data, column_names), token=token)
+    #: As the store's own: the Arrow table is built here, then sent (:meth:`insert_data`).
+    insert = Store.insert
 
     def insert_data(self, table: str, data: InsertData, *, token: str | None = None) -> None:
         self._call("insert", table, data, token)

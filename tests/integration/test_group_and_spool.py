@@ -36,7 +36,18 @@ def _wait(predicate, timeout: float = 120) -> None:  # type: ignore[no-untyped-d
         time.sleep(0.05)
 
 
-def _group_run(bootstrap: str, data_dir: str, spool: str, report: list, client: str = "kafka-python") -> None:
+def _in_a_process(function: str, *args: object, report: list | None = None) -> list:
+    """Call this module's ``function(*args, report)`` in a process of its own (the embedded store
+    admits one process per directory, and a test process may not open a second); ``report`` as the
+    function left it."""
+    code = (f"import json; from tests.integration.test_group_and_spool import {function}; r = {report or []!r};"
+            f"{function}(*{args!r}, r); print(json.dumps(r))")
+    proc = subprocess.run([sys.executable, "-c", code], capture_output=True, text=True, timeout=300)
+    assert proc.returncode == 0, proc.stderr[-3000:]
+    return json.loads(proc.stdout.strip().splitlines()[-1])
+
+
+def _group_run(bootstrap: str, data_dir: str, spool: str, client: str, report: list) -> None:
     """In a process of its own (the embedded store's rule): consumer 1 starts alone on the first
     half of the stream, consumer 2 joins mid-run (a rebalance), the second half is produced once
     they share the partitions (so that consumer 2 has records whatever consumer 1 got through
@@ -76,14 +87,7 @@ def _group_run(bootstrap: str, data_dir: str, spool: str, report: list, client: 
 def test_two_consumers_and_rebalances_give_the_verdicts_of_check(broker, tmp_path, client):
     events = simulated(8000, seed=3)
     produce(broker.bootstrap, events[:4000], tmp_path / "spool")  # the rest once both consumers run
-    code = (
-        "import sys, json; from tests.integration.test_group_and_spool import _group_run; r = [];"
-        f"_group_run({broker.bootstrap!r}, {str(tmp_path / 'data')!r}, {str(tmp_path / 'spool-2')!r}, r, {client!r});"
-        "print(json.dumps(r))"
-    )
-    proc = subprocess.run([sys.executable, "-c", code], capture_output=True, text=True, timeout=300)
-    assert proc.returncode == 0, proc.stderr[-3000:]
-    first, second = map(int, proc.stdout.strip().splitlines()[-1].strip("[]").split(","))
+    first, second = _in_a_process("_group_run", broker.bootstrap, str(tmp_path / "data"), str(tmp_path / "spool-2"), client)
     assert first >= 1000 and second > 0 and first + second >= 8000  # both really consumed
     data = tmp_path / "data"
     assert count(data, "SELECT count() FROM privaudit.events") == 8000
@@ -133,14 +137,8 @@ def test_the_bulk_stage_scans_the_tail_when_members_in_other_processes_say_they_
     expected = expected_verdicts(events)
     assert (burst[-1].event_id, "PA-012") in expected
     bulk_verdicts = sum(1 for _, rule in expected if rule == "PA-012")
-    code = (
-        "import sys, json; from tests.integration.test_group_and_spool import _apart_run;"
-        f"r = [{len(events)}, {bulk_verdicts}]; _apart_run({broker.bootstrap!r}, {str(tmp_path / 'data')!r}, r);"
-        "print(json.dumps(r))"
-    )
-    proc = subprocess.run([sys.executable, "-c", code], capture_output=True, text=True, timeout=300)
-    assert proc.returncode == 0, proc.stderr[-3000:]
-    owned = json.loads(proc.stdout.strip().splitlines()[-1])[2]
+    owned = _in_a_process("_apart_run", broker.bootstrap, str(tmp_path / "data"),
+                          report=[len(events), bulk_verdicts])[2]
     assert all(owned) and sorted(owned[0] + owned[1]) == list(range(PARTITIONS))  # really apart
     data = tmp_path / "data"
     stored = stored_verdicts(data)
