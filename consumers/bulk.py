@@ -11,10 +11,13 @@ consumer's rows meet, and only over event time that is *complete*:
   every partition is caught up and idle (known in the process that owns them all, or said by each
   owner in ``caught_up``: :meth:`all_caught_up`), and at the end of a finite run, everything loaded
   is complete (``final=True``).
-- **scan**: the accesses in ``(lo - window, hi]`` are read in ``(occurred_at, event_id)`` order and
-  fed to the checker's own PA-012 (:meth:`Checker.bulk_verdict`); verdicts are kept for events in
-  ``(lo, hi]``. For a stream whose events are strictly ordered in time per actor (as ``simulate``
-  writes), this is the order ``privaudit check`` sees them in, so the verdicts are the same.
+- **scan**: the accesses in ``(lo, hi]`` are read in ``(occurred_at, event_id)`` order and fed to
+  the checker's own PA-012 (:meth:`Checker.bulk_verdict`). The stage keeps that checker between
+  scans, so each scan reads only what is new; its first scan (and one after a failed scan) reads
+  ``(lo - window, lo]`` before, to fill the actors' windows, and keeps no verdict from it. For a
+  stream whose events are strictly ordered in time per actor (as ``simulate`` writes), this is the
+  order ``privaudit check`` sees them in, so the verdicts are the same. (Re-reading the window on
+  every scan, as the stage first did, reads an hour of accesses a second: 9M rows at 5,000 events/s.)
 - **exactly once**: the range is journaled before its verdicts are inserted with the token
   ``bulk/<topic>/<lo>-<hi>/violations``, and marked done after; a crash replays the same range.
 
@@ -25,12 +28,13 @@ Exactly one bulk stage must run per deployment: ``privaudit run`` hosts it; with
 from __future__ import annotations
 
 import threading
-from datetime import datetime, timezone
+from datetime import datetime, timedelta
 from typing import Any
 
 from privaudit.bus import Producer
 from privaudit.checker import Checker, Violation
 from privaudit.policy import Policy, to_millis
+from privaudit.policy.compiled import EPOCH
 from privaudit.settings import TOPIC_EVENTS, TOPIC_VIOLATIONS
 from privaudit.store import Store, as_utc
 from privaudit.store.ddl import VIOLATION_COLUMN_NAMES
@@ -41,7 +45,7 @@ PLANNED, DONE = "bulk", "bulk-done"
 
 
 def _utc(ms: int) -> datetime:
-    return datetime.fromtimestamp(ms / 1000, timezone.utc)
+    return EPOCH + timedelta(milliseconds=ms)
 
 
 class BulkStage:
@@ -53,7 +57,11 @@ class BulkStage:
         self.partitions = partitions
         self.topic = topic
         self.found = 0
+        self.read = 0  # accesses read from ``events``, over all scans
         self._lock = threading.Lock()  # consumer threads of one process share one stage
+        # The checker fed every access up to ``_fed_to`` (epoch ms), kept for the next scan.
+        self._checker: Checker | None = None
+        self._fed_to = -1
 
     def watermark(self, final: bool) -> int | None:
         """Epoch ms up to which all events are loaded, or None while a partition has not reported."""
@@ -129,30 +137,16 @@ class BulkStage:
         )
 
     def _scan(self, lo: int, hi: int) -> int:
-        window = self.policy.max_window_ms
-        _, rows = self.store.query(
-            "SELECT toString(event_id), occurred_at, actor_id, subject_id, action, record_count, service, "
-            "kafka_partition, kafka_offset "
-            f"FROM {self.store.database}.events FINAL WHERE type = 'access' "
-            "AND occurred_at > {a:DateTime64(3, 'UTC')} AND occurred_at <= {b:DateTime64(3, 'UTC')} "
-            "ORDER BY occurred_at, event_id",
-            {"a": _utc(max(0, lo - window)), "b": _utc(hi)},
-        )
-        checker = Checker(self.policy)
+        checker, self._checker = self._checker, None  # not kept if this scan fails half-way
+        if checker is None or self._fed_to != lo:
+            checker = Checker(self.policy)
+            self._feed(checker, self._accesses(max(0, lo - self.policy.max_window_ms), lo), lo)
         cols: dict[str, list[Any]] = {name: [] for name in VIOLATION_COLUMN_NAMES}
         published: list[tuple[bytes, bytes]] = []
-        for event_id, at, actor, subject, action, count, service, partition, offset in rows:
-            at = as_utc(at)
-            ms = to_millis(at)
-            version = self.policy.version_at(ms)
-            if version is None:
-                continue
-            out: list[Violation] = []
-            checker.bulk_verdict(out, version, actor, subject, action, count, ms)
-            if not out or ms <= lo:
-                continue
+        for event_id, ms, actor, subject, action, count, service, partition, offset, out in self._feed(
+                checker, self._accesses(lo, hi), lo):
             add_violation(
-                cols, published, out[0], event_id=event_id, occurred_at=at, event_type="access", service=service,
+                cols, published, out[0], event_id=event_id, occurred_at=_utc(ms), event_type="access", service=service,
                 subject_id=subject, actor_id=actor, counterparty=None, record=(self.topic, partition, offset),
             )
         names = list(cols)
@@ -161,4 +155,32 @@ class BulkStage:
             for key, value in published:
                 self.producer.send(TOPIC_VIOLATIONS, value, key=key)
             self.producer.flush(30)
+        self._checker, self._fed_to = checker, hi
         return len(published)
+
+    def _accesses(self, lo: int, hi: int) -> list[tuple[Any, ...]]:
+        """The accesses in ``(lo, hi]`` (epoch ms), in the order the checker takes them."""
+        _, rows = self.store.query(
+            "SELECT toString(event_id), toUnixTimestamp64Milli(occurred_at), actor_id, subject_id, action, "
+            f"record_count, service, kafka_partition, kafka_offset FROM {self.store.database}.events FINAL "
+            "WHERE type = 'access' AND occurred_at > {a:DateTime64(3, 'UTC')} AND occurred_at <= {b:DateTime64(3, 'UTC')} "
+            "ORDER BY occurred_at, event_id",
+            {"a": _utc(lo), "b": _utc(hi)},
+        )
+        self.read += len(rows)
+        return rows
+
+    def _feed(self, checker: Checker, rows: list[tuple[Any, ...]], after: int) -> list[tuple[Any, ...]]:
+        """Feed ``rows`` to ``checker``'s PA-012; those after ``after`` with a verdict, the verdicts added."""
+        found = []
+        version_at = self.policy.version_at
+        for row in rows:
+            ms = row[1]
+            version = version_at(ms)
+            if version is None:
+                continue
+            out: list[Violation] = []
+            checker.bulk_verdict(out, version, row[2], row[3], row[4], row[5], ms)
+            if out and ms > after:
+                found.append((*row, out))
+        return found

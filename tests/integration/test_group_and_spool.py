@@ -189,6 +189,56 @@ def test_the_bulk_stage_counts_only_fresh_words_of_idle_partitions_loaded_to_the
     }
 
 
+_SCANS_IN_STEPS = """
+import json, sys
+from datetime import timedelta
+from privaudit.bus import Record
+from privaudit.checker import Checker
+from privaudit.consumers import BulkStage
+from privaudit.consumers.batch import process
+from privaudit.consumers.sink import Sink
+from privaudit.policy import load_policy
+from privaudit.producers.simulator import SimulationConfig, simulate
+from privaudit.schemas import Codec
+from privaudit.store import Store
+policy, codec = load_policy(), Codec()
+events = list(simulate(SimulationConfig(events=int(sys.argv[2]), seed=5, violation_rate=0.2), policy))
+store = Store.connect("chdb://" + sys.argv[1])
+store.migrate()
+records = [Record("steps", 0, i, None, codec.encode(e), 0) for i, e in enumerate(events)]
+sink = Sink(store)
+sink.load(process(records, codec, Checker(policy, bulk_access=False)))
+stage = BulkStage(store, policy, None, partitions=1, topic="steps")
+first, last = events[0].occurred_at, events[-1].occurred_at
+steps = 9
+for i in range(1, steps + 1):  # the watermark moves on in steps of about a quarter of the window
+    mark = first + (last - first) * i / steps
+    store.insert("progress", [["steps"], [0], [i], [mark]], ["kafka_topic", "kafka_partition", "next_offset", "max_occurred_at"])
+    stage.run_once()
+_, rows = store.query("SELECT toString(event_id) FROM privaudit.violations WHERE rule = 'PA-012'")
+checker = Checker(policy)
+print(json.dumps({
+    "stored": sorted(r[0] for r in rows),
+    "expected": sorted(e.event_id for e in events if any(v.rule == "PA-012" for v in checker.check(e))),
+    "accesses": sum(e.type == "access" for e in events),
+    "read": stage.read,
+    "span_minutes": (last - first) / timedelta(minutes=1),
+}))
+"""
+
+
+def test_the_bulk_stage_reads_each_access_once_over_scans_and_finds_what_check_finds(tmp_path):
+    """The stage keeps its actors' windows between scans: every access is read once, whatever the
+    number of scans, and verdicts that straddle a scan's edge are still found."""
+    proc = subprocess.run([sys.executable, "-c", _SCANS_IN_STEPS, str(tmp_path / "ch"), "4000"],
+                          capture_output=True, text=True, timeout=300)
+    assert proc.returncode == 0, proc.stderr[-3000:]
+    out = json.loads(proc.stdout.strip().splitlines()[-1])
+    assert out["span_minutes"] > 2 * 60 and out["expected"]  # scans a quarter-window apart, with PA-012 in them
+    assert out["stored"] == out["expected"]
+    assert out["read"] == out["accesses"]
+
+
 def test_the_spool_replays_in_order_after_an_outage_and_a_service_restart(tmp_path):
     port = free_port()
     spool = tmp_path / "spool"
