@@ -137,8 +137,10 @@ def _consume_options(f: Any) -> Any:
         click.option("--metrics-port", type=int, default=None, help="Serve Prometheus metrics on this port."),
         click.option("--metrics-host", default="127.0.0.1", show_default=True,
                      help="Address the metrics endpoint binds (0.0.0.0 in a container)."),
-        click.option("--max-records", type=int, default=5000, show_default=True, help="Records per poll (batch size)."),
-        click.option("--max-subjects", type=int, default=50_000, show_default=True,
+        click.option("--max-records", type=click.IntRange(min=1), default=ConsumerConfig.max_records, show_default=True,
+                     help="Records gathered into one batch (checked and loaded together; fewer, larger inserts). "
+                          f"A batch is also closed {ConsumerConfig.linger_s * 1000:.0f} ms after its first record."),
+        click.option("--max-subjects", type=click.IntRange(min=0), default=ConsumerConfig.max_subjects, show_default=True,
                      help="Subjects whose consent and membership state is held per partition; the least recently "
                           "seen are dropped and reloaded from ClickHouse when they return (0: hold all)."),
         click.option("--json", "json_mode", is_flag=True, help="Print the final summary as JSON."),
