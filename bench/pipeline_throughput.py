@@ -12,7 +12,8 @@ Prints one JSON object:
 - ``raw_consume_eps``: the chosen client reading the topic and discarding the records;
 - ``decode_eps``: fastavro ``schemaless_reader`` alone on the same records;
 - ``pipeline_eps``: the audit consumer end to end (consume, decode, validate, check, load into the
-  embedded ClickHouse, publish, commit), from its first record to its last commit;
+  embedded ClickHouse, publish, commit, and the PA-012 bulk stage's scans every second, as
+  ``privaudit run`` has them), from its first record to its last commit;
 - ``latency_p50_ms`` / ``latency_p99_ms``: from the producer's record timestamp to the moment its
   batch is loaded and its violations published (the rows are queryable), at a steady
   ``--rate`` (default 5,000 events/s) for ``--latency-seconds``;
@@ -48,7 +49,7 @@ sys.path.insert(0, str(Path(__file__).resolve().parent))
 from fastavro import schemaless_reader  # noqa: E402
 
 from privaudit.bus import LocalBroker, ensure_topics, make_consumer, make_producer  # noqa: E402
-from privaudit.consumers import AuditConsumer, ConsumerConfig, Totals  # noqa: E402
+from privaudit.consumers import AuditConsumer, BulkStage, ConsumerConfig, Totals  # noqa: E402
 from privaudit.policy import load_policy  # noqa: E402
 from privaudit.producers.simulator import SimulationConfig, simulate  # noqa: E402
 from privaudit.schemas import Codec  # noqa: E402
@@ -181,7 +182,8 @@ class _Timed(AuditConsumer):
 def pipeline(client: str, bootstrap: str, store: Store, n: int, group: str, *, timed: bool = False,
              sample: bool = False, max_subjects: int | None = 50_000, per_minute: int | None = None) -> dict:
     config = ConsumerConfig(bootstrap=bootstrap, client=client, group=group, max_subjects=max_subjects)  # type: ignore[arg-type]
-    consumer = _Timed(config, store, load_policy())
+    policy = load_policy()
+    consumer = _Timed(config, store, policy, bulk=BulkStage(store, policy, None, partitions=PARTITIONS))
     consumer.latencies = Latencies(per_minute)
     consumer.loads = []
     stop = threading.Event()

@@ -17,7 +17,8 @@ consumer's rows meet, and only over event time that is *complete*:
   ``(lo - window, lo]`` before, to fill the actors' windows, and keeps no verdict from it. For a
   stream whose events are strictly ordered in time per actor (as ``simulate`` writes), this is the
   order ``privaudit check`` sees them in, so the verdicts are the same. (Re-reading the window on
-  every scan, as the stage first did, reads an hour of accesses a second: 9M rows at 5,000 events/s.)
+  every scan, as the stage first did, reads an hour of accesses every second: millions of rows when
+  events are stamped in real time at 5,000 a second.)
 - **exactly once**: the range is journaled before its verdicts are inserted with the token
   ``bulk/<topic>/<lo>-<hi>/violations``, and marked done after; a crash replays the same range.
 
