@@ -29,13 +29,11 @@ Exactly one bulk stage must run per deployment: ``privaudit run`` hosts it; with
 from __future__ import annotations
 
 import threading
-from datetime import datetime, timedelta
 from typing import Any
 
 from privaudit.bus import Producer
 from privaudit.checker import Checker, Violation
-from privaudit.policy import Policy, to_millis
-from privaudit.policy.compiled import EPOCH
+from privaudit.policy import Policy, from_millis, to_millis
 from privaudit.settings import TOPIC_EVENTS, TOPIC_VIOLATIONS
 from privaudit.store import Store, as_utc
 from privaudit.store.ddl import VIOLATION_COLUMN_NAMES
@@ -43,10 +41,6 @@ from privaudit.store.ddl import VIOLATION_COLUMN_NAMES
 from .batch import add_violation
 
 PLANNED, DONE = "bulk", "bulk-done"
-
-
-def _utc(ms: int) -> datetime:
-    return EPOCH + timedelta(milliseconds=ms)
 
 
 class BulkStage:
@@ -147,7 +141,7 @@ class BulkStage:
         for event_id, ms, actor, subject, action, count, service, partition, offset, out in self._feed(
                 checker, self._accesses(lo, hi), lo):
             add_violation(
-                cols, published, out[0], event_id=event_id, occurred_at=_utc(ms), event_type="access", service=service,
+                cols, published, out[0], event_id=event_id, occurred_at=from_millis(ms), event_type="access", service=service,
                 subject_id=subject, actor_id=actor, counterparty=None, record=(self.topic, partition, offset),
             )
         names = list(cols)
@@ -166,7 +160,7 @@ class BulkStage:
             f"record_count, service, kafka_partition, kafka_offset FROM {self.store.database}.events FINAL "
             "WHERE type = 'access' AND occurred_at > {a:DateTime64(3, 'UTC')} AND occurred_at <= {b:DateTime64(3, 'UTC')} "
             "ORDER BY occurred_at, event_id",
-            {"a": _utc(lo), "b": _utc(hi)},
+            {"a": from_millis(lo), "b": from_millis(hi)},
         )
         self.read += len(rows)
         return rows

@@ -12,11 +12,10 @@ the stream has shown it up to that time (see :mod:`privaudit.checker.state`). Th
 
 from __future__ import annotations
 
-from datetime import datetime, timezone
 from typing import Any
 
 from privaudit.errors import NoPolicyInForce
-from privaudit.policy import Policy, PolicyVersion, to_millis
+from privaudit.policy import Policy, PolicyVersion, from_millis, to_millis
 from privaudit.schemas.models import (
     AccessEvent,
     ConsentEvent,
@@ -39,7 +38,7 @@ def _blank(value: str | None) -> bool:
 
 
 def _iso(ms: int) -> str:
-    return datetime.fromtimestamp(ms / 1000, timezone.utc).isoformat(timespec="milliseconds")
+    return from_millis(ms).isoformat(timespec="milliseconds")
 
 
 def _names(codes: list[str]) -> str:

@@ -18,7 +18,7 @@ from pydantic import ValidationError
 from privaudit.errors import PolicyError
 from privaudit.schemas.models import format_loc
 
-from .compiled import Policy, PolicyVersion, ProcessorDecl, RecipientDecl, compile_policy, to_millis
+from .compiled import Policy, PolicyVersion, ProcessorDecl, RecipientDecl, compile_policy, from_millis, to_millis
 from .document import PolicyDocument, cross_check
 
 DEFAULT_POLICY = "caresquare-imfine-doctor.yaml"
@@ -34,6 +34,7 @@ __all__ = [
     "default_policy_path",
     "load_policy",
     "parse_policy",
+    "from_millis",
     "to_millis",
 ]
 

@@ -27,6 +27,11 @@ def to_millis(at: datetime) -> int:
 _MS = datetime(1970, 1, 1, 0, 0, 0, 1000, tzinfo=timezone.utc) - EPOCH
 
 
+def from_millis(ms: int) -> datetime:
+    """The aware UTC datetime of epoch milliseconds (the inverse of :func:`to_millis`)."""
+    return EPOCH + ms * _MS
+
+
 @dataclass(frozen=True, slots=True)
 class RecipientDecl:
     id: str
