@@ -218,10 +218,20 @@ def test_sigterm_finishes_and_exits_0_and_sql_on_a_busy_store_says_so(broker, tm
 def _consumer_processes(pid: int) -> list[int]:
     """The consumer processes ``privaudit consume --processes`` spawned (not multiprocessing's
     resource tracker)."""
-    children = []
-    for task in Path(f"/proc/{pid}/task").iterdir():
-        children += [int(c) for c in (task / "children").read_text().split()]
-    return [c for c in children if b"spawn_main" in Path(f"/proc/{c}/cmdline").read_bytes()]
+    return [c for c in _children(pid) if b"spawn_main" in _read(Path(f"/proc/{c}/cmdline"))]
+
+
+def _children(pid: int) -> list[int]:
+    """Child pids of ``pid``, over its threads; a thread that ends while it is read is skipped."""
+    return [int(c) for task in Path(f"/proc/{pid}/task").iterdir() for c in _read(task / "children").split()]
+
+
+def _read(path: Path) -> bytes:
+    """A /proc file's bytes, or nothing if its thread or process has ended meanwhile."""
+    try:
+        return path.read_bytes()
+    except (FileNotFoundError, ProcessLookupError):
+        return b""
 
 
 def _gone(pid: int) -> bool:
