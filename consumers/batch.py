@@ -10,7 +10,6 @@ Rows are built column by column, as they are inserted.
 from __future__ import annotations
 
 import json
-from collections.abc import Callable
 from dataclasses import dataclass, field
 from datetime import datetime
 from typing import Any
@@ -59,36 +58,55 @@ class PartitionBatch:
     published: list[tuple[bytes, bytes]] = field(default_factory=list)  # (key, JSON) for the violations topic
     max_occurred_at: datetime | None = None
     high_watermark: int = 0  # the partition's end as the client last saw it (for the lag shown)
+    replayed: bool = False  # a range planned before a restart: loaded by :meth:`Sink.repair`
     counts: dict[str, int] = field(default_factory=dict)
 
     @property
     def size(self) -> int:
         return self.last_offset - self.first_offset + 1
 
-    def token(self, table: str, stream: str = "audit") -> str:
-        return f"{stream}/{self.topic}/{self.partition}/{self.first_offset}-{self.last_offset}/{table}"
+
+@dataclass
+class Decoded:
+    """One partition's contiguous range, decoded: its events and the records that failed."""
+
+    records: list[Record]
+    events: list[tuple[Record, Event]]
+    dead: list[DeadLetter]
+
+    @property
+    def first_offset(self) -> int:
+        return self.records[0].offset
 
 
-def process(records: list[Record], codec: Codec, checker: Checker,
-            prepare: Callable[[list[Event]], None] | None = None) -> PartitionBatch:
-    """``records`` are one partition's, contiguous and in offset order. ``prepare`` sees the batch's
-    decoded events before any is checked (the consumer loads the state of subjects it does not
-    hold there)."""
-    first, last = records[0], records[-1]
-    batch = PartitionBatch(first.topic, first.partition, first.offset, last.offset)
-    counts = batch.counts
+def decode(records: list[Record], codec: Codec) -> Decoded:
+    """``records`` are one partition's, contiguous and in offset order."""
     decoded: list[tuple[Record, Event]] = []
+    dead: list[DeadLetter] = []
     for record in records:
         try:
             decoded.append((record, codec.decode(record.value)))
         except DecodeError as exc:
-            batch.dead.append(DeadLetter(record, "decode", str(exc)))
+            dead.append(DeadLetter(record, "decode", str(exc)))
         except EventError as exc:
-            batch.dead.append(DeadLetter(record, "contract", str(exc)))
-    if prepare is not None:
-        prepare([event for _, event in decoded])
+            dead.append(DeadLetter(record, "contract", str(exc)))
+    return Decoded(records, decoded, dead)
+
+
+def process(records: list[Record], codec: Codec, checker: Checker) -> PartitionBatch:
+    """:func:`decode` then :func:`check`, for a checker that holds every subject it needs."""
+    return check(decode(records, codec), checker)
+
+
+def check(decoded: Decoded, checker: Checker) -> PartitionBatch:
+    """Check the decoded events in offset order and lay out everything to load and publish. The
+    checker must hold the state of the subjects they name (the consumer loads what it does not
+    hold first, for all of a poll's ranges at once)."""
+    first, last = decoded.records[0], decoded.records[-1]
+    batch = PartitionBatch(first.topic, first.partition, first.offset, last.offset, dead=list(decoded.dead))
+    counts = batch.counts
     rows: list[tuple[Any, ...]] = []
-    for record, event in decoded:
+    for record, event in decoded.events:
         try:
             verdicts = checker.check(event)
         except NoPolicyInForce as exc:

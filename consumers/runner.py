@@ -6,7 +6,8 @@
 Per polled batch, per partition (see :mod:`.sink` for why this order makes loads exactly once):
 records below the next expected offset are dropped (re-deliveries); the rest are cut into ranges,
 at the journal's boundaries while a crashed batch is being replayed; each range is processed by
-its partition's checker (:mod:`.batch`), planned in the journal, loaded with its tokens; dead letters
+its partition's checker (:mod:`.batch`) and planned in the journal; the poll's ranges are loaded
+together, one insert per table, and a replayed range alone, with what of it is missing; dead letters
 and violations are published and flushed; progress is recorded; offsets are committed. Then the
 bulk stage (PA-012) scans what became complete. After an empty poll, a member whose partitions are
 all caught up says so in ``caught_up`` (every ``attest_every_s``), which is how a bulk stage in
@@ -23,8 +24,9 @@ the batch in flight, so the partition's next owner finds its range in the journa
 On assignment (start or rebalance) each partition gets a checker and the journal's unfinished
 ranges to replay. The checker holds at most ``max_subjects`` subjects: before a range is checked,
 the subjects it names that are not held are loaded from ``subject_state`` as of the range's first
-offset, and before each batch is processed the least recently seen beyond the limit are dropped (with
-``max_subjects=None`` the partition's whole state is restored at assignment instead). On
+offset (for all the partitions of a poll in one query), and before each batch is processed the
+least recently seen beyond the limit are dropped (with ``max_subjects=None`` the partition's whole
+state is restored at assignment instead). On
 revocation its state is dropped: the next owner loads it from ClickHouse.
 """
 
@@ -39,17 +41,16 @@ from collections.abc import Callable
 from concurrent.futures import Future, ThreadPoolExecutor, wait
 from dataclasses import dataclass, field
 from datetime import datetime, timedelta, timezone
-from functools import partial
 
 from privaudit.bus import ClientName, Record, make_consumer, make_producer
 from privaudit.bus.clients import TP
 from privaudit.checker import Checker, CheckerState
 from privaudit.policy import Policy
-from privaudit.schemas import Codec, Event
+from privaudit.schemas import Codec
 from privaudit.settings import TOPIC_DLQ, TOPIC_EVENTS, TOPIC_VIOLATIONS
 from privaudit.store import Store
 
-from .batch import PartitionBatch, process
+from .batch import Decoded, PartitionBatch, check, decode
 from .bulk import BulkStage
 from .metrics import Metrics
 from .sink import Sink
@@ -311,12 +312,18 @@ class AuditConsumer:
                 continue  # not (or no longer) ours
             if r.offset > (buffer[-1].offset if buffer else self._next[tp] - 1):
                 buffer.append(r)  # anything at or below is a re-delivery of what we hold or processed
-        batches = []
+        work = []
         for tp, buffer in self._buffer.items():
-            for chunk in self._cut(tp, buffer):
-                load = partial(self._load_subjects, tp, chunk[0].offset) if tp in self._held else None
-                batches.append(process(chunk, self.codec, self._checkers[tp], load))
+            for chunk, replayed in self._cut(tp, buffer):
+                work.append((tp, replayed, decode(chunk, self.codec)))
                 self._next[tp] = chunk[-1].offset + 1
+        if self._held:
+            self._load_subjects(work)
+        batches = []
+        for tp, replayed, decoded in work:
+            batch = check(decoded, self._checkers[tp])
+            batch.replayed = replayed
+            batches.append(batch)
         if not batches:
             return
         self.settle()
@@ -328,8 +335,12 @@ class AuditConsumer:
     def _store(self, batches: list[PartitionBatch], records: list[Record]) -> None:
         """On the loader thread: journal, load, publish, progress (see :mod:`.sink`)."""
         self.sink.plan(batches)
+        fresh = [b for b in batches if not b.replayed]
+        if fresh:
+            self.sink.load(fresh)
         for batch in batches:
-            self.sink.load(batch)
+            if batch.replayed:
+                self.sink.repair(batch)
         self._publish(batches)
         self.sink.progress(batches)
         self.loaded(records)
@@ -354,21 +365,34 @@ class AuditConsumer:
         if self.after_batch is not None:
             self.after_batch(self)
 
-    def _load_subjects(self, tp: TP, first: int, events: list[Event]) -> None:
-        """Before a range from ``first`` is checked: the state of the subjects it names that the
-        partition's checker does not hold, as of ``first``, from ClickHouse."""
-        missing = self._held[tp].see({e.subject_id for e in events})
+    def _load_subjects(self, work: list[tuple[TP, bool, Decoded]]) -> None:
+        """Before the poll's ranges are checked: the state of the subjects they name that their
+        partition's checker does not hold, as of the partition's first range, from ClickHouse, in
+        one query per topic. (A subject first named in a partition's later range has no row
+        between the two ranges: it would be named in the earlier one.)"""
+        wanted: dict[TP, tuple[int, set[str]]] = {}
+        for tp, _, decoded in work:
+            held = self._held.get(tp)
+            missing = held.see({e.subject_id for _, e in decoded.events}) if held is not None else None
+            if missing:
+                before, subjects = wanted.get(tp, (decoded.first_offset, set()))
+                wanted[tp] = (before, subjects | missing)
+        if not wanted:
+            return
         inflight = self._inflight
-        if missing and inflight is not None and missing & inflight.state_subjects(tp):
+        if inflight is not None and any(subjects & inflight.state_subjects(tp) for tp, (_, subjects) in wanted.items()):
             wait([inflight.future])  # their latest rows are still being loaded
-        if missing:
-            self.sink.restore_state(tp[0], tp[1], first, subjects=missing, into=self._checkers[tp].state)
+        for topic in {tp[0] for tp in wanted}:
+            self.sink.restore_subjects(topic, {p: w for (t, p), w in wanted.items() if t == topic},
+                                       {p: self._checkers[(t, p)].state for (t, p) in wanted if t == topic})
 
-    def _cut(self, tp: TP, buffer: list[Record]) -> list[list[Record]]:
-        """Take the ranges ready to process off the front of ``buffer``."""
+    def _cut(self, tp: TP, buffer: list[Record]) -> list[tuple[list[Record], bool]]:
+        """Take the ranges ready to process off the front of ``buffer``, each with whether it
+        replays a range planned before."""
         chunks = []
         replay = self._replay.get(tp)
         while buffer:
+            replayed = bool(replay)
             if replay:
                 first, last = replay[0]
                 if buffer[-1].offset < last:
@@ -377,7 +401,7 @@ class AuditConsumer:
                 replay.popleft()
             else:
                 end = len(buffer)
-            chunks.append(buffer[:end])
+            chunks.append((buffer[:end], replayed))
             del buffer[:end]
         return chunks
 

@@ -1,23 +1,36 @@
 """Exactly-once in effect: how the consumer writes to ClickHouse.
 
-For every contiguous range of one partition (a :class:`PartitionBatch`):
+For the ranges one polled batch produced (a :class:`PartitionBatch` per contiguous range of one
+partition, usually one per partition the consumer owns):
 
-1. **plan**: the range ``(topic, partition, first, last)`` is written to the ``batches`` journal;
-2. **load**: events, violations and state rows are inserted, each with the token
-   ``audit/<topic>/<partition>/<first>-<last>/<table>``; the tables keep a deduplication window, so
-   inserting the same range twice stores it once;
-3. **publish** dead letters and violations to Kafka, **commit** the offset ``last + 1``.
+1. **plan**: each range ``(topic, partition, first, last)`` is written to the ``batches`` journal;
+2. **load**: events, violations and state rows of all the ranges are inserted, *one insert per
+   table*, with the token ``audit/<topic>/<partition>/<first>-<last>[+<topic>/<partition>/...]/<table>``
+   built from every range in it; the tables keep a deduplication window, so inserting the same
+   group twice stores it once;
+3. **publish** dead letters and violations to Kafka, **commit** the offsets ``last + 1``.
 
-A consumer killed anywhere in 1-3 restarts from the committed offset, finds the planned range in the
-journal, and replays *exactly that range* (the runner cuts its records at the journal's boundaries):
-same rows, same tokens, so ClickHouse keeps one copy. A range that was never planned was never
-loaded. Kafka topics downstream (DLQ, violations) are at least once; their records carry the source
-offset so a reader can tell a repeat.
+One insert per table rather than per range and table: each insert costs milliseconds in the engine
+whatever its size and leaves a part to merge, and a consumer owning six partitions made 18-24 of
+them per poll, which kept its loader busy and the engine's merges at a third of a core at 5,000
+events/s (docs/benchmarks.md, run 14).
+
+A consumer killed anywhere in 1-3 restarts from the committed offset, finds the planned ranges in
+the journal, and replays *exactly those ranges* (the runner cuts its records at the journal's
+boundaries). A range that was never planned was never loaded. A replayed range may have been
+loaded in full, in part (an insert spanning two months writes two parts, and the tables are
+loaded one by one) or not at all, and after a restart or rebalance the partitions of its group may
+belong to different consumers, so it is not replayed as a group: :meth:`Sink.repair` reads which
+of its rows each table holds and inserts the others. Kafka topics downstream (DLQ, violations) are
+at least once; their records carry the source offset so a reader can tell a repeat.
 """
 
 from __future__ import annotations
 
+from collections import Counter
+from collections.abc import Iterator
 from datetime import datetime
+from typing import Any
 
 from privaudit.bus.clients import TP
 from privaudit.checker import CheckerState
@@ -43,14 +56,38 @@ class Sink:
             ["stream", "kafka_topic", "kafka_partition", "first_offset", "last_offset"],
         )
 
-    def load(self, batch: PartitionBatch) -> None:
-        for table, columns in (("events", batch.events), ("violations", batch.violations), ("subject_state", batch.state)):
-            names = list(columns)
-            self.store.insert(table, [columns[n] for n in names], names, token=batch.token(table))
-        if batch.dead:
-            rows = [(d.record.topic, d.record.partition, d.record.offset, d.kind, d.reason) for d in batch.dead]
-            self.store.insert("dead_letters", [list(c) for c in zip(*rows)], DEAD_LETTER_COLUMN_NAMES,
-                              token=batch.token("dead_letters"))
+    def load(self, batches: list[PartitionBatch]) -> None:
+        """The rows of ``batches`` (never loaded before), one insert per table, with the group's token."""
+        group = "+".join(f"{b.topic}/{b.partition}/{b.first_offset}-{b.last_offset}" for b in batches)
+        for table, columns in _tables(batches):
+            self.store.insert(table, list(columns.values()), list(columns), token=f"{STREAM}/{group}/{table}")
+
+    def repair(self, batch: PartitionBatch) -> int:
+        """Load a replayed range: the rows of each table that it does not hold yet (by source
+        offset, and rule for violations), whatever part of the range landed before; the rows
+        inserted. Without a token, so a repair repeated after a crash half-way inserts what is
+        still missing (the engine still drops a block that is the same data again)."""
+        inserted = 0
+        for table, columns in _tables([batch]):
+            keys = ("kafka_offset", "rule") if table == "violations" else ("kafka_offset",)
+            where = ("kafka_topic = {t:String} AND kafka_partition = {p:UInt16} "
+                     "AND kafka_offset BETWEEN {a:UInt64} AND {b:UInt64}")
+            params = {"t": batch.topic, "p": batch.partition, "a": batch.first_offset, "b": batch.last_offset}
+            if "occurred_at" in columns and columns["occurred_at"]:  # the sorting key's time: fewer granules read
+                where += " AND occurred_at BETWEEN {lo:DateTime64(3, 'UTC')} AND {hi:DateTime64(3, 'UTC')}"
+                params.update(lo=min(columns["occurred_at"]), hi=max(columns["occurred_at"]))
+            _, rows = self.store.query(f"SELECT {', '.join(keys)} FROM {self.store.database}.{table} WHERE {where}", params)
+            held = Counter(tuple(r) for r in rows)
+            missing = []
+            for i, key in enumerate(zip(*(columns[k] for k in keys))):
+                if held[key]:
+                    held[key] -= 1
+                else:
+                    missing.append(i)
+            if missing:
+                self.store.insert(table, [[c[i] for i in missing] for c in columns.values()], list(columns))
+                inserted += len(missing)
+        return inserted
 
     def progress(self, batches: list[PartitionBatch]) -> None:
         rows = [b for b in batches if b.max_occurred_at is not None]
@@ -104,14 +141,50 @@ class Sink:
             where += " AND subject_id IN {s:Array(String)}"
             params["s"] = sorted(subjects)
         _, rows = self.store.query(
-            "SELECT subject_id, occurred_at, kind, consent_id, scope, target, granted, purposes, data_items, change "
-            f"FROM {self.store.database}.subject_state {where} ORDER BY kafka_offset",
-            params,
+            f"SELECT {_STATE_READ} FROM {self.store.database}.subject_state {where} ORDER BY kafka_offset", params,
         )
-        for subject, at, kind, consent_id, scope, target, granted, purposes, items, change in rows:
-            ms = to_millis(as_utc(at))
-            if kind == "consent":
-                state.record_consent(subject, scope, target, ms, Grant(bool(granted), frozenset(purposes), frozenset(items), consent_id))
-            else:
-                state.record_membership(subject, ms, change)
+        for row in rows:
+            _restore(state, row)
         return state
+
+    def restore_subjects(self, topic: str, wanted: dict[int, tuple[int, set[str]]],
+                         into: dict[int, CheckerState]) -> None:
+        """For several partitions at once (one query): ``wanted[partition] = (before_offset,
+        subjects)``, the state of those subjects as of that offset, added to ``into[partition]``."""
+        subjects = sorted({s for _, names in wanted.values() for s in names})
+        if not subjects:
+            return
+        _, rows = self.store.query(
+            f"SELECT kafka_partition, kafka_offset, {_STATE_READ} FROM {self.store.database}.subject_state "
+            "WHERE kafka_topic = {t:String} AND kafka_partition IN {p:Array(UInt16)} AND subject_id IN {s:Array(String)} "
+            "ORDER BY kafka_partition, kafka_offset",
+            {"t": topic, "p": sorted(wanted), "s": subjects},
+        )
+        for partition, offset, *row in rows:
+            before, names = wanted[partition]
+            if offset < before and row[0] in names:
+                _restore(into[partition], row)
+
+
+_STATE_READ = "subject_id, occurred_at, kind, consent_id, scope, target, granted, purposes, data_items, change"
+
+
+def _restore(state: CheckerState, row: Any) -> None:
+    """One ``subject_state`` row (the columns of ``_STATE_READ``) into ``state``, in stream order."""
+    subject, at, kind, consent_id, scope, target, granted, purposes, items, change = row
+    ms = to_millis(as_utc(at))
+    if kind == "consent":
+        state.record_consent(subject, scope, target, ms, Grant(bool(granted), frozenset(purposes), frozenset(items), consent_id))
+    else:
+        state.record_membership(subject, ms, change)
+
+def _tables(batches: list[PartitionBatch]) -> Iterator[tuple[str, dict[str, list[Any]]]]:
+    """Each table's rows from ``batches``, as columns, for the tables that get any."""
+    for table, attr in (("events", "events"), ("violations", "violations"), ("subject_state", "state")):
+        parts = [getattr(b, attr) for b in batches]
+        if any(part and next(iter(part.values())) for part in parts):
+            yield table, {name: [v for part in parts for v in part[name]] for name in parts[0]}
+    dead = [d for b in batches for d in b.dead]
+    if dead:
+        rows = [(d.record.topic, d.record.partition, d.record.offset, d.kind, d.reason) for d in dead]
+        yield "dead_letters", dict(zip(DEAD_LETTER_COLUMN_NAMES, (list(c) for c in zip(*rows))))

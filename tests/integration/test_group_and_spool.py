@@ -207,7 +207,7 @@ store = Store.connect("chdb://" + sys.argv[1])
 store.migrate()
 records = [Record("steps", 0, i, None, codec.encode(e), 0) for i, e in enumerate(events)]
 sink = Sink(store)
-sink.load(process(records, codec, Checker(policy, bulk_access=False)))
+sink.load([process(records, codec, Checker(policy, bulk_access=False))])
 stage = BulkStage(store, policy, None, partitions=1, topic="steps")
 first, last = events[0].occurred_at, events[-1].occurred_at
 steps = 9
@@ -237,6 +237,71 @@ def test_the_bulk_stage_reads_each_access_once_over_scans_and_finds_what_check_f
     assert out["span_minutes"] > 2 * 60 and out["expected"]  # scans a quarter-window apart, with PA-012 in them
     assert out["stored"] == out["expected"]
     assert out["read"] == out["accesses"]
+
+
+_GROUP_AND_REPAIR = """
+import json, sys
+from datetime import datetime, timezone
+from privaudit.bus import Record
+from privaudit.checker import Checker
+from privaudit.consumers.batch import process
+from privaudit.consumers.sink import Sink, _tables
+from privaudit.policy import load_policy
+from privaudit.producers.simulator import SimulationConfig, simulate
+from privaudit.schemas import Codec
+from privaudit.store import Store
+policy, codec = load_policy(), Codec()
+# ten minutes either side of a month's end: a range whose rows go to two monthly parts
+start = datetime(2026, 10, 31, 23, 50, tzinfo=timezone.utc)
+events = list(simulate(SimulationConfig(events=1200, seed=4, violation_rate=0.3, start=start), policy))
+store = Store.connect("chdb://" + sys.argv[1])
+store.migrate()
+sink = Sink(store)
+def batch(partition, chunk, offset=0):
+    records = [Record("t", partition, offset + i, None, codec.encode(e), 0) for i, e in enumerate(chunk)]
+    return process(records, codec, Checker(policy, bulk_access=False))
+TABLES = ("events", "violations", "subject_state", "dead_letters")
+def counts():
+    out = {}
+    for table in TABLES:
+        _, rows = store.query(f"SELECT count(), uniqExact(kafka_partition, kafka_offset{', rule' if table == 'violations' else ''}) FROM privaudit.{table} WHERE kafka_topic = 't'")
+        out[table] = list(rows[0])
+    return out
+def expected(*batches):
+    return {table: sum(len(next(iter(cols.values()))) for name, cols in _tables(list(batches)) if name == table) for table in TABLES}
+# one group of two partitions' ranges, loaded once; repaired (as after a crash) it adds nothing
+a, b = batch(0, events[:600]), batch(1, events[600:], offset=1000)
+sink.load([a, b])
+after_group = counts()
+repaired_whole = sink.repair(b)
+# a range of which only the rows of the first month landed, in events and violations only
+c = batch(2, events)
+november = [i for i, at in enumerate(c.events["occurred_at"]) if at.month == 11]
+assert 0 < len(november) < len(c.events["occurred_at"])
+for table, cols in list(_tables([c]))[:2]:
+    keep = [i for i, at in enumerate(cols["occurred_at"]) if at.month == 10]
+    store.insert(table, [[col[i] for i in keep] for col in cols.values()], list(cols))
+first_repair = sink.repair(c)
+second_repair = sink.repair(c)
+print(json.dumps({"after_group": after_group, "expected_group": expected(a, b), "repaired_whole": repaired_whole,
+                  "first_repair": first_repair, "second_repair": second_repair, "after_repairs": counts(),
+                  "expected_all": expected(a, b, c), "november": len(november)}))
+"""
+
+
+def test_a_group_is_loaded_once_and_a_replayed_range_gets_exactly_its_missing_rows(tmp_path):
+    """One insert per table for several partitions' ranges; a replayed range, whatever of it
+    landed (nothing, all, or one month of two in two of its tables), ends with each row once."""
+    proc = subprocess.run([sys.executable, "-c", _GROUP_AND_REPAIR, str(tmp_path / "ch")],
+                          capture_output=True, text=True, timeout=300)
+    assert proc.returncode == 0, proc.stderr[-3000:]
+    out = json.loads(proc.stdout.strip().splitlines()[-1])
+    expected_group, expected_all = out["expected_group"], out["expected_all"]
+    assert expected_group["events"] == 1200 and expected_group["violations"] and expected_group["subject_state"]
+    assert out["after_group"] == {t: [n, n] for t, n in expected_group.items()}
+    assert out["repaired_whole"] == 0
+    assert out["first_repair"] > out["november"] and out["second_repair"] == 0
+    assert out["after_repairs"] == {t: [n, n] for t, n in expected_all.items()}
 
 
 def test_the_spool_replays_in_order_after_an_outage_and_a_service_restart(tmp_path):
