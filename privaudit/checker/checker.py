@@ -25,12 +25,11 @@ from privaudit.schemas.models import (
 )
 
 from .rules import SEVERITY, Violation
-from .state import CheckerState, Grant
+from .state import DEFAULT_LATE_TOLERANCE_MS, CheckerState, Grant
 
 _EMPTY: frozenset[str] = frozenset()
 BULK_ACTIONS = frozenset({"DOWNLOAD", "EXPORT"})
 _EXEMPT_BASES = frozenset({"STATUTE", "EMERGENCY"})
-DEFAULT_LATE_TOLERANCE_MS = 2 * 60 * 60 * 1000
 
 
 def _blank(value: str | None) -> bool:
@@ -60,7 +59,7 @@ class Checker:
         (the pipeline's bulk stage, :mod:`privaudit.consumers.bulk`)."""
         self.policy = policy
         self.bulk_access = bulk_access
-        self.state = state if state is not None else CheckerState()
+        self.state = state if state is not None else CheckerState(late_tolerance_ms)
         # Bulk windows keep this much event time behind each actor's newest access.
         self._keep_ms = policy.max_window_ms + late_tolerance_ms
         self._late_tolerance_ms = late_tolerance_ms

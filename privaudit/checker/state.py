@@ -20,10 +20,20 @@ from typing import Any, Generic, TypeVar
 
 T = TypeVar("T")
 SNAPSHOT_FORMAT = 1
+#: How late (in event time, behind the newest) an event may arrive and still be checked exactly.
+DEFAULT_LATE_TOLERANCE_MS = 2 * 60 * 60 * 1000
+#: A history this long or shorter is never pruned (pruning a handful of entries is not worth a bisect).
+_PRUNE_FROM = 8
 
 
 class History(Generic[T]):
-    """The values one key took over event time."""
+    """The values one key took over event time.
+
+    With ``keep_ms``, an in-order change drops the entries that no lookup at or after
+    ``newest - keep_ms`` needs: those before the change in force at that time. Lookups within
+    ``keep_ms`` of the newest change stay exact, and a long-lived subject's history stops growing
+    with the stream. What is dropped depends only on this key's changes in stream order, so a
+    history rebuilt from its stored rows is the same as one built live."""
 
     __slots__ = ("times", "values")
 
@@ -31,11 +41,15 @@ class History(Generic[T]):
         self.times: list[int] = []
         self.values: list[T] = []
 
-    def add(self, ms: int, value: T) -> None:
+    def add(self, ms: int, value: T, keep_ms: int | None = None) -> None:
         times = self.times
         if not times or ms >= times[-1]:
             times.append(ms)
             self.values.append(value)
+            if keep_ms is not None and len(times) > _PRUNE_FROM:
+                in_force = bisect_right(times, ms - keep_ms) - 1  # the change in force at the cutoff
+                if in_force > 0:
+                    del times[:in_force], self.values[:in_force]
         else:  # late: after any entry with the same time, which it was seen after
             i = bisect_right(times, ms)
             times.insert(i, ms)
@@ -141,11 +155,15 @@ class ActorWindow:
 
 
 class CheckerState:
-    """Consents per (subject, scope, target), membership per subject, windows per actor."""
+    """Consents per (subject, scope, target), membership per subject, windows per actor.
 
-    __slots__ = ("consents", "membership", "windows", "_keys_of")
+    Consent and membership histories keep ``keep_ms`` of event time behind their newest change,
+    and the change in force before that (:class:`History`)."""
 
-    def __init__(self) -> None:
+    __slots__ = ("consents", "membership", "windows", "_keys_of", "keep_ms")
+
+    def __init__(self, keep_ms: int = DEFAULT_LATE_TOLERANCE_MS) -> None:
+        self.keep_ms = keep_ms
         self.consents: dict[tuple[str, str, str], History[Grant]] = {}
         self.membership: dict[str, History[str]] = {}
         self.windows: dict[str, ActorWindow] = {}
@@ -177,13 +195,13 @@ class CheckerState:
         if history is None:
             history = self.consents[key] = History()
             self._keys_of.setdefault(subject, []).append(key)
-        history.add(ms, grant)
+        history.add(ms, grant, self.keep_ms)
 
     def record_membership(self, subject: str, ms: int, change: str) -> None:
         history = self.membership.get(subject)
         if history is None:
             history = self.membership[subject] = History()
-        history.add(ms, change)
+        history.add(ms, change, self.keep_ms)
 
     def touch(self, actor: str, ms: int, subject: str, width: int, keep_ms: int) -> int:
         window = self.windows.get(actor)

@@ -146,3 +146,54 @@ def test_actor_window_stays_exact_while_pruning_with_late_events_within_toleranc
         expected = len({s for ts, s in seen[-400:] if t - width < ts <= t})  # older entries are far out
         assert window.add(t, subject, width, width + tolerance) == expected
     assert len(window.times) < 1500  # pruned: not all 5000 kept
+
+
+def test_a_pruned_history_answers_like_a_full_one_within_the_tolerance_and_stays_short():
+    import random
+
+    rng = random.Random(5)
+    keep = 100
+    pruned: History[int] = History()
+    changes: list[tuple[int, int]] = []
+    newest = 0
+    for n in range(20_000):
+        t = max(0, newest + rng.randint(-keep // 2, 10))  # mostly in order, some late within the tolerance
+        newest = max(newest, t)
+        pruned.add(t, n, keep)
+        changes.append((t, n))
+        query = newest - rng.randint(0, keep)
+        candidates = [(ct, v) for ct, v in changes[-400:] if ct <= query]
+        expected = max(candidates, key=lambda tv: tv[0]) if candidates else None
+        if candidates:
+            expected = [tv for tv in candidates if tv[0] == expected[0]][-1]
+        if expected is not None:
+            assert pruned.latest(query) == expected
+    assert len(pruned.times) < 200  # ~keep / 4 ms of changes a ms apart, not 20,000
+
+
+def test_a_state_rebuilt_from_its_changes_in_stream_order_is_the_one_built_live():
+    """What a consumer holds after reloading a subject from subject_state equals what it held."""
+    import random
+
+    from privaudit.checker import CheckerState
+    from privaudit.checker.state import Grant
+
+    rng = random.Random(8)
+    rows, at = [], 0
+    for _ in range(3_000):
+        at += rng.randint(0, 600_000)
+        late = at - rng.randint(0, 3 * 60 * 60 * 1000) if rng.random() < 0.1 else at
+        rows.append((f"s{rng.randrange(5)}", max(0, late), rng.random() < 0.5))
+    live = CheckerState()
+    for subject, ms, granted in rows:
+        live.record_consent(subject, "PURPOSE", "MARKETING", ms, Grant(granted, frozenset(), frozenset(), "c"))
+        live.record_membership(subject, ms, "SIGNUP" if granted else "WITHDRAWAL")
+    reloaded = CheckerState()
+    for subject in {r[0] for r in rows}:
+        for s, ms, granted in rows:
+            if s == subject:
+                reloaded.record_consent(s, "PURPOSE", "MARKETING", ms, Grant(granted, frozenset(), frozenset(), "c"))
+                reloaded.record_membership(s, ms, "SIGNUP" if granted else "WITHDRAWAL")
+    assert sorted(reloaded.snapshot()["consents"]) == sorted(live.snapshot()["consents"])
+    assert sorted(reloaded.snapshot()["membership"]) == sorted(live.snapshot()["membership"])
+    assert max(len(h.times) for h in live.membership.values()) < 100  # 600 changes each, ~2 h kept
