@@ -7,6 +7,8 @@
     python bench/pipeline_throughput.py --events 20000 --warmup-seconds 240 --soak-seconds 600 --max-members 5000 \
         --max-subjects 2000 --producer-linger-ms 50 --json   # memory over 10 min once the held state is full
     python bench/pipeline_throughput.py --events 200000 --processes 2 --json   # also privaudit run --processes 2
+    python bench/pipeline_throughput.py --events 20000 --warmup-seconds 240 --soak-seconds 1800 --max-members 5000 \
+        --max-subjects 2000 --producer-linger-ms 50 --profile soak.jsonl --json   # and where each minute went
 
 Prints one JSON object:
 - ``raw_consume_eps``: the chosen client reading the topic and discarding the records;
@@ -23,7 +25,9 @@ Prints one JSON object:
   steady run's first record (``rss_mb_samples``, beside the embedded engine's own accounting and
   the checker state's size), its least-squares slope over the soak's window, which starts after
   ``--warmup-seconds`` of the same load, and minute by minute the p99 latency, the longest batch
-  load and the number of loads.
+  load and the number of loads;
+- with ``--profile FILE``: a line a minute in FILE with the time of each kind of store statement and
+  the CPU of each thread (:mod:`_profile`).
 
 Goals (pipeline issue): kafka-python ``pipeline_eps >= 0.5 x raw_consume_eps``; confluent
 ``pipeline_eps >= 0.5 x decode_eps``; p99 <= 2 s; memory flat over 10 minutes.
@@ -48,6 +52,7 @@ sys.path.insert(0, str(Path(__file__).resolve().parent))
 
 from fastavro import schemaless_reader  # noqa: E402
 
+from _profile import MinuteProfile  # noqa: E402
 from privaudit.bus import LocalBroker, ensure_topics, make_consumer, make_producer  # noqa: E402
 from privaudit.consumers import AuditConsumer, BulkStage, ConsumerConfig, Totals  # noqa: E402
 from privaudit.policy import load_policy  # noqa: E402
@@ -280,8 +285,13 @@ def main() -> None:
                         help="the steady producer's linger.ms (5: our producers' default); see bench/broker_latency.py")
     parser.add_argument("--processes", type=int, default=0,
                         help="also measure pipeline_eps with the consumers in this many processes (privaudit run --processes)")
+    parser.add_argument("--profile", metavar="FILE",
+                        help="write a line a minute to FILE: time per kind of store statement, CPU per thread")
     parser.add_argument("--json", action="store_true")
     args = parser.parse_args()
+    profile = MinuteProfile(args.profile) if args.profile else None
+    if profile is not None:
+        profile.start()
 
     work = Path(tempfile.mkdtemp(prefix="privaudit-bench-"))
     result: dict = {"events": args.events, "client": args.client, "partitions": PARTITIONS}
@@ -293,6 +303,8 @@ def main() -> None:
             result["raw_consume_eps"] = round(raw_eps)
             result["decode_eps"] = round(decode_rate(values))
             store = Store.connect(f"chdb://{work / 'clickhouse'}")
+            if profile is not None:
+                profile.attach(store)
             store.migrate()
             held = args.max_subjects or None
             result["pipeline_eps"] = round(pipeline(args.client, broker.bootstrap, store, args.events, "bench-throughput",
@@ -350,6 +362,8 @@ def main() -> None:
                     result["warmup_rss_slope_mb_per_min"] = round(_slope_mb_per_min(rss[:warm + 1]), 2)
             store.close()
     finally:
+        if profile is not None:
+            profile.stop()
         shutil.rmtree(work, ignore_errors=True)
     print(json.dumps(result) if args.json else json.dumps(result, indent=2))
 

@@ -12,8 +12,8 @@ partition, usually one per partition the consumer owns):
 
 One insert per table rather than per range and table: each insert costs milliseconds in the engine
 whatever its size and leaves a part to merge, and a consumer owning six partitions made 18-24 of
-them per poll, which kept its loader busy and the engine's merges at a third of a core at 5,000
-events/s (docs/benchmarks.md, run 14).
+them per poll, which kept its loader busy and the engine's merges at a quarter to a third of a
+core at 5,000 events/s (docs/benchmarks.md, run 14).
 
 A consumer killed anywhere in 1-3 restarts from the committed offset, finds the planned ranges in
 the journal, and replays *exactly those ranges* (the runner cuts its records at the journal's
@@ -177,6 +177,7 @@ def _restore(state: CheckerState, row: Any) -> None:
         state.record_consent(subject, scope, target, ms, Grant(bool(granted), frozenset(purposes), frozenset(items), consent_id))
     else:
         state.record_membership(subject, ms, change)
+
 
 def _tables(batches: list[PartitionBatch]) -> Iterator[tuple[str, dict[str, list[Any]]]]:
     """Each table's rows from ``batches``, as columns, for the tables that get any."""
