@@ -239,9 +239,11 @@ class AuditConsumer:
 
     def _when_idle(self) -> None:
         """After an empty poll: say so in ``caught_up`` if caught up, and let the bulk stage scan
-        to the end if every partition is: owned by this process (``covered``) or said to be by
-        their owners elsewhere. Everything produced is then loaded, and what comes later is later
-        in time (the same assumption as the watermark's)."""
+        to the end if every partition is caught up: all owned by this member, or each said to be
+        by its owner (other members of this process say so too). Everything produced is then
+        loaded, and what comes later is later in time (the same assumption as the watermark's).
+        That this process owns every partition (``covered``) is not enough: another member of it
+        may still be loading records older than what this one loaded last."""
         config, now = self.config, time.monotonic()
         caught_up = self.caught_up(config.bulk_idle_s)
         if caught_up and now >= self._next_attest:
@@ -252,8 +254,8 @@ class AuditConsumer:
         if self.bulk is None or now < self._next_tail:
             return
         self._next_tail = now + config.bulk_every_s
-        if (caught_up and (self.covered is None or self.covered())) or self.bulk.all_caught_up(
-                config.bulk_idle_s, 3 * config.attest_every_s):
+        alone = len({p for t, p in self._next if t == config.topic}) >= self.bulk.partitions
+        if (caught_up and alone) or self.bulk.all_caught_up(config.bulk_idle_s, 3 * config.attest_every_s):
             self.bulk.run_once(final=True)
 
     def gather(self) -> list[Record]:
