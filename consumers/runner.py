@@ -254,7 +254,7 @@ class AuditConsumer:
         if self.bulk is None or now < self._next_tail:
             return
         self._next_tail = now + config.bulk_every_s
-        alone = len({p for t, p in self._next if t == config.topic}) >= self.bulk.partitions
+        alone = len({p for t, p in self.owned if t == config.topic}) >= self.bulk.partitions
         if (caught_up and alone) or self.bulk.all_caught_up(config.bulk_idle_s, 3 * config.attest_every_s):
             self.bulk.run_once(final=True)
 

@@ -128,20 +128,14 @@ class Sink:
             ranges.append((int(first), int(last)))
         return ranges
 
-    def restore_state(self, topic: str, partition: int, before_offset: int, *, subjects: set[str] | None = None,
-                      into: CheckerState | None = None) -> CheckerState:
-        """The checker state of one partition as of ``before_offset`` (stream order kept): all of
-        it, or only that of ``subjects``, added to ``into``."""
-        state = into if into is not None else CheckerState()
-        where = "WHERE kafka_topic = {t:String} AND kafka_partition = {p:UInt16} AND kafka_offset < {o:UInt64}"
-        params: dict = {"t": topic, "p": partition, "o": before_offset}
-        if subjects is not None:
-            if not subjects:
-                return state
-            where += " AND subject_id IN {s:Array(String)}"
-            params["s"] = sorted(subjects)
+    def restore_state(self, topic: str, partition: int, before_offset: int) -> CheckerState:
+        """The whole checker state of one partition as of ``before_offset`` (stream order kept)."""
+        state = CheckerState()
         _, rows = self.store.query(
-            f"SELECT {_STATE_READ} FROM {self.store.database}.subject_state {where} ORDER BY kafka_offset", params,
+            f"SELECT {_STATE_READ} FROM {self.store.database}.subject_state "
+            "WHERE kafka_topic = {t:String} AND kafka_partition = {p:UInt16} AND kafka_offset < {o:UInt64} "
+            "ORDER BY kafka_offset",
+            {"t": topic, "p": partition, "o": before_offset},
         )
         for row in rows:
             _restore(state, row)
