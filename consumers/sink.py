@@ -36,7 +36,7 @@ from privaudit.bus.clients import TP
 from privaudit.checker import CheckerState
 from privaudit.checker.state import Grant
 from privaudit.policy import to_millis
-from privaudit.store import Store, as_utc
+from privaudit.store import Store, as_utc, ddl
 from privaudit.store.ddl import DEAD_LETTER_COLUMN_NAMES
 
 from .batch import PartitionBatch
@@ -65,8 +65,9 @@ class Sink:
     def repair(self, batch: PartitionBatch) -> int:
         """Load a replayed range: the rows of each table that it does not hold yet (by source
         offset, and rule for violations), whatever part of the range landed before; the rows
-        inserted. Without a token, so a repair repeated after a crash half-way inserts what is
-        still missing (the engine still drops a block that is the same data again)."""
+        inserted (the usage view is fed the whole range again, which it counts once). Without a
+        token, so a repair repeated after a crash half-way inserts what is still missing (the
+        engine still drops a block that is the same data again)."""
         inserted = 0
         for table, columns in _tables([batch]):
             keys = ("kafka_offset", "rule") if table == "violations" else ("kafka_offset",)
@@ -87,6 +88,12 @@ class Sink:
             if missing:
                 self.store.insert(table, [[c[i] for i in missing] for c in columns.values()], list(columns))
                 inserted += len(missing)
+            if table == "events":
+                # The usage view is fed in the same insert as ``events``, but a kill can land one
+                # and not the other: feed it the range again from ``events``. Its states count
+                # distinct ids and subjects, so rows it already had change nothing.
+                target = ddl.Target(self.store.database, cluster=self.store.cluster)
+                self.store.command(ddl.backfill(target, ddl.USAGE_DAILY_MV, where), params)
         return inserted
 
     def progress(self, batches: list[PartitionBatch]) -> None:

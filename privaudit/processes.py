@@ -61,7 +61,7 @@ class ProcessHost:
             name = f"consumer-{i + 1}"
             here, there = ctx.Pipe()
             process = ctx.Process(target=consumer_process, name=name, args=(
-                self._server.spec, replace(config, name=name), policy, there, logging.getLogger().getEffectiveLevel()))
+                self._server.spec, replace(config, name=name), policy, there, logging.getLogger("privaudit").getEffectiveLevel()))
             self._members[here] = _Member(process, Totals())
             self._their_ends.append(there)
         self._open = set(self._members)
@@ -179,7 +179,8 @@ def consumer_process(spec: RemoteSpec, config: ConsumerConfig, policy: Policy, h
     SIGTERM/SIGINT (finishing its batch), or when the host is gone."""
     from privaudit.service import install_stop_signals  # the service imports this module
 
-    logging.basicConfig(level=log_level, format="%(asctime)s %(levelname)s %(name)s: %(message)s")
+    logging.basicConfig(level=logging.WARNING, format="%(asctime)s %(levelname)s %(threadName)s %(name)s: %(message)s")
+    logging.getLogger("privaudit").setLevel(log_level)  # as the host's ``--log-level``
     stop, go = threading.Event(), threading.Event()
     install_stop_signals(stop)
     parent = os.getppid()

@@ -215,7 +215,7 @@ _USAGE_SELECT = (
     "SELECT toDate(occurred_at) AS day, service, type, ifNull(purpose, '') AS purpose, "
     "coalesce(recipient_id, processor_id, '') AS counterparty, ifNull(action, '') AS action, "
     "{events} AS events, uniqExactState(subject_id) AS subjects "
-    "FROM {{db}}.{{events}} GROUP BY day, service, type, purpose, counterparty, action"
+    "FROM {{db}}.{{events}}{{where}} GROUP BY day, service, type, purpose, counterparty, action"
 )
 
 #: Migration 1's usage statistics: ``events`` was a sum, so an event delivered twice (at least once
@@ -370,7 +370,7 @@ def create_view(t: Target, view: View) -> str:
     """A materialized view; on a cluster it reads and writes the local tables of its shard."""
     db = _ident(t.database)
     suffix = "_local" if t.cluster else ""
-    select = view.select.format(db=db, events=f"events{suffix}")
+    select = view.select.format(db=db, events=f"events{suffix}", where="")
     return (
         f"CREATE MATERIALIZED VIEW IF NOT EXISTS {db}.{view.name}{t.on_cluster} "
         f"TO {db}.{view.target}{suffix} AS {select}"
@@ -388,11 +388,12 @@ def drop_table(t: Target, table: Table) -> list[str]:
     return [f"DROP TABLE IF EXISTS {db}.{name}{t.on_cluster} SYNC" for name in names]
 
 
-def backfill(t: Target, view: View) -> str:
-    """Feed the view's target from what ``events`` already holds (through the Distributed
-    tables on a cluster, so every shard's events are read and the rows land on their shards)."""
+def backfill(t: Target, view: View, where: str = "") -> str:
+    """Feed the view's target from what ``events`` already holds, or the rows of it that match
+    ``where`` (through the Distributed tables on a cluster, so every shard's events are read and the
+    rows land on their shards)."""
     db = _ident(t.database)
-    return f"INSERT INTO {db}.{view.target} " + view.select.format(db=db, events="events")
+    return f"INSERT INTO {db}.{view.target} " + view.select.format(db=db, events="events", where=f" WHERE {where}" if where else "")
 
 
 def modify_ttl(t: Target, table: Table) -> str:

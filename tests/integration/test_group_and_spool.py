@@ -281,17 +281,21 @@ assert 0 < len(november) < len(c.events["occurred_at"])
 for table, cols in list(_tables([c]))[:2]:
     keep = [i for i, at in enumerate(cols["occurred_at"]) if at.month == 10]
     store.insert(table, [[col[i] for i in keep] for col in cols.values()], list(cols))
+# ... and the usage view did not get them (a kill between the two): c holds every event id
+store.command("TRUNCATE TABLE privaudit.usage_daily")
 first_repair = sink.repair(c)
 second_repair = sink.repair(c)
 print(json.dumps({"after_group": after_group, "expected_group": expected(a, b), "repaired_whole": repaired_whole,
                   "first_repair": first_repair, "second_repair": second_repair, "after_repairs": counts(),
-                  "expected_all": expected(a, b, c), "november": len(november)}))
+                  "expected_all": expected(a, b, c), "november": len(november),
+                  "usage_events": store.query("SELECT uniqExactMerge(events) FROM privaudit.usage_daily")[1][0][0]}))
 """
 
 
 def test_a_group_is_loaded_once_and_a_replayed_range_gets_exactly_its_missing_rows(tmp_path):
     """One insert per table for several partitions' ranges; a replayed range, whatever of it
-    landed (nothing, all, or one month of two in two of its tables), ends with each row once."""
+    landed (nothing, all, or one month of two in two of its tables, without the usage view), ends
+    with each row once and in the usage statistics."""
     proc = subprocess.run([sys.executable, "-c", _GROUP_AND_REPAIR, str(tmp_path / "ch")],
                           capture_output=True, text=True, timeout=300)
     assert proc.returncode == 0, proc.stderr[-3000:]
@@ -302,6 +306,7 @@ def test_a_group_is_loaded_once_and_a_replayed_range_gets_exactly_its_missing_ro
     assert out["repaired_whole"] == 0
     assert out["first_repair"] > out["november"] and out["second_repair"] == 0
     assert out["after_repairs"] == {t: [n, n] for t, n in expected_all.items()}
+    assert out["usage_events"] == 1200  # the statistics have the rows that landed before the repair too
 
 
 def test_the_spool_replays_in_order_after_an_outage_and_a_service_restart(tmp_path):

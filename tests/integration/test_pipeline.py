@@ -33,6 +33,7 @@ from .conftest import (
     simulated,
     sql,
     stored_verdicts,
+    wait_for,
 )
 
 pytestmark = pytest.mark.integration
@@ -75,13 +76,19 @@ def test_sigkill_at_random_points_leaves_everything_exactly_once(broker, tmp_pat
     rng = random.Random(2024)
     loaded = [0]
     for cycle in range(4):
-        proc = subprocess.Popen(consume_cmd(broker.bootstrap, data, "--max-records", "250"),
-                                stdout=subprocess.DEVNULL, stderr=subprocess.PIPE)
-        time.sleep(rng.uniform(4.0, 7.0))
-        assert proc.poll() is None, proc.stderr.read().decode()[-2000:] if proc.stderr else ""
-        assert kill(proc) == -signal.SIGKILL
+        log = tmp_path / f"consumer-{cycle}.log"
+        with log.open("w") as err:
+            proc = subprocess.Popen(consume_cmd(broker.bootstrap, data, "--max-records", "250"),
+                                    stdout=subprocess.DEVNULL, stderr=err, env=os.environ | {"PRIVAUDIT_LOG_LEVEL": "INFO"})
+            # Killed at a random point of its loading: the clock starts when it is given its
+            # partitions (a start-up and a group join take 4-10 s here, more after a kill, whose
+            # member the group keeps until its session times out).
+            assert wait_for(lambda: "assigned" in log.read_text() or proc.poll() is not None, timeout=60), log.read_text()
+            time.sleep(rng.uniform(0.0, 2.5))
+            assert proc.poll() is None, log.read_text()[-2000:]
+            assert kill(proc) == -signal.SIGKILL
         loaded.append(count(data, "SELECT count() FROM privaudit.events"))
-    assert loaded[-1] > 0, "the consumer never got to load anything before being killed"
+    assert 0 < loaded[-1], f"the consumer never got to load anything before being killed (counts {loaded})"
     consume(broker.bootstrap, data, "--max-records", "250")
     _assert_each_once(data, events)
 
@@ -183,15 +190,12 @@ def test_sigterm_finishes_and_exits_0_and_sql_on_a_busy_store_says_so(broker, tm
     proc = subprocess.Popen(consume_cmd(broker.bootstrap, data, "--metrics-port", str(port), *mode),
                             stdout=subprocess.PIPE, stderr=subprocess.PIPE)
     try:
-        from .conftest import wait_for
-
         assert wait_for(lambda: (data / "clickhouse").exists(), 30)
         busy = subprocess.run([sys.executable, "-m", "privaudit.cli", "sql", "--data-dir", str(data), "SELECT 1"],
                               capture_output=True, text=True, timeout=60)
         assert busy.returncode == 2
         assert busy.stderr.startswith("privaudit: error: the embedded store") and "in use by another process" in busy.stderr
         assert busy.stderr.count("\n") == 1
-        from .conftest import wait_for
 
         def metrics() -> str:
             try:
@@ -245,8 +249,6 @@ def test_consumer_processes_killed_with_sigkill_leave_everything_exactly_once(br
     """``--processes 2``: a consumer process killed, then the hosting process killed (its consumer
     processes must not outlive it), then a run to the end: every event and verdict once, the
     verdicts those of ``privaudit check``."""
-    from .conftest import wait_for
-
     events = simulated(12000, seed=6)
     produce(broker.bootstrap, events, tmp_path / "spool")
     data = tmp_path / "data"
