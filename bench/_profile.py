@@ -5,7 +5,11 @@
   store's lock (the engine's time, not the wait for the lock);
 - ``cpu_s``: CPU seconds per thread name (from ``/proc/self/task``, trailing digits dropped: the
   engine names its threads ``MergeMutate``, ``BgSchPool``, ...; Python's are all ``python``);
-- ``objects``: Python objects the garbage collector tracks.
+- ``objects``: Python objects the garbage collector tracks;
+- with ``--tracemalloc FRAMES``, from the end of the steady run's warm-up: ``traced_mb``, what
+  Python allocated since then and still holds, and ``growth``, the ten call sites (``FRAMES`` deep)
+  whose held memory grew most since the first traced minute, ``[site, MB, blocks]``. Tracing slows
+  the process: read its latencies as a traced run's.
 
 The last line covers the part of a minute before the run ended (its ``minute`` says when).
 
@@ -20,6 +24,7 @@ import os
 import re
 import threading
 import time
+import tracemalloc
 from collections import Counter, defaultdict
 from typing import Any
 
@@ -29,8 +34,9 @@ _TIMED = ("query", "command", "insert", "insert_arrow")
 
 
 class MinuteProfile:
-    def __init__(self, path: str, every_s: float = 60.0) -> None:
-        self.path, self.every_s = path, every_s
+    def __init__(self, path: str, every_s: float = 60.0, trace_frames: int = 0) -> None:
+        self.path, self.every_s, self.trace_frames = path, every_s, trace_frames
+        self._baseline: tracemalloc.Snapshot | None = None
         self._calls: defaultdict[str, list[float]] = defaultdict(lambda: [0, 0.0, 0])
         self._lock = threading.Lock()
         self._stop = threading.Event()
@@ -42,6 +48,11 @@ class MinuteProfile:
 
     def start(self) -> None:
         self._thread.start()
+
+    def trace(self) -> None:
+        """Trace Python's allocations from now on (with ``trace_frames``), for ``growth``."""
+        if self.trace_frames:
+            tracemalloc.start(self.trace_frames)
 
     def stop(self) -> None:
         self._stop.set()
@@ -78,9 +89,23 @@ class MinuteProfile:
                     "minute": round((time.monotonic() - start) / 60, 1), "store_ms": store_ms,
                     "cpu_s": {k: round(v - last_cpu.get(k, 0.0), 1) for k, v in cpu.items() if v - last_cpu.get(k, 0.0) >= 0.1},
                     "objects": len(gc.get_objects()),
+                    **self._traced(),
                 }) + "\n")
                 out.flush()
                 last_cpu, last_calls = cpu, calls
+
+    def _traced(self) -> dict[str, Any]:
+        if not tracemalloc.is_tracing():
+            return {}
+        snapshot = tracemalloc.take_snapshot().filter_traces([tracemalloc.Filter(False, tracemalloc.__file__)])
+        out: dict[str, Any] = {"traced_mb": round(tracemalloc.get_traced_memory()[0] / 2**20, 1)}
+        if self._baseline is None:
+            self._baseline = snapshot
+            return out
+        top = snapshot.compare_to(self._baseline, "traceback")[:10]
+        out["growth"] = [[" < ".join(f"{f.filename.rsplit('/', 2)[-1]}:{f.lineno}" for f in stat.traceback),
+                          round(stat.size_diff / 2**20, 2), stat.count_diff] for stat in top]
+        return out
 
 
 class _Timed:

@@ -9,6 +9,7 @@
     python bench/pipeline_throughput.py --events 200000 --processes 2 --json   # also privaudit run --processes 2
     python bench/pipeline_throughput.py --events 20000 --warmup-seconds 240 --soak-seconds 1800 --max-members 5000 \
         --max-subjects 2000 --producer-linger-ms 50 --profile soak.jsonl --json   # and where each minute went
+    python bench/pipeline_throughput.py ... --profile soak.jsonl --tracemalloc 4 --json   # and where Python memory grew
 
 Prints one JSON object:
 - ``raw_consume_eps``: the chosen client reading the topic and discarding the records;
@@ -45,6 +46,7 @@ import sys
 import tempfile
 import threading
 import time
+from collections.abc import Callable
 from io import BytesIO
 from pathlib import Path
 
@@ -185,7 +187,10 @@ class _Timed(AuditConsumer):
 
 
 def pipeline(client: str, bootstrap: str, store: Store, n: int, group: str, *, timed: bool = False,
-             sample: bool = False, max_subjects: int | None = 50_000, per_minute: int | None = None) -> dict:
+             sample: bool = False, max_subjects: int | None = 50_000, per_minute: int | None = None,
+             when_warm: tuple[float, Callable[[], None]] | None = None) -> dict:
+    """The audit consumer over ``n`` records; ``when_warm = (seconds, hook)`` calls the hook once,
+    that many seconds after the first record."""
     config = ConsumerConfig(bootstrap=bootstrap, client=client, group=group, max_subjects=max_subjects)  # type: ignore[arg-type]
     policy = load_policy()
     consumer = _Timed(config, store, policy, bulk=BulkStage(store, policy, None, partitions=PARTITIONS))
@@ -208,6 +213,9 @@ def pipeline(client: str, bootstrap: str, store: Store, n: int, group: str, *, t
                     consumer.settle()  # the last batch: do not wait for an empty poll
             else:
                 consumer.settle()
+            if when_warm is not None and first is not None and time.perf_counter() - first >= when_warm[0]:
+                when_warm[1]()
+                when_warm = None
             if sample and first is not None and time.monotonic() >= next_sample:
                 rss.append(_rss_mb())
                 state.append(sum(len(c.state.consents) + len(c.state.membership) for c in consumer._checkers.values()))
@@ -287,9 +295,14 @@ def main() -> None:
                         help="also measure pipeline_eps with the consumers in this many processes (privaudit run --processes)")
     parser.add_argument("--profile", metavar="FILE",
                         help="write a line a minute to FILE: time per kind of store statement, CPU per thread")
+    parser.add_argument("--tracemalloc", metavar="FRAMES", type=int, default=0,
+                        help="with --profile: trace Python's allocations once the steady run is warm, FRAMES deep, "
+                             "and write each minute where held memory grew (slows the run)")
     parser.add_argument("--json", action="store_true")
     args = parser.parse_args()
-    profile = MinuteProfile(args.profile) if args.profile else None
+    if args.tracemalloc and not args.profile:
+        parser.error("--tracemalloc writes into the --profile file: give both")
+    profile = MinuteProfile(args.profile, trace_frames=args.tracemalloc) if args.profile else None
     if profile is not None:
         profile.start()
 
@@ -327,7 +340,8 @@ def main() -> None:
             # the same group resumes after the throughput run: it reads exactly the steady records
             run = pipeline(args.client, broker.bootstrap, store, steady, "bench-throughput",
                            sample=bool(args.soak_seconds), max_subjects=held,
-                           per_minute=int(args.rate * 60))
+                           per_minute=int(args.rate * 60),
+                           when_warm=(args.warmup_seconds, profile.trace) if profile is not None else None)
             producer.join()
             lat: Latencies = run["latencies"]
             result.update(
