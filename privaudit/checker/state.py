@@ -22,8 +22,6 @@ T = TypeVar("T")
 SNAPSHOT_FORMAT = 1
 #: How late (in event time, behind the newest) an event may arrive and still be checked exactly.
 DEFAULT_LATE_TOLERANCE_MS = 2 * 60 * 60 * 1000
-#: A history this long or shorter is never pruned (pruning a handful of entries is not worth a bisect).
-_PRUNE_FROM = 8
 
 
 class History(Generic[T]):
@@ -46,10 +44,12 @@ class History(Generic[T]):
         if not times or ms >= times[-1]:
             times.append(ms)
             self.values.append(value)
-            if keep_ms is not None and len(times) > _PRUNE_FROM:
+            # Pruned as soon as the oldest entry is superseded at the cutoff (one comparison
+            # otherwise): a history waiting for several entries before pruning held up to 9 where
+            # 1-2 do, which over a 30-minute soak looked like a leak (docs/benchmarks.md, run 17).
+            if keep_ms is not None and len(times) > 1 and times[1] <= ms - keep_ms:
                 in_force = bisect_right(times, ms - keep_ms) - 1  # the change in force at the cutoff
-                if in_force > 0:
-                    del times[:in_force], self.values[:in_force]
+                del times[:in_force], self.values[:in_force]
         else:  # late: after any entry with the same time, which it was seen after
             i = bisect_right(times, ms)
             times.insert(i, ms)

@@ -171,6 +171,16 @@ def test_a_pruned_history_answers_like_a_full_one_within_the_tolerance_and_stays
     assert len(pruned.times) < 200  # ~keep / 4 ms of changes a ms apart, not 20,000
 
 
+def test_a_history_of_changes_further_apart_than_the_tolerance_holds_two():
+    """The newest change and the one in force at the cutoff: no more, however long it lives."""
+    history: History[int] = History()
+    for n in range(50):
+        history.add(n * 1000, n, keep_ms=300)
+        assert len(history.times) == min(n + 1, 2)
+        if n:
+            assert history.latest(n * 1000 - 300) == ((n - 1) * 1000, n - 1)
+
+
 def test_a_state_rebuilt_from_its_changes_in_stream_order_is_the_one_built_live():
     """What a consumer holds after reloading a subject from subject_state equals what it held."""
     import random
