@@ -30,6 +30,7 @@ from privaudit.consumers import AuditConsumer, BulkStage, ConsumerConfig, Totals
 from privaudit.consumers.metrics import Metrics, RelayMetrics
 from privaudit.errors import ConsumerProcessFailed
 from privaudit.policy import Policy
+from privaudit.settings import configure_logging
 from privaudit.store import RemoteSpec, RemoteStore, Store, StoreServer
 
 #: How long stopped consumer processes get to finish their batch before they are killed (what they
@@ -179,8 +180,7 @@ def consumer_process(spec: RemoteSpec, config: ConsumerConfig, policy: Policy, h
     SIGTERM/SIGINT (finishing its batch), or when the host is gone."""
     from privaudit.service import install_stop_signals  # the service imports this module
 
-    logging.basicConfig(level=logging.WARNING, format="%(asctime)s %(levelname)s %(threadName)s %(name)s: %(message)s")
-    logging.getLogger("privaudit").setLevel(log_level)  # as the host's ``--log-level``
+    configure_logging(log_level)  # as the host's ``--log-level``
     stop, go = threading.Event(), threading.Event()
     install_stop_signals(stop)
     parent = os.getppid()

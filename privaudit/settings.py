@@ -6,6 +6,7 @@ The CLI reads these as option defaults (shown in ``--help``) and passes a frozen
 
 from __future__ import annotations
 
+import logging
 import os
 from collections.abc import Mapping
 from dataclasses import dataclass
@@ -19,6 +20,7 @@ ENV_DATA_DIR = "PRIVAUDIT_DATA_DIR"
 ENV_RETENTION_DAYS = "PRIVAUDIT_RETENTION_DAYS"
 ENV_CLUSTER = "PRIVAUDIT_CLUSTER"
 ENV_PSEUDONYM_KEY = "PRIVAUDIT_PSEUDONYM_KEY"
+ENV_LOG_LEVEL = "PRIVAUDIT_LOG_LEVEL"
 
 DEFAULT_BOOTSTRAP = "127.0.0.1:9092"
 DEFAULT_DATA_DIR = "data"
@@ -28,6 +30,13 @@ MIN_RETENTION_DAYS = 730
 TOPIC_EVENTS = "privaudit.events"
 TOPIC_DLQ = "privaudit.dlq"
 TOPIC_VIOLATIONS = "privaudit.violations"
+
+
+def configure_logging(level: int | str) -> None:
+    """Log to stderr: privaudit's own loggers at ``level``, the clients' (kafka, ...) at WARNING.
+    Called by the CLI and by each consumer process, with the CLI's level."""
+    logging.basicConfig(level=logging.WARNING, format="%(asctime)s %(levelname)s %(threadName)s %(name)s: %(message)s")
+    logging.getLogger("privaudit").setLevel(level.upper() if isinstance(level, str) else level)
 
 
 def default_dsn(data_dir: str | Path) -> str:

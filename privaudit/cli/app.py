@@ -7,13 +7,13 @@ Exit codes, for every command: 0 done; 1 the check found what it looks for (``ch
 
 from __future__ import annotations
 
-import logging
 from typing import Any
 
 import click
 
 from privaudit import __version__
 from privaudit.errors import PrivauditError
+from privaudit.settings import ENV_LOG_LEVEL, configure_logging
 
 from .terminal import UserError
 
@@ -31,15 +31,14 @@ class App(click.Group):
 @click.group(cls=App, context_settings={"help_option_names": ["-h", "--help"], "max_content_width": 100})
 @click.version_option(__version__, prog_name="privaudit")
 @click.option("--log-level", type=click.Choice(["DEBUG", "INFO", "WARNING", "ERROR"], case_sensitive=False),
-              default="WARNING", show_default=True, envvar="PRIVAUDIT_LOG_LEVEL", show_envvar=True,
+              default="WARNING", show_default=True, envvar=ENV_LOG_LEVEL, show_envvar=True,
               help="What privaudit logs on stderr (INFO: assignments, replays, retries).")
 def cli(log_level: str) -> None:
     """Audit how personal data is processed, event by event, against the privacy policy.
 
     Environment: NO_COLOR turns colours off.
     """
-    logging.basicConfig(level=logging.WARNING, format="%(asctime)s %(levelname)s %(threadName)s %(name)s: %(message)s")
-    logging.getLogger("privaudit").setLevel(log_level.upper())  # ours; the clients' loggers stay at WARNING
+    configure_logging(log_level)
 
 
 def _register() -> None:
