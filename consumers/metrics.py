@@ -20,6 +20,8 @@ class Metrics:
             buckets=(0.01, 0.025, 0.05, 0.1, 0.25, 0.5, 1, 2.5, 5, 10), registry=r,
         )
         self.lag = Gauge("privaudit_consumer_lag", "Records behind the high watermark", ["partition"], registry=r)
+        self.store_retries = Counter(
+            "privaudit_store_retries_total", "Store statements that failed as unavailable and were retried", registry=r)
 
     def serve(self, port: int, host: str = "127.0.0.1") -> None:
         start_http_server(port, addr=host, registry=self.registry)
@@ -29,7 +31,7 @@ class RelayMetrics:
     """The same metrics as :class:`Metrics`, recorded as operations for another process to apply
     (:meth:`replay`): a consumer process has no endpoint of its own; the host serves them all."""
 
-    NAMES = ("events", "violations", "dlq", "records", "batch_seconds", "lag")
+    NAMES = ("events", "violations", "dlq", "records", "batch_seconds", "lag", "store_retries")
 
     def __init__(self) -> None:
         self.ops: deque[tuple[str, tuple[str, ...], str, float]] = deque()  # appends are thread-safe

@@ -11,7 +11,8 @@ instead of a traceback::
     ├── NoPolicyInForce      an event happened before the first policy version took effect
     ├── ConfigError          a setting is invalid (e.g. a retention shorter than the law allows)
     ├── StoreError           ClickHouse refused or failed a statement
-    │   └── StoreBusy        the embedded store's directory is held by another process
+    │   ├── StoreBusy        the embedded store's directory is held by another process
+    │   └── StoreUnavailable ClickHouse cannot be reached, or refuses work for now (retried)
     ├── BrokerError          the Kafka broker cannot be reached or refused a request
     └── ConsumerProcessFailed  a consumer process (``--processes``) failed or was killed
 
@@ -64,6 +65,11 @@ class StoreError(PrivauditError):
 
 class StoreBusy(StoreError):
     """The embedded store's data directory is held by another process (one process per directory)."""
+
+
+class StoreUnavailable(StoreError):
+    """ClickHouse cannot be reached, or refuses work for now (too many parts, memory, a lost
+    keeper, a timeout): the same statement may succeed later. The consumers retry it."""
 
 
 class BrokerError(PrivauditError):

@@ -31,7 +31,7 @@ from privaudit.consumers.metrics import Metrics, RelayMetrics
 from privaudit.errors import ConsumerProcessFailed
 from privaudit.policy import Policy
 from privaudit.settings import configure_logging
-from privaudit.store import RemoteSpec, RemoteStore, Store, StoreServer
+from privaudit.store import RemoteSpec, RemoteStore, Retrying, Store, StoreServer
 
 #: How long stopped consumer processes get to finish their batch before they are killed (what they
 #: had not committed is read again, exactly once, by the next run).
@@ -50,11 +50,13 @@ class ProcessHost:
     bulk stage (its tail once every partition's owner says it is caught up), and stop them all on
     :meth:`stop`, when idle for ``idle_exit_s``, or when one fails."""
 
-    def __init__(self, config: ConsumerConfig, store: Store, policy: Policy, bulk: BulkStage | None, *,
+    def __init__(self, config: ConsumerConfig, store: Store | Retrying, policy: Policy, bulk: BulkStage | None, *,
                  processes: int, partitions: int, idle_exit_s: float | None, metrics: Metrics) -> None:
         self.config, self.bulk, self.metrics, self.idle_exit_s = config, bulk, metrics, idle_exit_s
-        self._watch = bulk or BulkStage(store, policy, None, partitions=partitions, topic=config.topic)
-        self._server = StoreServer(store)
+        self._watch = bulk or BulkStage(store, policy, None, partitions=partitions, topic=config.topic)  # type: ignore[arg-type]
+        # Served as it is: an unavailable store is retried by each process (with its own stop),
+        # not here, where a retry would hold the process's call without it knowing why.
+        self._server = StoreServer(store.store if isinstance(store, Retrying) else store)  # type: ignore[arg-type]
         ctx = mp.get_context("spawn")  # never fork a process holding the engine and client threads
         self._members: dict[Connection, _Member] = {}
         self._their_ends: list[Connection] = []
@@ -208,7 +210,8 @@ def consumer_process(spec: RemoteSpec, config: ConsumerConfig, policy: Policy, h
 
     member: AuditConsumer | None = None
     try:
-        member = AuditConsumer(config, RemoteStore(spec), policy, metrics=relay, after_batch=report)  # type: ignore[arg-type]
+        store = Retrying(RemoteStore(spec), stop, on_retry=relay.store_retries.inc)  # type: ignore[attr-defined]
+        member = AuditConsumer(config, store, policy, metrics=relay, after_batch=report)  # type: ignore[arg-type]
         threading.Thread(target=listen, name="privaudit-host-listener", daemon=True).start()
         host.send(("ready",))
         go.wait()

@@ -23,7 +23,7 @@ from privaudit.consumers import AuditConsumer, BulkStage, ConsumerConfig, Totals
 from privaudit.consumers.metrics import Metrics
 from privaudit.policy import Policy
 from privaudit.processes import ProcessHost
-from privaudit.store import Store
+from privaudit.store import Retrying, Store
 
 
 @dataclass
@@ -101,10 +101,12 @@ def run_consumers(
     """Run the consumers until ``stop`` (or idle for ``idle_exit_s``): ``consumers`` threads here,
     or with ``processes`` > 0 that many consumer processes, served the store from here.
     ``observe`` sees the members' totals as they change (about once a second with threads, after
-    every batch from processes)."""
+    every batch from processes). The consumers' and the bulk stage's statements are retried while
+    the store is unavailable (:mod:`privaudit.store.retry`), until it is back or ``stop`` is set."""
     stop = stop or threading.Event()
     started = time.monotonic()
     metrics = Metrics()
+    retrying = Retrying(store, stop, on_retry=metrics.store_retries.inc)
     if metrics_port:
         metrics.serve(metrics_port, metrics_host)
     show = sys.stderr.isatty() if progress is None else progress
@@ -116,15 +118,15 @@ def run_consumers(
             observe(totals)
 
     bulk_producer = make_producer(config.client, config.bootstrap) if bulk_stage else None
-    bulk = BulkStage(store, policy, bulk_producer, partitions=partitions, topic=config.topic) if bulk_stage else None
+    bulk = BulkStage(retrying, policy, bulk_producer, partitions=partitions, topic=config.topic) if bulk_stage else None  # type: ignore[arg-type]
     try:
         if processes > 0:
-            host = ProcessHost(config, store, policy, bulk, processes=processes, partitions=partitions,
+            host = ProcessHost(config, retrying, policy, bulk, processes=processes, partitions=partitions,
                                idle_exit_s=idle_exit_s, metrics=metrics)
             totals = host.run(stop, tick)
         else:
-            totals = _run_threads(config, store, policy, bulk, metrics, consumers=consumers, partitions=partitions,
-                                  idle_exit_s=idle_exit_s, stop=stop, tick=tick)
+            totals = _run_threads(config, retrying, policy, bulk, metrics, consumers=consumers,  # type: ignore[arg-type]
+                                  partitions=partitions, idle_exit_s=idle_exit_s, stop=stop, tick=tick)
         if bulk is not None:
             bulk.run_once(final=idle_exit_s is not None)  # a finite run: all loaded time is complete
     finally:

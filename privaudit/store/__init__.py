@@ -1,7 +1,9 @@
 """ClickHouse: the schema (:mod:`.ddl`), its migrations, the client adapter (:class:`Store`), and
-the same store reached from other processes (:mod:`.remote`)."""
+the same store reached from other processes (:mod:`.remote`), and statements retried while the
+store is unavailable (:mod:`.retry`)."""
 
 from .client import Store, as_utc
 from .remote import RemoteSpec, RemoteStore, StoreServer
+from .retry import Retrying
 
-__all__ = ["RemoteSpec", "RemoteStore", "Store", "StoreServer", "as_utc"]
+__all__ = ["RemoteSpec", "RemoteStore", "Retrying", "Store", "StoreServer", "as_utc"]

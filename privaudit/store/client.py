@@ -4,9 +4,10 @@
     store.migrate(retention_days=730)
     store.insert("events", rows, columns, token="privaudit.events/3/100-199")
 
-Errors are translated where they enter: a ClickHouse error becomes :class:`StoreError`, and the
-embedded engine's lock on its directory (one process at a time) becomes :class:`StoreBusy` with one
-line saying what to do.
+Errors are translated where they enter: a ClickHouse error becomes :class:`StoreError`, or
+:class:`StoreUnavailable` when the same statement may succeed later (the server cannot be reached,
+or refuses work for now: :data:`TRANSIENT_CODES`); the embedded engine's lock on its directory (one
+process at a time) becomes :class:`StoreBusy` with one line saying what to do.
 """
 
 from __future__ import annotations
@@ -22,9 +23,9 @@ from typing import Any, Union
 
 import clickhouse_connect
 import pyarrow as pa
-from clickhouse_connect.driver.exceptions import ClickHouseError
+from clickhouse_connect.driver.exceptions import ClickHouseError, OperationalError
 
-from privaudit.errors import StoreBusy, StoreError
+from privaudit.errors import StoreBusy, StoreError, StoreUnavailable
 
 from . import ddl, migrations
 from .arrow import to_arrow
@@ -72,7 +73,7 @@ class Store:
             with self._lock:
                 return self.client.command(sql, parameters=parameters)
         except ClickHouseError as exc:
-            raise StoreError(_first_line(exc)) from exc
+            raise _store_error(exc) from exc
 
     def query(self, sql: str, parameters: dict[str, Any] | None = None, *, readonly: bool = False) -> tuple[list[str], list[tuple]]:
         """``(column names, rows)``; ``readonly`` refuses anything but reading (ClickHouse's own check)."""
@@ -83,7 +84,7 @@ class Store:
                 else:
                     result = self.client.query(sql, parameters=parameters, settings={"readonly": 1} if readonly else None)
         except ClickHouseError as exc:
-            raise StoreError(_first_line(exc)) from exc
+            raise _store_error(exc) from exc
         return list(result.column_names), [tuple(r) for r in result.result_rows]
 
     def _readonly_client(self) -> Any:
@@ -129,7 +130,7 @@ class Store:
                         settings=settings,
                     )
         except ClickHouseError as exc:
-            raise StoreError(f"insert into {table}: {_first_line(exc)}") from exc
+            raise _store_error(exc, f"insert into {table}: ") from exc
 
     # -- schema ---------------------------------------------------------------------------
 
@@ -213,6 +214,34 @@ def insert_data(table: str, columns_data: Sequence[Sequence[Any]], column_names:
 def as_utc(value: datetime) -> datetime:
     """A DateTime64(3, 'UTC') value as read back, made aware (the client may return it naive)."""
     return value if value.tzinfo is not None else value.replace(tzinfo=timezone.utc)
+
+
+#: ClickHouse error codes that mean "not now" rather than "never": the statement may succeed when
+#: sent again later (``SELECT errorCodeToName(code)`` names them).
+TRANSIENT_CODES = frozenset({
+    159,  # TIMEOUT_EXCEEDED
+    202,  # TOO_MANY_SIMULTANEOUS_QUERIES
+    209,  # SOCKET_TIMEOUT
+    210,  # NETWORK_ERROR
+    225,  # NO_ZOOKEEPER
+    241,  # MEMORY_LIMIT_EXCEEDED
+    242,  # TABLE_IS_READ_ONLY (a replica that lost its keeper session)
+    252,  # TOO_MANY_PARTS (inserts faster than merges)
+    279,  # ALL_CONNECTION_TRIES_FAILED
+    319,  # UNKNOWN_STATUS_OF_INSERT
+    473,  # DEADLOCK_AVOIDED
+    999,  # KEEPER_EXCEPTION
+})
+
+
+def _store_error(exc: ClickHouseError, prefix: str = "") -> StoreError:
+    """:class:`StoreUnavailable` for a transport failure (clickhouse-connect's ``OperationalError``:
+    no connection, a broken response, HTTP 429/503/504 after its own retries) or a transient code;
+    :class:`StoreError` for anything else (a statement that would fail again)."""
+    text = prefix + _first_line(exc)
+    if isinstance(exc, OperationalError) or getattr(exc, "code", None) in TRANSIENT_CODES:
+        return StoreUnavailable(text)
+    return StoreError(text)
 
 
 def _first_line(exc: Exception) -> str:

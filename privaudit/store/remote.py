@@ -11,7 +11,8 @@ through :class:`RemoteStore`, a :class:`~privaudit.store.Store` with the same me
 
 Inserts travel as the Arrow tables the store would insert anyway (built in the calling process, so
 that work is spread too); queries and commands travel as their text and parameters. A store error
-comes back as :class:`StoreError` with the store's own message. A connection that breaks (the
+comes back as :class:`StoreError` with the store's own message (:class:`StoreUnavailable` as itself,
+so the caller retries). A connection that breaks (the
 owning process died) is a :class:`StoreError` too, never a silent loss: the caller has not
 committed what it could not load.
 """
@@ -27,7 +28,7 @@ from dataclasses import dataclass
 from multiprocessing.connection import Client, Connection, Listener
 from typing import Any
 
-from privaudit.errors import StoreError
+from privaudit.errors import StoreError, StoreUnavailable
 
 from .client import InsertData, Store
 
@@ -83,6 +84,8 @@ class StoreServer:
                     return
                 try:
                     reply: tuple[str, Any] = ("ok", self._do(op, args))
+                except StoreUnavailable as exc:
+                    reply = ("unavailable", str(exc))
                 except StoreError as exc:
                     reply = ("error", str(exc))
                 except Exception as exc:  # anything else is reported to the caller, never swallowed here
@@ -147,6 +150,8 @@ class RemoteStore:
                 reply = self._conn.recv()
         except (EOFError, OSError) as exc:
             raise StoreError(f"lost the store's host process ({type(exc).__name__}: {exc})") from exc
+        if reply[0] == "unavailable":
+            raise StoreUnavailable(reply[1])
         if reply[0] == "error":
             raise StoreError(reply[1])
         return reply[1]

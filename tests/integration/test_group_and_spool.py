@@ -1,4 +1,5 @@
-"""Two consumers in one group with a rebalance mid-run; the emitter's spool across an outage."""
+"""Two consumers in one group with a rebalance mid-run; the emitter's spool across a broker outage;
+the consumer across a store outage."""
 
 from __future__ import annotations
 
@@ -15,7 +16,9 @@ from kafka import KafkaConsumer, TopicPartition
 
 from privaudit.bus import LocalBroker, ensure_topics, free_port
 from privaudit.consumers import AuditConsumer, BulkStage, ConsumerConfig
+from privaudit.errors import StoreUnavailable
 from privaudit.policy import load_policy
+from privaudit.service import run_consumers
 from privaudit.producers import AuditEmitter
 from privaudit.schemas import Codec
 from privaudit.settings import TOPIC_EVENTS, default_dsn
@@ -151,6 +154,7 @@ import json, sys
 from datetime import datetime, timedelta, timezone
 from privaudit.consumers import BulkStage
 from privaudit.policy import load_policy
+from privaudit.service import run_consumers
 from privaudit.store import Store
 store = Store.connect("chdb://" + sys.argv[1])
 store.migrate()
@@ -198,6 +202,7 @@ from privaudit.consumers import BulkStage
 from privaudit.consumers.batch import process
 from privaudit.consumers.sink import Sink
 from privaudit.policy import load_policy
+from privaudit.service import run_consumers
 from privaudit.producers.simulator import SimulationConfig, simulate
 from privaudit.schemas import Codec
 from privaudit.store import Store
@@ -247,6 +252,7 @@ from privaudit.checker import Checker
 from privaudit.consumers.batch import process
 from privaudit.consumers.sink import Sink, _tables
 from privaudit.policy import load_policy
+from privaudit.service import run_consumers
 from privaudit.producers.simulator import SimulationConfig, simulate
 from privaudit.schemas import Codec
 from privaudit.store import Store
@@ -337,3 +343,65 @@ def test_the_spool_replays_in_order_after_an_outage_and_a_service_restart(tmp_pa
         consumer.close()
     codec = Codec()
     assert [codec.decode(r.value).event_id for r in got] == [e.event_id for e in events]
+
+
+class _Outage:
+    """The real store, unavailable on cue, as a server's clients see it: the first three inserts
+    into ``events`` fail twice, once before the insert and once *after* it landed (the reply lost
+    on the way back); the first plan in the journal fails after it landed; the first read of
+    subject state fails."""
+
+    def __init__(self, store: Store) -> None:
+        self.store, self.failed = store, 0
+        self._events_inserts, self._plans, self._state_reads = 0, 0, 0
+
+    def __getattr__(self, name: str):  # type: ignore[no-untyped-def]
+        return getattr(self.store, name)
+
+    def _fail(self) -> None:
+        self.failed += 1
+        raise StoreUnavailable("Code: 210. Connection reset by peer (injected)")
+
+    def insert_data(self, table, data, *, token=None):  # type: ignore[no-untyped-def]
+        if table == "events" and self._events_inserts < 9:
+            self._events_inserts += 1
+            step = self._events_inserts % 3
+            if step == 1:
+                self._fail()  # never reached the store
+            self.store.insert_data(table, data, token=token)
+            if step == 2:
+                self._fail()  # landed; the caller cannot know
+            return
+        self.store.insert_data(table, data, token=token)
+        if table == "batches" and self._plans == 0:
+            self._plans += 1
+            self._fail()
+
+    def query(self, sql, parameters=None, *, readonly=False):  # type: ignore[no-untyped-def]
+        if "subject_state" in sql and self._state_reads == 0:
+            self._state_reads += 1
+            self._fail()
+        return self.store.query(sql, parameters, readonly=readonly)
+
+
+def _outage_run(bootstrap: str, data_dir: str, report: list) -> None:
+    store = Store.connect(default_dsn(data_dir))
+    store.migrate()
+    outage = _Outage(store)
+    result = run_consumers(ConsumerConfig(bootstrap=bootstrap, max_records=500, max_subjects=200), outage,  # type: ignore[arg-type]
+                           load_policy(), partitions=PARTITIONS, idle_exit_s=3, progress=False)
+    report.extend([outage.failed, result.as_dict()["loaded_events"]])
+    store.close()
+
+
+def test_a_store_unavailable_mid_run_is_waited_for_and_loses_or_repeats_nothing(broker, tmp_path):
+    events = simulated(3000, seed=8)
+    produce(broker.bootstrap, events, tmp_path / "spool")
+    failed, loaded = _in_a_process("_outage_run", broker.bootstrap, str(tmp_path / "data"))
+    assert failed == 8 and loaded == 3000  # every injected failure retried; the run went on
+    data = tmp_path / "data"
+    assert count(data, "SELECT count() FROM privaudit.events") == 3000
+    assert count(data, "SELECT uniqExact(event_id) FROM privaudit.events") == 3000
+    assert count(data, "SELECT uniqExactMerge(events) FROM privaudit.usage_daily") == 3000
+    stored = stored_verdicts(data)
+    assert len(stored) == len(set(stored)) and set(stored) == expected_verdicts(events)

@@ -12,7 +12,7 @@ import pyarrow as pa
 import pytest
 
 from privaudit.consumers.metrics import Metrics, RelayMetrics
-from privaudit.errors import StoreError
+from privaudit.errors import StoreError, StoreUnavailable
 from privaudit.store import RemoteStore, StoreServer
 
 
@@ -30,6 +30,8 @@ class _Recording:
             raise StoreError("Code: 62. Syntax error")
         if sql == "boom":
             raise RuntimeError("not a store error")
+        if sql == "later":
+            raise StoreUnavailable("Code: 252. Too many parts")
         return ["sql", "readonly", "p"], [(sql, readonly, (parameters or {}).get("p"))]
 
     def command(self, sql, parameters=None):  # type: ignore[no-untyped-def]
@@ -65,8 +67,11 @@ def test_errors_come_back_as_store_errors_with_their_message(served):
     remote = RemoteStore(server.spec)
     with pytest.raises(StoreError, match="Syntax error"):
         remote.query("bad")
-    with pytest.raises(StoreError, match="RuntimeError: not a store error"):
+    with pytest.raises(StoreError, match="RuntimeError: not a store error") as refused:
         remote.query("boom")
+    assert not isinstance(refused.value, StoreUnavailable)
+    with pytest.raises(StoreUnavailable, match="Too many parts"):  # as itself: the caller retries it
+        remote.query("later")
     with pytest.raises(StoreError, match="does not fit its column"):  # refused where it was built
         remote.insert("progress", [["t"], [-1]], ["kafka_topic", "kafka_partition"])
     assert remote.command("still served") == "done: still served"
@@ -109,6 +114,7 @@ def test_relayed_metrics_equal_the_same_operations_applied_directly():
         m.dlq.labels("decode").inc()
         m.batch_seconds.observe(0.3)
         m.lag.labels("4").set(17)
+        m.store_retries.inc()
     RelayMetrics.replay(relayed, relay.drain())
     assert relay.drain() == []
 

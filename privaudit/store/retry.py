@@ -1,0 +1,90 @@
+"""The consumers' statements, sent again while the store is unavailable: a down ClickHouse is
+waited for, never skipped and never a reason to drop what was read.
+
+    store = Retrying(Store.connect(dsn), stop, on_retry=metrics.store_retries.inc)
+
+A statement that fails with :class:`StoreUnavailable` (no connection, a broken response, or a
+"not now" from the server such as TOO_MANY_PARTS) is sent again after 0.5 s, then 1, 2, 4 ... up to
+30 s between attempts, for as long as it takes; each failure is logged as a warning and counted,
+and the first success after failures is logged too. Any other :class:`StoreError` (a statement that
+would fail again) is raised at once. When ``stop`` is set (SIGTERM) the wait ends and the error is
+raised: the consumer exits without committing, and the next run reads that batch again.
+
+Sending a consumer's statement again is safe even when the failure came after the store applied
+it (a response lost on the way back):
+
+- queries read;
+- the batch's inserts (and the bulk stage's) carry deduplication tokens, and those tables keep a
+  deduplication window, which also drops an insert without a token that repeats the same block
+  (a repair's missing rows);
+- the journal (``batches``) keeps the first of two plans of one range; ``progress`` and
+  ``caught_up`` keep the latest row per partition; the usage view counts distinct ids.
+"""
+
+from __future__ import annotations
+
+import logging
+import threading
+from collections.abc import Callable, Sequence
+from typing import Any, TypeVar
+
+from privaudit.errors import StoreUnavailable
+
+from .client import InsertData, Store, insert_data
+from .remote import RemoteStore
+
+log = logging.getLogger("privaudit.store")
+
+T = TypeVar("T")
+
+
+class Retrying:
+    """A :class:`Store` (or :class:`RemoteStore`) whose statements are retried while it is
+    unavailable; everything else (``database``, ``cluster``, ``dsn``, ``migrate`` ...) is the
+    store's own."""
+
+    def __init__(self, store: Store | RemoteStore, stop: threading.Event, *, first_delay_s: float = 0.5,
+                 max_delay_s: float = 30.0, on_retry: Callable[[], None] | None = None) -> None:
+        self.store = store
+        self.stop = stop
+        self.first_delay_s, self.max_delay_s = first_delay_s, max_delay_s
+        self.on_retry = on_retry
+
+    def __getattr__(self, name: str) -> Any:
+        return getattr(self.store, name)
+
+    def command(self, sql: str, parameters: dict[str, Any] | None = None) -> Any:
+        return self._retry("a command", self.store.command, sql, parameters)
+
+    def query(self, sql: str, parameters: dict[str, Any] | None = None, *, readonly: bool = False) -> tuple[list[str], list[tuple]]:
+        return self._retry("a query", self.store.query, sql, parameters, readonly=readonly)
+
+    def insert(self, table: str, columns_data: Sequence[Sequence[Any]], column_names: Sequence[str], *,
+               token: str | None = None) -> None:
+        if not columns_data or not len(columns_data[0]):
+            return
+        self.insert_data(table, insert_data(table, columns_data, column_names), token=token)  # built once
+
+    def insert_data(self, table: str, data: InsertData, *, token: str | None = None) -> None:
+        self._retry(f"an insert into {table}", self.store.insert_data, table, data, token=token)
+
+    def _retry(self, what: str, call: Callable[..., T], *args: Any, **kwargs: Any) -> T:
+        delay, failures = self.first_delay_s, 0
+        while True:
+            try:
+                result = call(*args, **kwargs)
+            except StoreUnavailable as exc:
+                failures += 1
+                if self.on_retry is not None:
+                    self.on_retry()
+                if self.stop.is_set():
+                    raise StoreUnavailable(f"{exc} (stopping: what was not committed is read again by the next run)") from exc
+                log.warning("store unavailable for %s (%s); attempt %d failed, next in %.1f s", what, exc, failures, delay)
+                if self.stop.wait(delay):
+                    raise StoreUnavailable(f"{exc} (stopped while waiting for the store: what was not committed "
+                                           "is read again by the next run)") from exc
+                delay = min(delay * 2, self.max_delay_s)
+                continue
+            if failures:
+                log.warning("store available again: %s succeeded after %d failed attempt(s)", what, failures)
+            return result
