@@ -1,0 +1,103 @@
+"""When an idle member lets the bulk stage scan to the end of the stream (``_when_idle``).
+
+The broker client, the store and the bulk stage are stand-ins: what is tested is the decision.
+The interleaving it guards against (another member of the same process still loading records
+older than this member's last) is timing-dependent in the group tests, where it was seen once."""
+
+from __future__ import annotations
+
+import time
+
+import pytest
+
+from privaudit.consumers import AuditConsumer, ConsumerConfig
+from privaudit.consumers import runner as runner_module
+from privaudit.policy import load_policy
+
+TOPIC = "privaudit.events"
+PARTITIONS = 6
+
+
+class _Client:
+    """The consumer and the producer: every partition at its high watermark."""
+
+    def __init__(self, *args, **kwargs) -> None:  # type: ignore[no-untyped-def]
+        self.high: dict[tuple[str, int], int] = {}
+
+    def highwater(self, tp):  # type: ignore[no-untyped-def]
+        return self.high.get(tp)
+
+    def close(self, *args) -> None:  # type: ignore[no-untyped-def]
+        pass
+
+
+class _Store:
+    database, cluster = "privaudit", None
+
+    def __init__(self) -> None:
+        self.inserted: list[str] = []
+
+    def insert(self, table, columns_data, column_names, *, token=None):  # type: ignore[no-untyped-def]
+        self.inserted.append(table)
+
+
+class _Bulk:
+    partitions = PARTITIONS
+
+    def __init__(self, others_said: bool) -> None:
+        self.others_said = others_said  # every partition's owner said it is caught up
+        self.scans: list[bool] = []
+
+    def all_caught_up(self, idle_s: float, fresh_s: float) -> bool:
+        return self.others_said
+
+    def run_once(self, final: bool = False) -> int:
+        self.scans.append(final)
+        return 0
+
+
+@pytest.fixture()
+def member(monkeypatch):  # type: ignore[no-untyped-def]
+    monkeypatch.setattr(runner_module, "make_consumer", _Client)
+    monkeypatch.setattr(runner_module, "make_producer", _Client)
+    made = []
+
+    def make(owned: range, *, others_said: bool, behind: int = 0, process_owns_all: bool = True) -> AuditConsumer:
+        store, bulk = _Store(), _Bulk(others_said)
+        m = AuditConsumer(ConsumerConfig(bootstrap="unused", gc_threshold=None), store, load_policy(), bulk=bulk)  # type: ignore[arg-type]
+        m._next = {(TOPIC, p): 100 for p in owned}
+        m.consumer.high = {tp: 100 + behind for tp in m._next}
+        m.totals.last_record_at = time.monotonic() - 60  # idle for a minute
+        m.covered = lambda: process_owns_all
+        made.append(m)
+        return m
+
+    yield make
+    for m in made:
+        m.close()
+
+
+def test_a_member_caught_up_on_part_of_the_partitions_waits_for_the_others_word(member):
+    # Its process owns every partition, but another member of it may still be loading older records.
+    m = member(range(3), others_said=False, process_owns_all=True)
+    m._when_idle()
+    assert m.bulk.scans == []  # type: ignore[union-attr]
+    assert "caught_up" in m.sink.store.inserted  # it says so itself, for the others' scans
+
+
+def test_a_member_caught_up_on_every_partition_scans_to_the_end(member):
+    m = member(range(PARTITIONS), others_said=False)
+    m._when_idle()
+    assert m.bulk.scans == [True]  # type: ignore[union-attr]
+
+
+def test_a_member_scans_to_the_end_when_every_owner_said_it_is_caught_up(member):
+    m = member(range(3), others_said=True)
+    m._when_idle()
+    assert m.bulk.scans == [True]  # type: ignore[union-attr]
+
+
+def test_a_member_behind_its_high_watermarks_neither_says_nor_scans_on_its_own(member):
+    m = member(range(PARTITIONS), others_said=False, behind=5)
+    m._when_idle()
+    assert m.bulk.scans == [] and m.sink.store.inserted == []  # type: ignore[union-attr]
