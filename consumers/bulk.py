@@ -29,10 +29,14 @@ Exactly one bulk stage must run per deployment: ``privaudit run`` hosts it; with
 from __future__ import annotations
 
 import threading
+from collections.abc import Callable
+from functools import partial
 from typing import Any
 
+from privaudit.backoff import with_backoff
 from privaudit.bus import Producer
 from privaudit.checker import Checker, Violation
+from privaudit.errors import BrokerError
 from privaudit.policy import Policy, from_millis, to_millis
 from privaudit.settings import TOPIC_EVENTS, TOPIC_VIOLATIONS
 from privaudit.store import Store, as_utc
@@ -45,7 +49,8 @@ PLANNED, DONE = "bulk", "bulk-done"
 
 class BulkStage:
     def __init__(self, store: Store, policy: Policy, producer: Producer | None, *, partitions: int,
-                 topic: str = TOPIC_EVENTS) -> None:
+                 topic: str = TOPIC_EVENTS, stop: threading.Event | None = None,
+                 on_publish_retry: Callable[[], None] | None = None) -> None:
         self.store = store
         self.policy = policy
         self.producer = producer
@@ -53,6 +58,8 @@ class BulkStage:
         self.topic = topic
         self.found = 0
         self.read = 0  # accesses read from ``events``, over all scans
+        self._stop = stop or threading.Event()  # ends a wait for the broker (its verdicts are then published again)
+        self._on_publish_retry = on_publish_retry
         self._lock = threading.Lock()  # consumer threads of one process share one stage
         # The checker fed every access up to ``_fed_to`` (epoch ms), kept for the next scan.
         self._checker: Checker | None = None
@@ -147,11 +154,16 @@ class BulkStage:
         names = list(cols)
         self.store.insert("violations", [cols[n] for n in names], names, token=f"bulk/{self.topic}/{lo}-{hi}/violations")
         if self.producer is not None and published:
-            for key, value in published:
-                self.producer.send(TOPIC_VIOLATIONS, value, key=key)
-            self.producer.flush(30)
+            with_backoff(partial(self._publish, published), retry_on=BrokerError, stop=self._stop,
+                         what=f"the bulk stage: publishing {len(published)} violation(s)", on_retry=self._on_publish_retry)
         self._checker, self._fed_to = checker, hi
         return len(published)
+
+    def _publish(self, published: list[tuple[bytes, bytes]]) -> None:
+        assert self.producer is not None
+        for key, value in published:
+            self.producer.send(TOPIC_VIOLATIONS, value, key=key)
+        self.producer.flush(30)
 
     def _accesses(self, lo: int, hi: int) -> list[tuple[Any, ...]]:
         """The accesses in ``(lo, hi]`` (epoch ms), in the order the checker takes them."""

@@ -22,6 +22,9 @@ class Metrics:
         self.lag = Gauge("privaudit_consumer_lag", "Records behind the high watermark", ["partition"], registry=r)
         self.store_retries = Counter(
             "privaudit_store_retries_total", "Store statements that failed as unavailable and were retried", registry=r)
+        self.publish_retries = Counter(
+            "privaudit_publish_retries_total", "Publishes of dead letters and violations retried while Kafka refused them",
+            registry=r)
 
     def serve(self, port: int, host: str = "127.0.0.1") -> None:
         start_http_server(port, addr=host, registry=self.registry)
@@ -31,7 +34,7 @@ class RelayMetrics:
     """The same metrics as :class:`Metrics`, recorded as operations for another process to apply
     (:meth:`replay`): a consumer process has no endpoint of its own; the host serves them all."""
 
-    NAMES = ("events", "violations", "dlq", "records", "batch_seconds", "lag", "store_retries")
+    NAMES = ("events", "violations", "dlq", "records", "batch_seconds", "lag", "store_retries", "publish_retries")
 
     def __init__(self) -> None:
         self.ops: deque[tuple[str, tuple[str, ...], str, float]] = deque()  # appends are thread-safe

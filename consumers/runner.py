@@ -42,9 +42,11 @@ from concurrent.futures import Future, ThreadPoolExecutor, wait
 from dataclasses import dataclass, field
 from datetime import datetime, timedelta, timezone
 
+from privaudit.backoff import with_backoff
 from privaudit.bus import ClientName, Record, make_consumer, make_producer
 from privaudit.bus.clients import TP
 from privaudit.checker import Checker, CheckerState
+from privaudit.errors import BrokerError
 from privaudit.policy import Policy
 from privaudit.schemas import Codec
 from privaudit.settings import TOPIC_DLQ, TOPIC_EVENTS, TOPIC_VIOLATIONS
@@ -163,6 +165,7 @@ class AuditConsumer:
         self.after_batch = after_batch
         self.covered: Callable[[], bool] | None = None  # set by the host of several members
         self.totals = Totals()
+        self._stop = threading.Event()  # run()'s: ends a wait for the broker
         self._checkers: dict[TP, Checker] = {}
         self._replay: dict[TP, deque[tuple[int, int]]] = {}
         self._buffer: dict[TP, list[Record]] = {}
@@ -219,6 +222,7 @@ class AuditConsumer:
     # -- the loop -------------------------------------------------------------------------
 
     def run(self, stop: threading.Event, *, idle_exit_s: float | None = None) -> Totals:
+        self._stop = stop
         try:
             while not stop.is_set():
                 records = self.gather()
@@ -408,16 +412,21 @@ class AuditConsumer:
         return chunks
 
     def _publish(self, batches: list[PartitionBatch]) -> None:
-        sent = False
-        for b in batches:
-            for dead in b.dead:
-                self.producer.send(TOPIC_DLQ, dead.record.value, key=dead.record.key, headers=dead.headers())
-                sent = True
-            for key, value in b.published:
-                self.producer.send(TOPIC_VIOLATIONS, value, key=key)
-                sent = True
-        if sent:
+        """Dead letters and violations to Kafka, flushed. While the broker cannot take them, all are
+        sent again with backoff (:mod:`privaudit.backoff`): at least once, so a record delivered
+        before a failure may arrive twice, carrying its source offset to tell."""
+        messages = [(TOPIC_DLQ, d.record.value, d.record.key, d.headers()) for b in batches for d in b.dead]
+        messages += [(TOPIC_VIOLATIONS, value, key, None) for b in batches for key, value in b.published]
+        if not messages:
+            return
+
+        def send_all() -> None:
+            for topic, value, key, headers in messages:
+                self.producer.send(topic, value, key=key, headers=headers)
             self.producer.flush(30)
+
+        with_backoff(send_all, retry_on=BrokerError, stop=self._stop, on_retry=self.metrics.publish_retries.inc,
+                     what=f"{self.config.name}: publishing {len(messages)} dead letter(s) and violation(s)")
 
     def _count(self, batches: list[PartitionBatch], seconds: float) -> None:
         t, m = self.totals, self.metrics

@@ -102,7 +102,8 @@ def run_consumers(
     or with ``processes`` > 0 that many consumer processes, served the store from here.
     ``observe`` sees the members' totals as they change (about once a second with threads, after
     every batch from processes). The consumers' and the bulk stage's statements are retried while
-    the store is unavailable (:mod:`privaudit.store.retry`), until it is back or ``stop`` is set."""
+    the store is unavailable (:mod:`privaudit.store.retry`), and their publishes while Kafka refuses
+    them, until it is back or ``stop`` is set."""
     stop = stop or threading.Event()
     started = time.monotonic()
     metrics = Metrics()
@@ -118,7 +119,8 @@ def run_consumers(
             observe(totals)
 
     bulk_producer = make_producer(config.client, config.bootstrap) if bulk_stage else None
-    bulk = BulkStage(retrying, policy, bulk_producer, partitions=partitions, topic=config.topic) if bulk_stage else None  # type: ignore[arg-type]
+    bulk = BulkStage(retrying, policy, bulk_producer, partitions=partitions, topic=config.topic, stop=stop,  # type: ignore[arg-type]
+                     on_publish_retry=metrics.publish_retries.inc) if bulk_stage else None
     try:
         if processes > 0:
             host = ProcessHost(config, retrying, policy, bulk, processes=processes, partitions=partitions,

@@ -4,11 +4,11 @@ waited for, never skipped and never a reason to drop what was read.
     store = Retrying(Store.connect(dsn), stop, on_retry=metrics.store_retries.inc)
 
 A statement that fails with :class:`StoreUnavailable` (no connection, a broken response, or a
-"not now" from the server such as TOO_MANY_PARTS) is sent again after 0.5 s, then 1, 2, 4 ... up to
-30 s between attempts, for as long as it takes; each failure is logged as a warning and counted,
-and the first success after failures is logged too. Any other :class:`StoreError` (a statement that
-would fail again) is raised at once. When ``stop`` is set (SIGTERM) the wait ends and the error is
-raised: the consumer exits without committing, and the next run reads that batch again.
+"not now" from the server such as TOO_MANY_PARTS) is sent again with :func:`privaudit.backoff.with_backoff`
+(after 0.5 s, then 1, 2, 4 ... up to 30 s between attempts, for as long as it takes, each failure
+logged and counted). Any other :class:`StoreError` (a statement that would fail again) is raised at
+once. When ``stop`` is set (SIGTERM) the wait ends and the error is raised: the consumer exits
+without committing, and the next run reads that batch again.
 
 Sending a consumer's statement again is safe even when the failure came after the store applied
 it (a response lost on the way back):
@@ -23,19 +23,16 @@ it (a response lost on the way back):
 
 from __future__ import annotations
 
-import logging
 import threading
 from collections.abc import Callable, Sequence
-from typing import Any, TypeVar
+from functools import partial
+from typing import Any
 
+from privaudit.backoff import FIRST_DELAY_S, MAX_DELAY_S, with_backoff
 from privaudit.errors import StoreUnavailable
 
 from .client import InsertData, Store, insert_data
 from .remote import RemoteStore
-
-log = logging.getLogger("privaudit.store")
-
-T = TypeVar("T")
 
 
 class Retrying:
@@ -43,8 +40,8 @@ class Retrying:
     unavailable; everything else (``database``, ``cluster``, ``dsn``, ``migrate`` ...) is the
     store's own."""
 
-    def __init__(self, store: Store | RemoteStore, stop: threading.Event, *, first_delay_s: float = 0.5,
-                 max_delay_s: float = 30.0, on_retry: Callable[[], None] | None = None) -> None:
+    def __init__(self, store: Store | RemoteStore, stop: threading.Event, *, first_delay_s: float = FIRST_DELAY_S,
+                 max_delay_s: float = MAX_DELAY_S, on_retry: Callable[[], None] | None = None) -> None:
         self.store = store
         self.stop = stop
         self.first_delay_s, self.max_delay_s = first_delay_s, max_delay_s
@@ -54,10 +51,10 @@ class Retrying:
         return getattr(self.store, name)
 
     def command(self, sql: str, parameters: dict[str, Any] | None = None) -> Any:
-        return self._retry("a command", self.store.command, sql, parameters)
+        return self._retry("a store command", partial(self.store.command, sql, parameters))
 
     def query(self, sql: str, parameters: dict[str, Any] | None = None, *, readonly: bool = False) -> tuple[list[str], list[tuple]]:
-        return self._retry("a query", self.store.query, sql, parameters, readonly=readonly)
+        return self._retry("a store query", partial(self.store.query, sql, parameters, readonly=readonly))  # type: ignore[no-any-return]
 
     def insert(self, table: str, columns_data: Sequence[Sequence[Any]], column_names: Sequence[str], *,
                token: str | None = None) -> None:
@@ -66,25 +63,8 @@ class Retrying:
         self.insert_data(table, insert_data(table, columns_data, column_names), token=token)  # built once
 
     def insert_data(self, table: str, data: InsertData, *, token: str | None = None) -> None:
-        self._retry(f"an insert into {table}", self.store.insert_data, table, data, token=token)
+        self._retry(f"an insert into {table}", partial(self.store.insert_data, table, data, token=token))
 
-    def _retry(self, what: str, call: Callable[..., T], *args: Any, **kwargs: Any) -> T:
-        delay, failures = self.first_delay_s, 0
-        while True:
-            try:
-                result = call(*args, **kwargs)
-            except StoreUnavailable as exc:
-                failures += 1
-                if self.on_retry is not None:
-                    self.on_retry()
-                if self.stop.is_set():
-                    raise StoreUnavailable(f"{exc} (stopping: what was not committed is read again by the next run)") from exc
-                log.warning("store unavailable for %s (%s); attempt %d failed, next in %.1f s", what, exc, failures, delay)
-                if self.stop.wait(delay):
-                    raise StoreUnavailable(f"{exc} (stopped while waiting for the store: what was not committed "
-                                           "is read again by the next run)") from exc
-                delay = min(delay * 2, self.max_delay_s)
-                continue
-            if failures:
-                log.warning("store available again: %s succeeded after %d failed attempt(s)", what, failures)
-            return result
+    def _retry(self, what: str, call: Callable[[], Any]) -> Any:
+        return with_backoff(call, retry_on=StoreUnavailable, stop=self.stop, what=what, on_retry=self.on_retry,
+                            first_delay_s=self.first_delay_s, max_delay_s=self.max_delay_s)

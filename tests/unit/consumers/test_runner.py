@@ -1,6 +1,7 @@
-"""When an idle member lets the bulk stage scan to the end of the stream (``_when_idle``).
+"""When an idle member lets the bulk stage scan to the end of the stream (``_when_idle``), and how
+it publishes while the broker refuses.
 
-The broker client, the store and the bulk stage are stand-ins: what is tested is the decision.
+The broker client, the store and the bulk stage are stand-ins: what is tested is the logic around them.
 The interleaving it guards against (another member of the same process still loading records
 older than this member's last) is timing-dependent in the group tests, where it was seen once."""
 
@@ -10,8 +11,11 @@ import time
 
 import pytest
 
+from privaudit.bus import Record
 from privaudit.consumers import AuditConsumer, ConsumerConfig
 from privaudit.consumers import runner as runner_module
+from privaudit.consumers.batch import DeadLetter, PartitionBatch
+from privaudit.errors import BrokerError
 from privaudit.policy import load_policy
 
 TOPIC = "privaudit.events"
@@ -101,3 +105,57 @@ def test_a_member_behind_its_high_watermarks_neither_says_nor_scans_on_its_own(m
     m = member(range(PARTITIONS), others_said=False, behind=5)
     m._when_idle()
     assert m.bulk.scans == [] and m.sink.store.inserted == []  # type: ignore[union-attr]
+
+
+# -- publishing while the broker refuses ----------------------------------------------------------
+
+
+class _Producer(_Client):
+    """A producer whose first ``failures`` flushes fail as a broker that is away."""
+
+    def __init__(self, *args, **kwargs) -> None:  # type: ignore[no-untyped-def]
+        super().__init__()
+        self.sent: list[tuple[str, bytes]] = []
+        self.failures = 0
+
+    def send(self, topic, value, key=None, headers=None):  # type: ignore[no-untyped-def]
+        self.sent.append((topic, value))
+
+    def flush(self, timeout_s):  # type: ignore[no-untyped-def]
+        if self.failures:
+            self.failures -= 1
+            raise BrokerError("flush: KafkaTimeoutError: Timeout after waiting for 30 secs (injected)")
+
+
+def _batch_to_publish() -> PartitionBatch:
+    b = PartitionBatch(TOPIC, 0, 10, 11)
+    b.dead.append(DeadLetter(Record(TOPIC, 0, 10, b"k", b"garbage", 0), "decode", "unknown framing"))
+    b.published.append((b"PA-003|app|", b'{"rule": "PA-003"}'))
+    return b
+
+
+def test_dead_letters_and_violations_are_sent_again_until_the_broker_takes_them(monkeypatch):
+    monkeypatch.setattr(runner_module, "make_consumer", _Client)
+    monkeypatch.setattr(runner_module, "make_producer", _Producer)
+    m = AuditConsumer(ConsumerConfig(bootstrap="unused", gc_threshold=None), _Store(), load_policy())  # type: ignore[arg-type]
+    try:
+        m.producer.failures = 2  # type: ignore[attr-defined]
+        m._publish([_batch_to_publish()])
+        sent = [("privaudit.dlq", b"garbage"), ("privaudit.violations", b'{"rule": "PA-003"}')]
+        assert m.producer.sent == sent * 3  # type: ignore[attr-defined]  # at least once: all again each time
+        assert m.metrics.publish_retries._value.get() == 2
+    finally:
+        m.close()
+
+
+def test_stopping_ends_the_wait_for_the_broker_with_its_error(monkeypatch):
+    monkeypatch.setattr(runner_module, "make_consumer", _Client)
+    monkeypatch.setattr(runner_module, "make_producer", _Producer)
+    m = AuditConsumer(ConsumerConfig(bootstrap="unused", gc_threshold=None), _Store(), load_policy())  # type: ignore[arg-type]
+    try:
+        m.producer.failures = 10**6  # type: ignore[attr-defined]
+        m._stop.set()
+        with pytest.raises(BrokerError, match="stopping: what was not committed is read again"):
+            m._publish([_batch_to_publish()])
+    finally:
+        m.close()
