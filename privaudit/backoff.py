@@ -27,6 +27,8 @@ MAX_DELAY_S = 30.0
 def with_backoff(call: Callable[[], T], *, retry_on: type[Exception], stop: threading.Event, what: str,
                  on_retry: Callable[[], None] | None = None, first_delay_s: float = FIRST_DELAY_S,
                  max_delay_s: float = MAX_DELAY_S) -> T:
+    """``call()``'s result, once it does not raise ``retry_on`` (one of our errors, made from one
+    message); any other error is raised at once."""
     delay, failures = first_delay_s, 0
     while True:
         try:

@@ -24,14 +24,14 @@ it (a response lost on the way back):
 from __future__ import annotations
 
 import threading
-from collections.abc import Callable, Sequence
+from collections.abc import Callable
 from functools import partial
 from typing import Any
 
 from privaudit.backoff import FIRST_DELAY_S, MAX_DELAY_S, with_backoff
 from privaudit.errors import StoreUnavailable
 
-from .client import InsertData, Store, insert_data
+from .client import InsertData, Store
 from .remote import RemoteStore
 
 
@@ -56,11 +56,8 @@ class Retrying:
     def query(self, sql: str, parameters: dict[str, Any] | None = None, *, readonly: bool = False) -> tuple[list[str], list[tuple]]:
         return self._retry("a store query", partial(self.store.query, sql, parameters, readonly=readonly))  # type: ignore[no-any-return]
 
-    def insert(self, table: str, columns_data: Sequence[Sequence[Any]], column_names: Sequence[str], *,
-               token: str | None = None) -> None:
-        if not columns_data or not len(columns_data[0]):
-            return
-        self.insert_data(table, insert_data(table, columns_data, column_names), token=token)  # built once
+    #: As the store's own: the data is built once, then sent (again) by :meth:`insert_data`.
+    insert = Store.insert
 
     def insert_data(self, table: str, data: InsertData, *, token: str | None = None) -> None:
         self._retry(f"an insert into {table}", partial(self.store.insert_data, table, data, token=token))
