@@ -13,7 +13,7 @@ from privaudit.alerting import load_alerting
 from privaudit.alerting.service import DEFAULT_GROUP, make_dispatcher
 from privaudit.bus import ensure_topics
 from privaudit.service import install_stop_signals
-from privaudit.store import Store
+from privaudit.store import Retrying, Store
 
 from .pipeline_cmd import _dsn, bootstrap_option, clickhouse_option, data_dir_option
 from .terminal import Output
@@ -40,9 +40,10 @@ def alerts(alerting_path: Path, bootstrap: str, dsn: str | None, data_dir: str, 
     try:
         store.migrate()
         ensure_topics(bootstrap)
-        dispatcher = make_dispatcher(config, bootstrap, store, client=kafka_client, group=group)  # type: ignore[arg-type]
         stop = threading.Event()
         install_stop_signals(stop)
+        # its history is retried while the store is unavailable, as the consumers' statements are
+        dispatcher = make_dispatcher(config, bootstrap, Retrying(store, stop), client=kafka_client, group=group)  # type: ignore[arg-type]
         totals = dispatcher.run(stop, idle_exit_s=until_idle)
     finally:
         store.close()

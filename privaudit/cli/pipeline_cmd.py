@@ -19,7 +19,7 @@ from privaudit.consumers import ConsumerConfig
 from privaudit.errors import StoreBusy, StoreError
 from privaudit.policy import load_policy
 from privaudit.service import Companion, install_stop_signals, run_consumers
-from privaudit.store import Store
+from privaudit.store import Retrying, Store
 from privaudit.store import migrations as mig
 from privaudit.store.ddl import Target
 
@@ -196,7 +196,8 @@ def _consume(*, bootstrap: str, dsn: str | None, data_dir: str, retention_days: 
         install_stop_signals(stop)
         consumers_done = threading.Event()
         if alerting is not None:
-            dispatcher = make_dispatcher(alerting, bootstrap, store, client=kafka_client)  # type: ignore[arg-type]
+            # its history is retried while the store is unavailable, as the consumers' statements are
+            dispatcher = make_dispatcher(alerting, bootstrap, Retrying(store, stop), client=kafka_client)  # type: ignore[arg-type]
             companions.append(Companion(dispatcher.run, stop, name="alerts", stop=stop, idle_exit_s=until_idle,
                                         may_exit=consumers_done.is_set))
         if dashboard_port is not None:

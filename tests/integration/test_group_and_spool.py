@@ -354,6 +354,7 @@ class _Outage:
     def __init__(self, store: Store) -> None:
         self.store, self.failed = store, 0
         self._events_inserts, self._plans, self._state_reads = 0, 0, 0
+        self._lock = threading.Lock()  # with --processes, the host serves each process on a thread
 
     def __getattr__(self, name: str):  # type: ignore[no-untyped-def]
         return getattr(self.store, name)
@@ -363,41 +364,43 @@ class _Outage:
         raise StoreUnavailable("Code: 210. Connection reset by peer (injected)")
 
     def insert_data(self, table, data, *, token=None):  # type: ignore[no-untyped-def]
-        if table == "events" and self._events_inserts < 9:
-            self._events_inserts += 1
-            step = self._events_inserts % 3
+        with self._lock:
+            step = 0
+            if table == "events" and self._events_inserts < 9:
+                self._events_inserts += 1
+                step = self._events_inserts % 3 or 3
+            elif table == "batches" and self._plans == 0:
+                self._plans, step = 1, 2
             if step == 1:
                 self._fail()  # never reached the store
             self.store.insert_data(table, data, token=token)
             if step == 2:
                 self._fail()  # landed; the caller cannot know
-            return
-        self.store.insert_data(table, data, token=token)
-        if table == "batches" and self._plans == 0:
-            self._plans += 1
-            self._fail()
 
     def query(self, sql, parameters=None, *, readonly=False):  # type: ignore[no-untyped-def]
-        if "subject_state" in sql and self._state_reads == 0:
-            self._state_reads += 1
-            self._fail()
+        with self._lock:
+            if "subject_state" in sql and self._state_reads == 0:
+                self._state_reads += 1
+                self._fail()
         return self.store.query(sql, parameters, readonly=readonly)
 
 
-def _outage_run(bootstrap: str, data_dir: str, report: list) -> None:
+def _outage_run(bootstrap: str, data_dir: str, processes: int, report: list) -> None:
     store = Store.connect(default_dsn(data_dir))
     store.migrate()
     outage = _Outage(store)
     result = run_consumers(ConsumerConfig(bootstrap=bootstrap, max_records=500, max_subjects=200), outage,  # type: ignore[arg-type]
-                           load_policy(), partitions=PARTITIONS, idle_exit_s=3, progress=False)
+                           load_policy(), processes=processes, partitions=PARTITIONS, idle_exit_s=3, progress=False)
     report.extend([outage.failed, result.as_dict()["loaded_events"]])
     store.close()
 
 
-def test_a_store_unavailable_mid_run_is_waited_for_and_loses_or_repeats_nothing(broker, tmp_path):
+@pytest.mark.parametrize("processes", [0, 2], ids=["threads", "processes"])
+def test_a_store_unavailable_mid_run_is_waited_for_and_loses_or_repeats_nothing(broker, tmp_path, processes):
+    """With processes, the host's store fails and each consumer process retries across the socket."""
     events = simulated(3000, seed=8)
     produce(broker.bootstrap, events, tmp_path / "spool")
-    failed, loaded = _in_a_process("_outage_run", broker.bootstrap, str(tmp_path / "data"))
+    failed, loaded = _in_a_process("_outage_run", broker.bootstrap, str(tmp_path / "data"), processes)
     assert failed == 8 and loaded == 3000  # every injected failure retried; the run went on
     data = tmp_path / "data"
     assert count(data, "SELECT count() FROM privaudit.events") == 3000
