@@ -46,7 +46,7 @@ from privaudit.backoff import with_backoff
 from privaudit.bus import ClientName, Record, make_consumer, make_producer
 from privaudit.bus.clients import TP
 from privaudit.checker import Checker, CheckerState
-from privaudit.errors import BrokerError
+from privaudit.errors import BrokerError, CommitRefused
 from privaudit.policy import Policy
 from privaudit.schemas import Codec
 from privaudit.settings import TOPIC_DLQ, TOPIC_EVENTS, TOPIC_VIOLATIONS
@@ -116,13 +116,16 @@ class HeldSubjects:
 
 @dataclass
 class InFlight:
-    """The batch on the loader thread: its partition ranges, the records they came from, and when
-    its handling began (for the batch-time metric)."""
+    """The batch on the loader thread: its partition ranges, the records they came from, when its
+    handling began (for the batch-time metric), and each partition's checker then (a partition
+    given a new one since was reassigned, and its new assignment replays the range: see
+    :meth:`AuditConsumer.settle`)."""
 
     future: Future[None]
     batches: list[PartitionBatch]
     records: list[Record]
     started: float
+    owners: dict[TP, Checker]
 
     def state_subjects(self, tp: TP) -> set[str]:
         return {s for b in self.batches if (b.topic, b.partition) == tp for s in b.state["subject_id"]}
@@ -191,7 +194,8 @@ class AuditConsumer:
         note the partitions; :meth:`_start_assigned` sets them up on the loop's thread."""
         self._pending |= tps
 
-    def _start_assigned(self) -> None:
+    def _start_assigned(self) -> set[TP]:
+        """The partitions started now."""
         pending, self._pending = self._pending, set()
         for tp in pending:
             committed = self.consumer.begin(tp)
@@ -206,10 +210,11 @@ class AuditConsumer:
             self._next[tp] = committed
             self._buffer[tp] = []
             log.info("%s: assigned %s:%d at offset %d (%d range(s) to replay)", self.config.name, *tp, committed, len(replay))
+        return pending
 
     def _revoked(self, tps: set[TP]) -> None:
         # The next owner reads the journal: let the batch in flight finish writing it and its rows
-        # first (it is committed, for the partitions still ours, when it is settled).
+        # first (it is committed, for the partitions kept since it was handed over, when it is settled).
         inflight = self._inflight
         if inflight is not None:
             wait([inflight.future])
@@ -266,20 +271,28 @@ class AuditConsumer:
         """Poll until ``max_records`` are in hand or ``linger_s`` passed since the first one:
         fewer, larger inserts (each costs milliseconds in ClickHouse whatever its size)."""
         config = self.config
-        records = self.consumer.poll(config.poll_timeout_s, config.max_records)
-        if self._pending:
-            self._start_assigned()
+        records = self._started(self.consumer.poll(config.poll_timeout_s, config.max_records))
         if not records:
             return records
         deadline = time.monotonic() + config.linger_s
         while len(records) < config.max_records and (left := deadline - time.monotonic()) > 0:
             more = self.consumer.poll(min(left, config.poll_timeout_s), config.max_records - len(records))
-            if self._pending:  # a rebalance inside the linger: process what we hold first
-                self._start_assigned()
+            records.extend(more)
+            records = self._started(records)  # a rebalance inside the linger
             if not more:
                 break
-            records.extend(more)
         return records
+
+    def _started(self, records: list[Record]) -> list[Record]:
+        """After a poll: start the partitions it assigned, and drop what it returned of them if the
+        client was moved to their committed offsets (it delivers them again from there; a replayed
+        range must be read from its start)."""
+        if not self._pending:
+            return records
+        started = self._start_assigned()
+        if not self.consumer.rewinds_on_begin:
+            return records
+        return [r for r in records if (r.topic, r.partition) not in started]
 
     def idle(self, seconds: float) -> bool:
         """:meth:`caught_up`, and (``covered``) the group's partitions all owned by this process: a
@@ -325,9 +338,10 @@ class AuditConsumer:
                 self._next[tp] = chunk[-1].offset + 1
         if self._held:
             self._load_subjects(work)
-        batches = []
+        batches, owners = [], {}
         for tp, replayed, decoded in work:
-            batch = check(decoded, self._checkers[tp])
+            owners[tp] = checker = self._checkers[tp]
+            batch = check(decoded, checker)
             batch.replayed = replayed
             batches.append(batch)
         if not batches:
@@ -336,7 +350,7 @@ class AuditConsumer:
         for b in batches:  # read here: the client is not the loader thread's to call
             b.high_watermark = self.consumer.highwater((b.topic, b.partition)) or 0
         future = self._loader.submit(self._store, batches, records)
-        self._inflight = InFlight(future, batches, records, started)
+        self._inflight = InFlight(future, batches, records, started, owners)
 
     def _store(self, batches: list[PartitionBatch], records: list[Record]) -> None:
         """On the loader thread: journal, load, publish, progress (see :mod:`.sink`)."""
@@ -357,13 +371,23 @@ class AuditConsumer:
 
     def settle(self) -> None:
         """Finish the batch in flight: wait for its load (a failure is raised here), commit its
-        offsets for the partitions still ours, count it."""
+        offsets for the partitions still ours under the same assignment, count those. A partition
+        revoked meanwhile, or revoked and given back (a rebalance), starts again from the committed
+        offset and replays the range from the journal, so it is neither committed nor counted here."""
         inflight, self._inflight = self._inflight, None
         if inflight is None:
             return
         inflight.future.result()
-        batches = inflight.batches
-        self.consumer.commit({(b.topic, b.partition): b.last_offset + 1 for b in batches if (b.topic, b.partition) in self._next})
+        batches = [b for b in inflight.batches
+                   if self._checkers.get((b.topic, b.partition)) is inflight.owners[(b.topic, b.partition)]]
+        try:
+            self.consumer.commit({(b.topic, b.partition): b.last_offset + 1 for b in batches})
+        except CommitRefused as exc:
+            # The group moved on (this member was dropped, e.g. after waiting long for the store):
+            # the next poll rejoins it, and whoever owns these partitions then replays these loaded
+            # ranges from the journal (repaired: nothing stored twice) and counts them.
+            log.warning("%s: %s; the partitions' next owner replays these ranges from the journal", self.config.name, exc)
+            return
         self._count(batches, time.perf_counter() - inflight.started)
         if self.bulk is not None and time.monotonic() >= self._next_bulk:
             self.bulk.run_once()

@@ -14,6 +14,7 @@ instead of a traceback::
     │   ├── StoreBusy        the embedded store's directory is held by another process
     │   └── StoreUnavailable ClickHouse cannot be reached, or refuses work for now (retried)
     ├── BrokerError          the Kafka broker cannot be reached or refused a request
+    │   └── CommitRefused    the group moved on: offsets not committed, the next owner replays
     └── ConsumerProcessFailed  a consumer process (``--processes``) failed or was killed
 
 Library errors (yaml, fastavro, pydantic) are wrapped with ``raise ... from exc``.
@@ -74,6 +75,12 @@ class StoreUnavailable(StoreError):
 
 class BrokerError(PrivauditError):
     """The Kafka broker cannot be reached, or refused a request."""
+
+
+class CommitRefused(BrokerError):
+    """The group moved on (a rebalance, or this member dropped for not polling in time, as when it
+    waited long for the store): its offsets were not committed. Nothing is lost: whoever owns the
+    partitions next replays the journal's planned ranges from the committed offsets."""
 
 
 class ConsumerProcessFailed(PrivauditError):

@@ -43,6 +43,9 @@ class Consumer(Protocol):
     # the client positioned there, so that what the caller expects and what it is given agree even
     # when the previous owner's last commit lands during the handover.
     def begin(self, tp: TP) -> int: ...
+    # True when begin() moves the client (a seek), so that records of the partition it returned
+    # before begin() may come from where it was before and are delivered again from the new position.
+    rewinds_on_begin: bool
     def highwater(self, tp: TP) -> int | None: ...  # from fetch responses; None before the first
     def close(self) -> None: ...
 

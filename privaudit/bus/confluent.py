@@ -8,16 +8,20 @@ from __future__ import annotations
 
 from typing import Any
 
-from privaudit.errors import BrokerError
+from privaudit.errors import BrokerError, CommitRefused
 
 from .clients import TP, Headers, Listener, Record, broker_error
 
 try:
     from confluent_kafka import Consumer as _Consumer
-    from confluent_kafka import OFFSET_BEGINNING, KafkaException, TopicPartition
+    from confluent_kafka import OFFSET_BEGINNING, KafkaError, KafkaException, TopicPartition
     from confluent_kafka import Producer as _Producer
 except ImportError as exc:  # pragma: no cover - depends on the install
     raise BrokerError("the confluent client needs confluent-kafka: pip install 'privaudit[confluent]'") from exc
+
+#: librdkafka's codes for a commit that comes after the group moved on.
+_REFUSED = frozenset({KafkaError.REBALANCE_IN_PROGRESS, KafkaError.ILLEGAL_GENERATION, KafkaError.UNKNOWN_MEMBER_ID,
+                      KafkaError.FENCED_INSTANCE_ID, KafkaError._ASSIGNMENT_LOST})
 
 
 class ConfluentConsumer:
@@ -82,6 +86,9 @@ class ConfluentConsumer:
         try:
             self._consumer.commit(offsets=[TopicPartition(t, p, o) for (t, p), o in offsets.items()], asynchronous=False)
         except KafkaException as exc:
+            error = exc.args[0] if exc.args else None
+            if isinstance(error, KafkaError) and error.code() in _REFUSED:
+                raise CommitRefused(f"commit: {error.str()}") from exc
             raise broker_error("commit", exc) from exc
 
     def seek(self, tp: TP, offset: int) -> None:
@@ -93,6 +100,9 @@ class ConfluentConsumer:
     def committed(self, tp: TP) -> int | None:
         [p] = self._consumer.committed([TopicPartition(*tp)], timeout=10)
         return p.offset if p.offset >= 0 else None
+
+    #: The assignment itself starts each partition at the offset begin() returns: nothing to drop.
+    rewinds_on_begin = False
 
     def begin(self, tp: TP) -> int:
         started = self._starts.pop(tp, None)

@@ -6,10 +6,21 @@ from typing import Any
 
 from kafka import KafkaConsumer, KafkaProducer, TopicPartition
 from kafka.consumer.subscription_state import ConsumerRebalanceListener
-from kafka.errors import KafkaError
+from kafka.errors import (
+    CommitFailedError,
+    IllegalGenerationError,
+    KafkaError,
+    RebalanceInProgressError,
+    UnknownMemberIdError,
+)
 from kafka.structs import OffsetAndMetadata
 
+from privaudit.errors import CommitRefused
+
 from .clients import TP, Headers, Listener, Record, broker_error
+
+#: What kafka-python raises when a commit comes after the group moved on.
+_REFUSED = (CommitFailedError, IllegalGenerationError, RebalanceInProgressError, UnknownMemberIdError)
 
 
 class _Rebalance(ConsumerRebalanceListener):
@@ -66,6 +77,8 @@ class KafkaPythonConsumer:
             return
         try:
             self._consumer.commit({TopicPartition(t, p): OffsetAndMetadata(o, "", -1) for (t, p), o in offsets.items()})
+        except _REFUSED as exc:
+            raise CommitRefused(f"commit: {type(exc).__name__}: {exc}") from exc
         except KafkaError as exc:
             raise broker_error("commit", exc) from exc
 
@@ -77,6 +90,12 @@ class KafkaPythonConsumer:
 
     def committed(self, tp: TP) -> int | None:
         return self._consumer.committed(TopicPartition(*tp))
+
+    #: begin() seeks: records of the partition returned before may come from where the client was.
+    #: (Seen: a partition revoked and given back to the same member in one rebalance kept its fetch
+    #: position, and the poll that assigned it returned records from there, past the range the
+    #: member had to replay from the committed offset.)
+    rewinds_on_begin = True
 
     def begin(self, tp: TP) -> int:
         # kafka-python looks the committed offset up on its own, possibly later than we do (seen:

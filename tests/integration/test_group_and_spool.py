@@ -408,3 +408,55 @@ def test_a_store_unavailable_mid_run_is_waited_for_and_loses_or_repeats_nothing(
     assert count(data, "SELECT uniqExactMerge(events) FROM privaudit.usage_daily") == 3000
     stored = stored_verdicts(data)
     assert len(stored) == len(set(stored)) and set(stored) == expected_verdicts(events)
+
+
+class _LongOutage:
+    """The real store, unavailable for ``seconds`` from the second insert into ``events`` on."""
+
+    def __init__(self, store: Store, seconds: float) -> None:
+        self.store, self.seconds, self.inserts, self.until = store, seconds, 0, 0.0
+
+    def __getattr__(self, name: str):  # type: ignore[no-untyped-def]
+        return getattr(self.store, name)
+
+    def insert_data(self, table, data, *, token=None):  # type: ignore[no-untyped-def]
+        if table == "events":
+            self.inserts += 1
+            if self.inserts == 2:
+                self.until = time.monotonic() + self.seconds
+        if time.monotonic() < self.until:
+            raise StoreUnavailable("Code: 210. Connection refused (injected)")
+        self.store.insert_data(table, data, token=token)
+
+
+def _long_outage_run(bootstrap: str, data_dir: str, report: list) -> None:
+    """The store away for longer than the client's poll interval (lowered to 8 s here, 5 minutes
+    by default), so the group drops the waiting consumer and refuses its commit."""
+    import kafka
+
+    import privaudit.bus.kafka_python as client
+
+    class ShortPollInterval(kafka.KafkaConsumer):
+        def __init__(self, *args, **kwargs):  # type: ignore[no-untyped-def]
+            super().__init__(*args, **{**kwargs, "max_poll_interval_ms": 8000})
+
+    client.KafkaConsumer = ShortPollInterval  # type: ignore[misc]
+    store = Store.connect(default_dsn(data_dir))
+    store.migrate()
+    result = run_consumers(ConsumerConfig(bootstrap=bootstrap, max_records=500), _LongOutage(store, 20), load_policy(),  # type: ignore[arg-type]
+                           partitions=PARTITIONS, idle_exit_s=3, progress=False)
+    report.append(result.as_dict()["loaded_events"])
+    store.close()
+
+
+def test_a_consumer_dropped_by_its_group_while_waiting_for_the_store_goes_on_exactly_once(broker, tmp_path):
+    events = simulated(3000, seed=8)
+    produce(broker.bootstrap, events, tmp_path / "spool")
+    [loaded] = _in_a_process("_long_outage_run", broker.bootstrap, str(tmp_path / "data"))
+    assert loaded == 3000  # the refused batch counted once, when its range was replayed
+    data = tmp_path / "data"
+    assert count(data, "SELECT count() FROM privaudit.events") == 3000
+    assert count(data, "SELECT uniqExact(event_id) FROM privaudit.events") == 3000
+    assert count(data, "SELECT uniqExactMerge(events) FROM privaudit.usage_daily") == 3000
+    stored = stored_verdicts(data)
+    assert len(stored) == len(set(stored)) and set(stored) == expected_verdicts(events)

@@ -1,5 +1,5 @@
-"""When an idle member lets the bulk stage scan to the end of the stream (``_when_idle``), and how
-it publishes while the broker refuses.
+"""When an idle member lets the bulk stage scan to the end of the stream (``_when_idle``), how it
+publishes while the broker refuses, and what it commits of a batch across a rebalance.
 
 The broker client, the store and the bulk stage are stand-ins: what is tested is the logic around them.
 The interleaving it guards against (another member of the same process still loading records
@@ -8,6 +8,7 @@ older than this member's last) is timing-dependent in the group tests, where it 
 from __future__ import annotations
 
 import time
+from concurrent.futures import Future
 
 import pytest
 
@@ -15,7 +16,8 @@ from privaudit.bus import Record
 from privaudit.consumers import AuditConsumer, ConsumerConfig
 from privaudit.consumers import runner as runner_module
 from privaudit.consumers.batch import DeadLetter, PartitionBatch
-from privaudit.errors import BrokerError
+from privaudit.consumers.runner import InFlight
+from privaudit.errors import BrokerError, CommitRefused
 from privaudit.policy import load_policy
 
 TOPIC = "privaudit.events"
@@ -159,3 +161,74 @@ def test_stopping_ends_the_wait_for_the_broker_with_its_error(monkeypatch):
             m._publish([_batch_to_publish()])
     finally:
         m.close()
+
+
+# -- settling a batch across a rebalance ------------------------------------------------------------
+
+
+class _Committing(_Client):
+    def __init__(self, *args, **kwargs) -> None:  # type: ignore[no-untyped-def]
+        super().__init__()
+        self.commits: list[dict] = []
+        self.refuse = False
+
+    def begin(self, tp):  # type: ignore[no-untyped-def]
+        return 10
+
+    def commit(self, offsets):  # type: ignore[no-untyped-def]
+        if self.refuse:
+            raise CommitRefused("commit: CommitFailedError: the consumer was kicked out of the group (injected)")
+        self.commits.append(offsets)
+
+
+class _Journal(_Store):
+    def query(self, sql, parameters=None, *, readonly=False):  # type: ignore[no-untyped-def]
+        return [], []  # no planned ranges
+
+
+@pytest.fixture()
+def settling(monkeypatch):  # type: ignore[no-untyped-def]
+    monkeypatch.setattr(runner_module, "make_consumer", _Committing)
+    monkeypatch.setattr(runner_module, "make_producer", _Client)
+    m = AuditConsumer(ConsumerConfig(bootstrap="unused", gc_threshold=None), _Journal(), load_policy())  # type: ignore[arg-type]
+    m._pending = {(TOPIC, 0), (TOPIC, 1)}
+    m._start_assigned()
+    loaded: Future[None] = Future()
+    loaded.set_result(None)
+    batches = [PartitionBatch(TOPIC, 0, 10, 14), PartitionBatch(TOPIC, 1, 10, 12)]
+    m._inflight = InFlight(loaded, batches, [], time.perf_counter(), {(TOPIC, p): m._checkers[(TOPIC, p)] for p in (0, 1)})
+    yield m
+    m.close()
+
+
+def test_a_batch_is_committed_and_counted_only_for_partitions_kept_since_it_was_handed_over(settling):
+    m = settling
+    m._revoked({(TOPIC, 0)})  # a rebalance takes partition 0 away and gives it back
+    m._pending = {(TOPIC, 0)}
+    m._start_assigned()
+    m.settle()
+    # partition 0 starts again from its committed offset and replays the range from the journal
+    assert m.consumer.commits == [{(TOPIC, 1): 13}]  # type: ignore[attr-defined]
+    assert m.totals.records == 3
+
+
+def test_a_commit_refused_because_the_group_moved_on_leaves_the_range_to_the_replay(settling, caplog):
+    m = settling
+    m.consumer.refuse = True  # type: ignore[attr-defined]
+    with caplog.at_level("WARNING", logger="privaudit.consumer"):
+        m.settle()  # no error: the next poll rejoins, and the journal says what to replay
+    assert m.totals.records == 0 and m._inflight is None
+    assert "next owner replays these ranges from the journal" in caplog.text
+
+
+@pytest.mark.parametrize("rewinds", [True, False])
+def test_records_returned_by_the_poll_that_assigned_a_partition_are_dropped_when_the_client_rewinds(settling, rewinds):
+    m = settling
+    m.consumer.rewinds_on_begin = rewinds  # type: ignore[attr-defined]
+    m._revoked({(TOPIC, 0)})
+    m._pending = {(TOPIC, 0)}  # given back in the same rebalance; the poll returned records from before
+    polled = [Record(TOPIC, 0, 15, None, b"", 0), Record(TOPIC, 1, 13, None, b"", 0)]
+    kept = m._started(list(polled))
+    assert (TOPIC, 0) in m._checkers  # started: the client is at the committed offset again
+    # kafka-python (a seek) delivers partition 0 again from there; confluent's assignment starts there
+    assert kept == (polled[1:] if rewinds else polled)
