@@ -395,6 +395,16 @@ def _outage_run(bootstrap: str, data_dir: str, processes: int, report: list) -> 
     store.close()
 
 
+def _each_stored_once(data: Path, events: list) -> None:
+    """Every event, its usage count and its verdicts (those of ``check``) in the store, once."""
+    n = len(events)
+    assert count(data, "SELECT count() FROM privaudit.events") == n
+    assert count(data, "SELECT uniqExact(event_id) FROM privaudit.events") == n
+    assert count(data, "SELECT uniqExactMerge(events) FROM privaudit.usage_daily") == n
+    stored = stored_verdicts(data)
+    assert len(stored) == len(set(stored)) and set(stored) == expected_verdicts(events)
+
+
 @pytest.mark.parametrize("processes", [0, 2], ids=["threads", "processes"])
 def test_a_store_unavailable_mid_run_is_waited_for_and_loses_or_repeats_nothing(broker, tmp_path, processes):
     """With processes, the host's store fails and each consumer process retries across the socket."""
@@ -402,12 +412,7 @@ def test_a_store_unavailable_mid_run_is_waited_for_and_loses_or_repeats_nothing(
     produce(broker.bootstrap, events, tmp_path / "spool")
     failed, loaded = _in_a_process("_outage_run", broker.bootstrap, str(tmp_path / "data"), processes)
     assert failed == 8 and loaded == 3000  # every injected failure retried; the run went on
-    data = tmp_path / "data"
-    assert count(data, "SELECT count() FROM privaudit.events") == 3000
-    assert count(data, "SELECT uniqExact(event_id) FROM privaudit.events") == 3000
-    assert count(data, "SELECT uniqExactMerge(events) FROM privaudit.usage_daily") == 3000
-    stored = stored_verdicts(data)
-    assert len(stored) == len(set(stored)) and set(stored) == expected_verdicts(events)
+    _each_stored_once(tmp_path / "data", events)
 
 
 class _LongOutage:
@@ -454,9 +459,4 @@ def test_a_consumer_dropped_by_its_group_while_waiting_for_the_store_goes_on_exa
     produce(broker.bootstrap, events, tmp_path / "spool")
     [loaded] = _in_a_process("_long_outage_run", broker.bootstrap, str(tmp_path / "data"))
     assert loaded == 3000  # the refused batch counted once, when its range was replayed
-    data = tmp_path / "data"
-    assert count(data, "SELECT count() FROM privaudit.events") == 3000
-    assert count(data, "SELECT uniqExact(event_id) FROM privaudit.events") == 3000
-    assert count(data, "SELECT uniqExactMerge(events) FROM privaudit.usage_daily") == 3000
-    stored = stored_verdicts(data)
-    assert len(stored) == len(set(stored)) and set(stored) == expected_verdicts(events)
+    _each_stored_once(tmp_path / "data", events)
