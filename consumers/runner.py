@@ -271,28 +271,30 @@ class AuditConsumer:
         """Poll until ``max_records`` are in hand or ``linger_s`` passed since the first one:
         fewer, larger inserts (each costs milliseconds in ClickHouse whatever its size)."""
         config = self.config
-        records = self._started(self.consumer.poll(config.poll_timeout_s, config.max_records))
+        records = self._started([], self.consumer.poll(config.poll_timeout_s, config.max_records))
         if not records:
             return records
         deadline = time.monotonic() + config.linger_s
         while len(records) < config.max_records and (left := deadline - time.monotonic()) > 0:
             more = self.consumer.poll(min(left, config.poll_timeout_s), config.max_records - len(records))
-            records.extend(more)
-            records = self._started(records)  # a rebalance inside the linger
+            records = self._started(records, more)  # a rebalance inside the linger
             if not more:
                 break
         return records
 
-    def _started(self, records: list[Record]) -> list[Record]:
-        """After a poll: start the partitions it assigned, and drop what it returned of them if the
-        client was moved to their committed offsets (it delivers them again from there; a replayed
-        range must be read from its start)."""
+    def _started(self, held: list[Record], polled: list[Record]) -> list[Record]:
+        """``held`` and then ``polled``, after starting the partitions the poll assigned, less what
+        is stale of those: what was held of them came from their previous assignment, and what the
+        poll returned of them too if the client was moved to the committed offset
+        (``rewinds_on_begin``). Both are delivered again from there, where a replayed range must be
+        read from its start."""
         if not self._pending:
-            return records
+            held.extend(polled)
+            return held
         started = self._start_assigned()
-        if not self.consumer.rewinds_on_begin:
-            return records
-        return [r for r in records if (r.topic, r.partition) not in started]
+        kept = [r for r in held if (r.topic, r.partition) not in started]
+        kept += [r for r in polled if (r.topic, r.partition) not in started] if self.consumer.rewinds_on_begin else polled
+        return kept
 
     def idle(self, seconds: float) -> bool:
         """:meth:`caught_up`, and (``covered``) the group's partitions all owned by this process: a
