@@ -30,13 +30,10 @@ from __future__ import annotations
 
 import threading
 from collections.abc import Callable
-from functools import partial
 from typing import Any
 
-from privaudit.backoff import with_backoff
-from privaudit.bus import Producer
+from privaudit.bus import Producer, publish
 from privaudit.checker import Checker, Violation
-from privaudit.errors import BrokerError
 from privaudit.policy import Policy, from_millis, to_millis
 from privaudit.settings import TOPIC_EVENTS, TOPIC_VIOLATIONS
 from privaudit.store import Store, as_utc
@@ -153,17 +150,11 @@ class BulkStage:
             )
         names = list(cols)
         self.store.insert("violations", [cols[n] for n in names], names, token=f"bulk/{self.topic}/{lo}-{hi}/violations")
-        if self.producer is not None and published:
-            with_backoff(partial(self._publish, published), retry_on=BrokerError, stop=self._stop,
-                         what=f"the bulk stage: publishing {len(published)} violation(s)", on_retry=self._on_publish_retry)
+        if self.producer is not None:
+            publish(self.producer, [(TOPIC_VIOLATIONS, value, key, None) for key, value in published], stop=self._stop,
+                    what=f"the bulk stage: publishing {len(published)} violation(s)", on_retry=self._on_publish_retry)
         self._checker, self._fed_to = checker, hi
         return len(published)
-
-    def _publish(self, published: list[tuple[bytes, bytes]]) -> None:
-        assert self.producer is not None
-        for key, value in published:
-            self.producer.send(TOPIC_VIOLATIONS, value, key=key)
-        self.producer.flush(30)
 
     def _accesses(self, lo: int, hi: int) -> list[tuple[Any, ...]]:
         """The accesses in ``(lo, hi]`` (epoch ms), in the order the checker takes them."""

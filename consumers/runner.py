@@ -42,11 +42,10 @@ from concurrent.futures import Future, ThreadPoolExecutor, wait
 from dataclasses import dataclass, field
 from datetime import datetime, timedelta, timezone
 
-from privaudit.backoff import with_backoff
-from privaudit.bus import ClientName, Record, make_consumer, make_producer
+from privaudit.bus import ClientName, Record, make_consumer, make_producer, publish
 from privaudit.bus.clients import TP
 from privaudit.checker import Checker, CheckerState
-from privaudit.errors import BrokerError, CommitRefused
+from privaudit.errors import CommitRefused
 from privaudit.policy import Policy
 from privaudit.schemas import Codec
 from privaudit.settings import TOPIC_DLQ, TOPIC_EVENTS, TOPIC_VIOLATIONS
@@ -438,21 +437,12 @@ class AuditConsumer:
         return chunks
 
     def _publish(self, batches: list[PartitionBatch]) -> None:
-        """Dead letters and violations to Kafka, flushed. While the broker cannot take them, all are
-        sent again with backoff (:mod:`privaudit.backoff`): at least once, so a record delivered
-        before a failure may arrive twice, carrying its source offset to tell."""
+        """Dead letters and violations to Kafka, flushed; sent again while the broker refuses them
+        (:func:`privaudit.bus.publish`)."""
         messages = [(TOPIC_DLQ, d.record.value, d.record.key, d.headers()) for b in batches for d in b.dead]
         messages += [(TOPIC_VIOLATIONS, value, key, None) for b in batches for key, value in b.published]
-        if not messages:
-            return
-
-        def send_all() -> None:
-            for topic, value, key, headers in messages:
-                self.producer.send(topic, value, key=key, headers=headers)
-            self.producer.flush(30)
-
-        with_backoff(send_all, retry_on=BrokerError, stop=self._stop, on_retry=self.metrics.publish_retries.inc,
-                     what=f"{self.config.name}: publishing {len(messages)} dead letter(s) and violation(s)")
+        publish(self.producer, messages, stop=self._stop, on_retry=self.metrics.publish_retries.inc,
+                what=f"{self.config.name}: publishing {len(messages)} dead letter(s) and violation(s)")
 
     def _count(self, batches: list[PartitionBatch], seconds: float) -> None:
         t, m = self.totals, self.metrics

@@ -12,10 +12,12 @@ locally answers ListOffsets(latest) with the last record batch's base offset + 1
 
 from __future__ import annotations
 
-from collections.abc import Callable
+import threading
+from collections.abc import Callable, Sequence
 from dataclasses import dataclass
 from typing import Any, Literal, Protocol
 
+from privaudit.backoff import with_backoff
 from privaudit.errors import BrokerError
 
 ClientName = Literal["kafka-python", "confluent"]
@@ -89,6 +91,26 @@ def make_producer(client: ClientName, bootstrap: str, **options: Any) -> Produce
     from .kafka_python import KafkaPythonProducer
 
     return KafkaPythonProducer(bootstrap, **options)
+
+
+#: One record to publish: (topic, value, key, headers).
+Message = tuple[str, bytes, bytes | None, Headers | None]
+
+
+def publish(producer: Producer, messages: Sequence[Message], *, stop: threading.Event, what: str,
+            on_retry: Callable[[], None] | None = None) -> None:
+    """Send ``messages`` and flush. While the broker refuses or times out, all are sent again with
+    backoff (:mod:`privaudit.backoff`) until it takes them or ``stop`` is set: at least once, so a
+    record delivered before a failure may arrive twice (each carries its source position to tell)."""
+    if not messages:
+        return
+
+    def send_all() -> None:
+        for topic, value, key, headers in messages:
+            producer.send(topic, value, key=key, headers=headers)
+        producer.flush(30)
+
+    with_backoff(send_all, retry_on=BrokerError, stop=stop, what=what, on_retry=on_retry)
 
 
 def broker_error(what: str, exc: BaseException) -> BrokerError:
