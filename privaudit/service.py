@@ -18,12 +18,14 @@ from collections.abc import Callable
 from dataclasses import dataclass, replace
 from typing import Any
 
-from privaudit.bus import make_producer
+from privaudit.backoff import with_backoff
+from privaudit.bus import ensure_topics, make_producer
 from privaudit.consumers import AuditConsumer, BulkStage, ConsumerConfig, Totals
 from privaudit.consumers.metrics import Metrics
 from privaudit.policy import Policy
 from privaudit.processes import ProcessHost
-from privaudit.store import Retrying, Store
+from privaudit.errors import StoreUnavailable
+from privaudit.store import Retrying, Store, shown_dsn
 
 
 @dataclass
@@ -80,6 +82,33 @@ def install_stop_signals(stop: threading.Event) -> None:
         return
     for sig in (signal.SIGTERM, signal.SIGINT):
         signal.signal(sig, lambda *_: stop.set())
+
+
+def open_dependencies(dsn: str, bootstrap: str | None, *, stop: threading.Event, wait_s: float,
+                      retention_days: int = 730, partitions: int = 6) -> Store:
+    """At start-up: the store, migrated, and (given ``bootstrap``) the pipeline's topics. A ClickHouse
+    server or a broker not reachable yet (a restart, services started together) is tried again with
+    growing pauses for up to ``wait_s``, each failure logged; then the last error is raised. An
+    embedded store opens or fails at once: nothing else can bring it up."""
+
+    def store_up() -> Store:
+        store = Store.connect(dsn)
+        try:
+            store.migrate(retention_days)
+        except BaseException:
+            store.close()
+            raise
+        return store
+
+    store = with_backoff(store_up, retry_on=StoreUnavailable, stop=stop, what=f"opening ClickHouse at {shown_dsn(dsn)}",
+                         give_up_after_s=wait_s)
+    if bootstrap is not None:
+        try:
+            ensure_topics(bootstrap, partitions, timeout_s=wait_s, stop=stop)
+        except BaseException:
+            store.close()
+            raise
+    return store
 
 
 def run_consumers(

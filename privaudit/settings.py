@@ -21,11 +21,15 @@ ENV_RETENTION_DAYS = "PRIVAUDIT_RETENTION_DAYS"
 ENV_CLUSTER = "PRIVAUDIT_CLUSTER"
 ENV_PSEUDONYM_KEY = "PRIVAUDIT_PSEUDONYM_KEY"
 ENV_LOG_LEVEL = "PRIVAUDIT_LOG_LEVEL"
+ENV_STARTUP_WAIT = "PRIVAUDIT_STARTUP_WAIT"
 
 DEFAULT_BOOTSTRAP = "127.0.0.1:9092"
 DEFAULT_DATA_DIR = "data"
 #: Access records of a health service must be kept two years (Safety Measures standard Art. 8).
 MIN_RETENTION_DAYS = 730
+#: At start, a ClickHouse server or broker that cannot be reached is tried for this long (a wrong
+#: address fails then, with the last error); once running, an outage is waited out without limit.
+DEFAULT_STARTUP_WAIT_S = 60.0
 
 TOPIC_EVENTS = "privaudit.events"
 TOPIC_DLQ = "privaudit.dlq"

@@ -12,10 +12,12 @@ from __future__ import annotations
 import shutil
 import socket
 import subprocess
+import threading
 import time
 from pathlib import Path
 from types import TracebackType
 
+from privaudit.backoff import with_backoff
 from privaudit.errors import BrokerError
 from privaudit.settings import TOPIC_DLQ, TOPIC_EVENTS, TOPIC_VIOLATIONS
 
@@ -87,22 +89,27 @@ class LocalBroker:
         self.stop()
 
 
-def ensure_topics(bootstrap: str, partitions: int = 6, timeout_s: float = 30.0) -> None:
-    """Create the pipeline's topics if missing (events keyed by subject; DLQ; violations)."""
+def ensure_topics(bootstrap: str, partitions: int = 6, timeout_s: float = 30.0,
+                  stop: threading.Event | None = None) -> None:
+    """Create the pipeline's topics if missing (events keyed by subject; DLQ; violations). A broker
+    not reachable yet is tried again with growing pauses for up to ``timeout_s`` (or until ``stop``)."""
     from kafka import KafkaAdminClient
     from kafka.admin import NewTopic
     from kafka.errors import KafkaError, TopicAlreadyExistsError
 
     wanted = {TOPIC_EVENTS: partitions, TOPIC_DLQ: 1, TOPIC_VIOLATIONS: 1}
     deadline = time.monotonic() + timeout_s
-    while True:
+
+    def connect() -> KafkaAdminClient:
+        attempt_s = max(1.0, min(deadline - time.monotonic(), 10.0))  # each attempt ends by the deadline
         try:
-            admin = KafkaAdminClient(bootstrap_servers=bootstrap, client_id="privaudit-admin")
-            break
+            return KafkaAdminClient(bootstrap_servers=bootstrap, client_id="privaudit-admin",
+                                    bootstrap_timeout_ms=int(attempt_s * 1000))
         except KafkaError as exc:
-            if time.monotonic() > deadline:
-                raise BrokerError(f"cannot reach the broker at {bootstrap}: {exc}") from exc
-            time.sleep(0.5)
+            raise BrokerError(f"cannot reach the broker at {bootstrap}: {exc}") from exc
+
+    admin = with_backoff(connect, retry_on=BrokerError, stop=stop or threading.Event(),
+                         what=f"reaching the broker at {bootstrap}", give_up_after_s=timeout_s)
     try:
         existing = set(admin.list_topics())
         missing = [NewTopic(name, n, 1) for name, n in wanted.items() if name not in existing]

@@ -11,11 +11,10 @@ import click
 
 from privaudit.alerting import load_alerting
 from privaudit.alerting.service import DEFAULT_GROUP, make_dispatcher
-from privaudit.bus import ensure_topics
-from privaudit.service import install_stop_signals
-from privaudit.store import Retrying, Store
+from privaudit.service import install_stop_signals, open_dependencies
+from privaudit.store import Retrying
 
-from .pipeline_cmd import _dsn, bootstrap_option, clickhouse_option, data_dir_option
+from .pipeline_cmd import _dsn, bootstrap_option, clickhouse_option, data_dir_option, startup_wait_option
 from .terminal import Output
 
 
@@ -27,21 +26,20 @@ from .terminal import Output
 @bootstrap_option
 @clickhouse_option
 @data_dir_option
+@startup_wait_option
 @click.option("--group", default=DEFAULT_GROUP, show_default=True, help="Kafka consumer group.")
 @click.option("--kafka-client", type=click.Choice(["kafka-python", "confluent"]), default="kafka-python", show_default=True)
 @click.option("--until-idle", type=float, default=None, metavar="SECONDS",
               help="Exit once every alert is delivered and nothing came for this long.")
 @click.option("--json", "json_mode", is_flag=True, help="Print the final summary as JSON.")
-def alerts(alerting_path: Path, bootstrap: str, dsn: str | None, data_dir: str, group: str, kafka_client: str,
-           until_idle: float | None, json_mode: bool) -> None:
+def alerts(alerting_path: Path, bootstrap: str, dsn: str | None, data_dir: str, startup_wait: float, group: str,
+           kafka_client: str, until_idle: float | None, json_mode: bool) -> None:
     """Notify on-call of violations: privaudit.violations to Alertmanager, webhooks, Slack, PagerDuty."""
     config = load_alerting(alerting_path)
-    store = Store.connect(_dsn(dsn, data_dir))
+    stop = threading.Event()
+    install_stop_signals(stop)
+    store = open_dependencies(_dsn(dsn, data_dir), bootstrap, stop=stop, wait_s=startup_wait)
     try:
-        store.migrate()
-        ensure_topics(bootstrap)
-        stop = threading.Event()
-        install_stop_signals(stop)
         # its history is retried while the store is unavailable, as the consumers' statements are
         dispatcher = make_dispatcher(config, bootstrap, Retrying(store, stop), client=kafka_client, group=group)  # type: ignore[arg-type]
         totals = dispatcher.run(stop, idle_exit_s=until_idle)

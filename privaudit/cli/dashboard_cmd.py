@@ -12,10 +12,9 @@ import click
 
 from privaudit.dashboards.server import ENV_TOKEN, serve_dashboard
 from privaudit.policy import load_policy
-from privaudit.service import install_stop_signals
-from privaudit.store import Store
+from privaudit.service import install_stop_signals, open_dependencies
 
-from .pipeline_cmd import _dsn, clickhouse_option, data_dir_option
+from .pipeline_cmd import _dsn, clickhouse_option, data_dir_option, startup_wait_option
 from .terminal import Output
 
 
@@ -25,16 +24,17 @@ from .terminal import Output
 @click.option("--port", type=int, default=8750, show_default=True, help="Port (0: a free one).")
 @clickhouse_option
 @data_dir_option
+@startup_wait_option
 @click.option("--policy", "policy_path", type=click.Path(dir_okay=False, path_type=Path), default=None,
               help="Policy file, for the purposes' Korean text (default: the shipped one).")
-def dashboard(host: str, port: int, dsn: str | None, data_dir: str, policy_path: Path | None) -> None:
+def dashboard(host: str, port: int, dsn: str | None, data_dir: str, startup_wait: float,
+              policy_path: Path | None) -> None:
     """Serve the compliance dashboard until interrupted."""
     policy = load_policy(policy_path)
-    store = Store.connect(_dsn(dsn, data_dir))
     stop = threading.Event()
     install_stop_signals(stop)
+    store = open_dependencies(_dsn(dsn, data_dir), None, stop=stop, wait_s=startup_wait)
     try:
-        store.migrate()
         server = serve_dashboard(store, policy, host=host, port=port, token=os.environ.get(ENV_TOKEN) or None)
         Output().line(f"dashboard: {server.url}  (Ctrl-C to stop)")
         try:

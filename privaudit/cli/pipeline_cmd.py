@@ -18,8 +18,8 @@ from privaudit.bus import LocalBroker, ensure_topics
 from privaudit.consumers import ConsumerConfig
 from privaudit.errors import StoreBusy, StoreError
 from privaudit.policy import load_policy
-from privaudit.service import Companion, install_stop_signals, run_consumers
-from privaudit.store import Retrying, Store
+from privaudit.service import Companion, install_stop_signals, open_dependencies, run_consumers
+from privaudit.store import Retrying, Store, shown_dsn
 from privaudit.store import migrations as mig
 from privaudit.store.ddl import Target
 
@@ -42,6 +42,11 @@ data_dir_option = click.option("--data-dir", envvar=cfg.ENV_DATA_DIR, default=cf
 retention_option = click.option("--retention-days", envvar=cfg.ENV_RETENTION_DAYS, type=int,
                                  default=cfg.MIN_RETENTION_DAYS, show_default=True,
                                  help=f"TTL of events and violations (at least {cfg.MIN_RETENTION_DAYS}).", **ENV)
+startup_wait_option = click.option(
+    "--startup-wait", type=click.FloatRange(min=0), envvar=cfg.ENV_STARTUP_WAIT, default=cfg.DEFAULT_STARTUP_WAIT_S,
+    show_default=True, metavar="SECONDS",
+    help="At start, how long to keep trying a ClickHouse server or broker that cannot be reached yet "
+         "(0: fail at once). Once running, an outage is waited out however long it lasts.", **ENV)
 cluster_option = click.option("--cluster", envvar=cfg.ENV_CLUSTER, default=None,
                               help="Render DDL ON CLUSTER with Replicated + Distributed tables.", **ENV)
 
@@ -118,7 +123,7 @@ def simulate_events(*, events: int, seed: int, bootstrap: str | None, rate: floa
 
 def _consume_options(f: Any) -> Any:
     for option in reversed([
-        bootstrap_option, clickhouse_option, data_dir_option, retention_option,
+        bootstrap_option, clickhouse_option, data_dir_option, retention_option, startup_wait_option,
         click.option("--policy", "policy_path", type=click.Path(dir_okay=False, path_type=Path), default=None,
                      help="Policy file (default: the shipped one)."),
         click.option("--group", default="privaudit-audit", show_default=True, help="Kafka consumer group."),
@@ -180,20 +185,19 @@ def check_consumers(consumers: int, processes: int) -> None:
 def _consume(*, bootstrap: str, dsn: str | None, data_dir: str, retention_days: int, policy_path: Path | None,
              group: str, kafka_client: str, consumers: int, processes: int, partitions: int, bulk_stage: bool,
              until_idle: float | None, metrics_port: int | None, metrics_host: str, max_records: int,
-             max_subjects: int, json_mode: bool, alerting_path: Path | None = None, dashboard_port: int | None = None,
-             dashboard_host: str = "127.0.0.1") -> None:
+             max_subjects: int, json_mode: bool, startup_wait: float, alerting_path: Path | None = None,
+             dashboard_port: int | None = None, dashboard_host: str = "127.0.0.1") -> None:
     cfg.check_retention(retention_days)
     check_consumers(consumers, processes)
     policy = load_policy(policy_path)
     alerting = load_alerting(alerting_path) if alerting_path else None
-    store = Store.connect(_dsn(dsn, data_dir))
+    stop = threading.Event()
+    install_stop_signals(stop)
+    store = open_dependencies(_dsn(dsn, data_dir), bootstrap, stop=stop, wait_s=startup_wait,
+                              retention_days=retention_days, partitions=partitions)
     companions: list[Companion] = []
     dispatcher = server = None
     try:
-        store.migrate(retention_days)
-        ensure_topics(bootstrap, partitions)
-        stop = threading.Event()
-        install_stop_signals(stop)
         consumers_done = threading.Event()
         if alerting is not None:
             # its history is retried while the store is unavailable, as the consumers' statements are
@@ -260,7 +264,7 @@ def migrate(dsn: str | None, data_dir: str, retention_days: int, cluster: str | 
         applied = store.migrate(retention_days)
     finally:
         store.close()
-    Output().line(f"{store.dsn}: " + (f"applied migration(s) {applied}" if applied else "up to date"))
+    Output().line(f"{shown_dsn(store.dsn)}: " + (f"applied migration(s) {applied}" if applied else "up to date"))
 
 
 @click.command()

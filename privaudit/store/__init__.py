@@ -2,8 +2,8 @@
 the same store reached from other processes (:mod:`.remote`), and statements retried while the
 store is unavailable (:mod:`.retry`)."""
 
-from .client import Store, as_utc
+from .client import Store, as_utc, shown_dsn
 from .remote import RemoteSpec, RemoteStore, StoreServer
 from .retry import Retrying
 
-__all__ = ["RemoteSpec", "RemoteStore", "Retrying", "Store", "StoreServer", "as_utc"]
+__all__ = ["RemoteSpec", "RemoteStore", "Retrying", "Store", "StoreServer", "as_utc", "shown_dsn"]

@@ -20,6 +20,7 @@ import threading
 from collections.abc import Iterator, Sequence
 from datetime import datetime, timezone
 from typing import Any, Union
+from urllib.parse import urlsplit, urlunsplit
 
 import clickhouse_connect
 import pyarrow as pa
@@ -63,7 +64,8 @@ class Store:
                     f"the embedded store {directory} is in use by another process (one process per data "
                     f"directory): stop it, or query through it (privaudit run serves the dashboard and SQL)"
                 ) from exc
-            raise StoreError(f"cannot open ClickHouse at {dsn}: {text.splitlines()[0] if text else exc}") from exc
+            error = StoreUnavailable if isinstance(exc, OperationalError) else StoreError  # a server not (yet) up
+            raise error(f"cannot open ClickHouse at {shown_dsn(dsn)}: {text.splitlines()[0] if text else exc}") from exc
         return cls(client, dsn, database, cluster)
 
     # -- statements -----------------------------------------------------------------------
@@ -242,6 +244,15 @@ def _store_error(exc: ClickHouseError, prefix: str = "") -> StoreError:
     if isinstance(exc, OperationalError) or getattr(exc, "code", None) in TRANSIENT_CODES:
         return StoreUnavailable(text)
     return StoreError(text)
+
+
+def shown_dsn(dsn: str) -> str:
+    """The DSN to print or log: a password in it (``http://user:secret@host``) is masked."""
+    parts = urlsplit(dsn)
+    if parts.password is None:
+        return dsn
+    host = parts.netloc.rpartition("@")[2]
+    return urlunsplit(parts._replace(netloc=f"{parts.username}:***@{host}"))
 
 
 def _first_line(exc: Exception) -> str:

@@ -26,7 +26,7 @@ from privaudit.store import Store
 
 from tests.helpers import access
 
-from .conftest import PARTITIONS, count, expected_verdicts, produce, simulated, stored_verdicts
+from .conftest import PARTITIONS, consume_cmd, count, expected_verdicts, produce, simulated, stored_verdicts
 
 pytestmark = pytest.mark.integration
 
@@ -460,3 +460,38 @@ def test_a_consumer_dropped_by_its_group_while_waiting_for_the_store_goes_on_exa
     [loaded] = _in_a_process("_long_outage_run", broker.bootstrap, str(tmp_path / "data"))
     assert loaded == 3000  # the refused batch counted once, when its range was replayed
     _each_stored_once(tmp_path / "data", events)
+
+
+def test_a_consumer_started_before_the_broker_waits_for_it_and_loads_everything(tmp_path):
+    """Services started together (or a broker restarting): ``consume`` keeps trying the broker for
+    ``--startup-wait`` instead of exiting, then loads what was produced meanwhile."""
+    port = free_port()
+    data_dir = tmp_path / "data"
+    proc = subprocess.Popen(
+        consume_cmd(f"127.0.0.1:{port}", data_dir, "--startup-wait", "90", "--until-idle", "5", "--json"),
+        stdout=subprocess.PIPE, stderr=subprocess.PIPE, text=True)
+    try:
+        time.sleep(4)
+        assert proc.poll() is None, proc.communicate()[1][-3000:]  # still waiting, not failed
+        events = simulated(500, seed=12)
+        with LocalBroker(port=port) as broker:
+            ensure_topics(broker.bootstrap, PARTITIONS)
+            produce(broker.bootstrap, events, tmp_path / "spool")
+            out, err = proc.communicate(timeout=180)
+    finally:
+        if proc.poll() is None:
+            proc.kill()
+    assert proc.returncode == 0, err[-3000:]
+    assert json.loads(out.strip().splitlines()[-1])["loaded_events"] == 500
+    _each_stored_once(data_dir, events)
+
+
+def test_a_broker_that_never_comes_fails_after_the_startup_wait_with_one_line(tmp_path):
+    port = free_port()
+    started = time.monotonic()
+    proc = subprocess.run(consume_cmd(f"127.0.0.1:{port}", tmp_path / "data", "--startup-wait", "3"),
+                          capture_output=True, text=True, timeout=120)
+    assert proc.returncode == 2
+    assert time.monotonic() - started < 60
+    [last] = proc.stderr.strip().splitlines()[-1:]
+    assert last.startswith(f"privaudit: error: cannot reach the broker at 127.0.0.1:{port}") and "giving up" in last
