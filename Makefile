@@ -31,6 +31,7 @@ bench: $(STAMP)
 	$(BIN)/python bench/alert_latency.py --json
 	$(BIN)/python bench/insert_formats.py --json
 	$(BIN)/python bench/broker_latency.py --seconds 180 --json
+	$(BIN)/python bench/emitter_calls.py --events 20000 --rate 2000 --json
 
 clean:
 	rm -rf $(VENV) .pytest_cache .hypothesis build *.egg-info

@@ -14,7 +14,9 @@
 - **Never blocks, never loses**: a call never waits for the broker. If the broker is unreachable (or
   anything is already waiting in the spool, to keep order), the event is appended to the on-disk
   spool, fsynced; a background thread replays the spool in order when the broker is back, also after
-  the service restarts. A full spool raises :class:`SpoolFull` at the call site.
+  the service restarts, and once it reaches the spool's tail hands over to the direct path, so calls
+  stop paying an fsync each even while the service keeps sending. A full spool raises
+  :class:`SpoolFull` at the call site.
 - **Thread-safe**; ``flush()`` and ``close()`` take timeouts. Delivery failures are counted in
   :meth:`stats` and handed to ``on_error``.
 """
@@ -42,6 +44,9 @@ from .spool import Spool
 log = logging.getLogger("privaudit.emitter")
 
 ProducerFactory = Callable[[], Any]
+
+#: Spooled records sent per round of the replay.
+REPLAY_BATCH = 500
 
 
 class AuditEmitter:
@@ -72,6 +77,9 @@ class AuditEmitter:
         self._stop = threading.Event()
         self._replaying = threading.Lock()  # held while the thread touches the spool; close() takes it
         self._inflight = 0
+        # True once the replay handed the spool's tail to the producer: calls go direct although the
+        # spool's cursor waits for those records' acks; cleared whenever the producer is dropped
+        self._handed_over = False
         self._stats = {"sent": 0, "spooled": 0, "replayed": 0, "failed": 0}
         self._thread = threading.Thread(target=self._replay_loop, name="privaudit-emitter", daemon=True)
         self._thread.start()
@@ -117,7 +125,7 @@ class AuditEmitter:
     def _send(self, key: bytes, value: bytes) -> None:
         with self._lock:
             producer = self._producer
-            if producer is None or not self.spool.empty:  # broker away, or older events wait: keep order
+            if producer is None or not (self._handed_over or self.spool.empty):  # broker away, or older events wait
                 self.spool.append(self.topic, key, value)
                 self._stats["spooled"] += 1
                 self._wake.set()
@@ -153,6 +161,7 @@ class AuditEmitter:
 
     def _drop_producer(self) -> None:
         producer, self._producer = self._producer, None
+        self._handed_over = False  # what the spool holds goes first again, through the replay
         if producer is not None:
             threading.Thread(target=producer.close, kwargs={"timeout": 0}, daemon=True).start()
 
@@ -197,11 +206,22 @@ class AuditEmitter:
             self._wake.clear()
 
     def _replay_batch(self) -> None:
-        batch = self.spool.pending(500)
+        batch = self.spool.pending(REPLAY_BATCH)
         if not batch:
             return
         producer = self._producer
-        futures = [producer.send(r.topic, key=r.key, value=r.value) for r in batch]
+        if len(batch) < REPLAY_BATCH:
+            # The tail. While the service keeps calling, new events would land behind it forever (each
+            # with an fsync), so: with calls held, send the rest of the spool, then let calls go
+            # direct. The producer keeps the order of its sends; the cursor moves once they are acked.
+            with self._lock:
+                if self._producer is not producer:
+                    return
+                batch = self.spool.pending(2 * REPLAY_BATCH)
+                futures = [producer.send(r.topic, key=r.key, value=r.value) for r in batch]
+                self._handed_over = len(batch) < 2 * REPLAY_BATCH  # else: calls came faster, go round again
+        else:
+            futures = [producer.send(r.topic, key=r.key, value=r.value) for r in batch]
         for future in futures:
             future.get(timeout=30)  # raises if not acknowledged: the cursor stays, we retry
         self.spool.ack(batch[-1].position)

@@ -395,6 +395,36 @@ def _outage_run(bootstrap: str, data_dir: str, processes: int, report: list) -> 
     store.close()
 
 
+def test_once_the_spool_is_replayed_calls_go_direct_again_while_the_service_keeps_sending(tmp_path):
+    """Before, a service that kept sending after an outage kept landing behind the spool's tail:
+    every call paid an fsync and went through the replay, for as long as the traffic lasted."""
+    port = free_port()
+    events = simulated(6000, seed=10)
+    emitter = AuditEmitter(f"127.0.0.1:{port}", service="app", spool_dir=tmp_path / "spool", retry_interval_s=0.2)
+    for event in events[:2000]:  # the broker is away
+        emitter.send_event(event)
+    with LocalBroker(port=port) as broker:
+        ensure_topics(broker.bootstrap, 1)
+        began = time.monotonic()
+        for i, event in enumerate(events[2000:]):  # a steady 2,000 calls a second, no pause
+            time.sleep(max(0.0, began + i / 2000 - time.monotonic()))
+            emitter.send_event(event)
+        assert emitter.close(timeout_s=60)
+        stats = emitter.stats()
+        consumer = KafkaConsumer(bootstrap_servers=broker.bootstrap, auto_offset_reset="earliest", enable_auto_commit=False)
+        consumer.assign([TopicPartition(TOPIC_EVENTS, 0)])
+        got: list = []
+        deadline = time.monotonic() + 30
+        while len(got) < len(events) and time.monotonic() < deadline:
+            for records in consumer.poll(300).values():
+                got += records
+        consumer.close()
+    assert stats["spooled"] >= 2000 and stats["sent"] > 0, stats  # before: sent 0, every call spooled
+    codec = Codec()
+    delivered = list(dict.fromkeys(codec.decode(r.value).event_id for r in got))  # at least once: first copies
+    assert delivered == [e.event_id for e in events]  # every event, in the order sent
+
+
 def _each_stored_once(data: Path, events: list) -> None:
     """Every event, its usage count and its verdicts (those of ``check``) in the store, once."""
     n = len(events)

@@ -1,0 +1,129 @@
+"""The emitter's logic around its producer: spooling while the broker is away, the replay, and the
+handover back to the direct path. The producer here is a stand-in that keeps what it was sent, in
+order, and fails on cue; ``test_group_and_spool.py`` runs the emitter against the real broker."""
+
+from __future__ import annotations
+
+import threading
+import time
+
+import pytest
+
+from privaudit.errors import EventError
+from privaudit.producers import AuditEmitter
+
+
+class _Future:
+    def __init__(self, error: BaseException | None = None) -> None:
+        self.error = error
+        self.acked_at = time.monotonic() + 0.005  # a request's round trip (linger, acks=all)
+
+    def add_callback(self, fn, *args):  # type: ignore[no-untyped-def]
+        if self.error is None:
+            fn(*args, None)
+        return self
+
+    def add_errback(self, fn, *args):  # type: ignore[no-untyped-def]
+        if self.error is not None:
+            fn(*args, self.error)
+        return self
+
+    def get(self, timeout=None):  # type: ignore[no-untyped-def]
+        time.sleep(max(0.0, self.acked_at - time.monotonic()))  # calls come in meanwhile
+        if self.error is not None:
+            raise self.error
+        return None
+
+
+class _Broker:
+    """Producers for a broker that is ``up`` or not; what they delivered, in the order sent."""
+
+    def __init__(self) -> None:
+        self.up = False
+        self.fail_next = 0  # sends that fail (retries exhausted) from now on
+        self.delivered: list[bytes] = []
+        self.lock = threading.Lock()
+
+    def producer(self) -> _Producer:
+        if not self.up:
+            raise ConnectionError("no broker")
+        return _Producer(self)
+
+
+class _Producer:
+    def __init__(self, broker: _Broker) -> None:
+        self.broker = broker
+
+    def send(self, topic, key=None, value=None):  # type: ignore[no-untyped-def]
+        with self.broker.lock:
+            if self.broker.fail_next:
+                self.broker.fail_next -= 1
+                return _Future(TimeoutError("delivery timed out"))
+            self.broker.delivered.append(value)
+        return _Future()
+
+    def flush(self, timeout=None):  # type: ignore[no-untyped-def]
+        pass
+
+    def close(self, timeout=None):  # type: ignore[no-untyped-def]
+        pass
+
+
+def _emitter(tmp_path, broker: _Broker) -> AuditEmitter:  # type: ignore[no-untyped-def]
+    emitter = AuditEmitter("unused:9092", service="app", spool_dir=tmp_path / "spool", retry_interval_s=0.01,
+                           producer_factory=broker.producer)
+    emitter.codec.encode = lambda event: event.event_id.encode()  # type: ignore[method-assign]
+    return emitter
+
+
+def _call(emitter: AuditEmitter, n: int, *, every_s: float = 0.0) -> list[bytes]:
+    ids = []
+    for _ in range(n):
+        event = emitter.access(subject_id="member-1", actor_id="cs-kim", actor_type="STAFF", action="VIEW",
+                               purpose="CUSTOMER_SUPPORT", data_items=["DEVICE_ID"])
+        ids.append(event.event_id.encode())
+        if every_s:
+            time.sleep(every_s)
+    return ids
+
+
+def _wait(predicate, timeout: float = 10.0) -> None:  # type: ignore[no-untyped-def]
+    deadline = time.monotonic() + timeout
+    while not predicate():
+        assert time.monotonic() < deadline, "waited too long"
+        time.sleep(0.005)
+
+
+def test_after_an_outage_calls_go_direct_again_while_the_service_keeps_calling(tmp_path):
+    broker = _Broker()
+    emitter = _emitter(tmp_path, broker)
+    ids = _call(emitter, 1200)  # the broker is away: all spooled
+    assert emitter.stats()["spooled"] == 1200 and broker.delivered == []
+    broker.up = True
+    ids += _call(emitter, 1500, every_s=0.001)  # a service that does not pause for the replay
+    assert emitter.close(timeout_s=10)
+    stats = emitter.stats()
+    assert stats["sent"] > 0, "calls kept going to the spool after the broker was back"
+    assert stats["sent"] + stats["replayed"] == len(ids)
+    assert broker.delivered == ids  # each once, in the order of the calls
+
+
+def test_a_handover_whose_delivery_fails_is_replayed_and_nothing_is_lost(tmp_path):
+    broker = _Broker()
+    emitter = _emitter(tmp_path, broker)
+    ids = _call(emitter, 300)
+    broker.fail_next, broker.up = 50, True  # the first sends after the broker is back fail
+    ids += _call(emitter, 500, every_s=0.001)
+    assert emitter.close(timeout_s=10)
+    assert set(broker.delivered) == set(ids)  # at least once: a failed send is spooled and sent again
+    assert emitter.stats()["failed"] + emitter.stats()["replayed"] >= 300
+
+
+def test_a_bad_event_raises_at_the_call_site_and_nothing_is_sent(tmp_path):
+    broker = _Broker()
+    broker.up = True
+    emitter = _emitter(tmp_path, broker)
+    with pytest.raises(EventError, match="data_items"):
+        emitter.access(subject_id="member-1", actor_id="cs-kim", actor_type="STAFF", action="VIEW",
+                       purpose="CUSTOMER_SUPPORT", data_items=[])
+    assert emitter.close(timeout_s=5) and broker.delivered == [] and emitter.stats()["spooled"] == 0
