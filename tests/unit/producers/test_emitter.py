@@ -127,3 +127,26 @@ def test_a_bad_event_raises_at_the_call_site_and_nothing_is_sent(tmp_path):
         emitter.access(subject_id="member-1", actor_id="cs-kim", actor_type="STAFF", action="VIEW",
                        purpose="CUSTOMER_SUPPORT", data_items=[])
     assert emitter.close(timeout_s=5) and broker.delivered == [] and emitter.stats()["spooled"] == 0
+
+
+def test_threads_calling_across_an_outage_each_keep_their_order_and_lose_nothing(tmp_path):
+    broker = _Broker()
+    emitter = _emitter(tmp_path, broker)
+    sent: dict[int, list[bytes]] = {}
+
+    def service_thread(n: int) -> None:
+        sent[n] = _call(emitter, 400, every_s=0.0005)
+
+    threads = [threading.Thread(target=service_thread, args=(n,)) for n in range(4)]
+    for thread in threads:
+        thread.start()
+    time.sleep(0.1)
+    broker.up = True  # mid-run: the replay catches up and hands over while all four keep calling
+    for thread in threads:
+        thread.join()
+    assert emitter.close(timeout_s=10)
+    assert sorted(broker.delivered) == sorted(i for ids in sent.values() for i in ids)  # each once
+    position = {event_id: at for at, event_id in enumerate(broker.delivered)}
+    for ids in sent.values():
+        assert [position[i] for i in ids] == sorted(position[i] for i in ids)  # each thread's order kept
+    assert emitter.stats()["sent"] > 0 and emitter.stats()["spooled"] > 0
