@@ -17,12 +17,19 @@
   the service restarts, and once it reaches the spool's tail hands over to the direct path, so calls
   stop paying an fsync each even while the service keeps sending. A full spool raises
   :class:`SpoolFull` at the call site.
-- **Thread-safe**; ``flush()`` and ``close()`` take timeouts. Delivery failures are counted in
-  :meth:`stats` and handed to ``on_error``.
+- **Unacknowledged events are spooled too**: an event handed to the producer is in memory until the
+  broker acknowledges it. If the oldest such event waits longer than ``spool_unacked_after_s`` (the
+  broker went away after the producer connected), the producer is dropped and every unacknowledged
+  event is spooled, in the order of the calls; ``close()`` does the same with what its timeout
+  left. So a crash of the service can lose at most the events of that last window (default 10 s);
+  a normal shutdown loses none.
+- **Thread-safe**; ``flush()`` and ``close()`` take timeouts and never raise for an absent broker.
+  Delivery failures are counted in :meth:`stats` and handed to ``on_error``.
 """
 
 from __future__ import annotations
 
+import itertools
 import logging
 import threading
 import time
@@ -39,7 +46,7 @@ from privaudit.schemas import MODELS, Codec, Event
 from privaudit.schemas.models import describe
 from privaudit.settings import TOPIC_EVENTS
 
-from .spool import Spool
+from .spool import Spool, SpoolFull
 
 log = logging.getLogger("privaudit.emitter")
 
@@ -60,6 +67,7 @@ class AuditEmitter:
         codec: Codec | None = None,
         spool_max_bytes: int = 256 * 1024 * 1024,
         retry_interval_s: float = 1.0,
+        spool_unacked_after_s: float = 10.0,
         on_error: Callable[[BaseException], None] | None = None,
         producer_factory: ProducerFactory | None = None,
     ) -> None:
@@ -76,7 +84,11 @@ class AuditEmitter:
         self._wake = threading.Event()
         self._stop = threading.Event()
         self._replaying = threading.Lock()  # held while the thread touches the spool; close() takes it
-        self._inflight = 0
+        # events handed to the producer and not yet acknowledged, in the order of the calls:
+        # call number -> (key, value, when sent); spooled if the broker does not answer
+        self._unacked: dict[int, tuple[bytes, bytes, float]] = {}
+        self._calls = itertools.count()
+        self._spool_unacked_after_s = spool_unacked_after_s
         # True once the replay handed the spool's tail to the producer: calls go direct although the
         # spool's cursor waits for those records' acks; cleared whenever the producer is dropped
         self._handed_over = False
@@ -139,31 +151,60 @@ class AuditEmitter:
                 self._stats["spooled"] += 1
                 self._wake.set()
                 return
-            self._inflight += 1
-        future.add_callback(self._delivered).add_errback(self._undelivered, key, value)
+            call = next(self._calls)
+            self._unacked[call] = (key, value, time.monotonic())
+        future.add_callback(self._delivered, call).add_errback(self._undelivered, call)
 
-    def _delivered(self, _metadata: Any) -> None:
+    def _delivered(self, call: int, _metadata: Any) -> None:
         with self._lock:
-            self._inflight -= 1
-            self._stats["sent"] += 1
+            if self._unacked.pop(call, None) is not None:  # else: already spooled as unacknowledged
+                self._stats["sent"] += 1
 
-    def _undelivered(self, key: bytes, value: bytes, exc: BaseException) -> None:
-        """Retries were exhausted: keep the event in the spool rather than lose it."""
+    def _undelivered(self, call: int, exc: BaseException) -> None:
+        """Retries were exhausted: keep the event in the spool rather than lose it, and with it every
+        other unacknowledged one (they wait on the same broker), in call order."""
         with self._lock:
-            self._inflight -= 1
+            if call not in self._unacked:  # already spooled as unacknowledged
+                return
             self._stats["failed"] += 1
-            self.spool.append(self.topic, key, value)
-            self._stats["spooled"] += 1
             self._drop_producer()
         if self._on_error is not None:
             self._on_error(exc)
         self._wake.set()
 
+    def _spool_unacked(self, older_than_s: float) -> int:
+        """If the oldest unacknowledged event was sent more than ``older_than_s`` ago, the broker is
+        taken for away: every unacknowledged event is spooled. The number spooled."""
+        with self._lock:
+            if not self._unacked or time.monotonic() - next(iter(self._unacked.values()))[2] < older_than_s:
+                return 0
+            n = len(self._unacked)
+            self._drop_producer()
+        if older_than_s:
+            log.warning("%d event(s) not acknowledged by the broker within %.0f s: spooled", n, older_than_s)
+        else:
+            log.warning("closing with %d event(s) not acknowledged by the broker: spooled for the next start", n)
+        self._wake.set()
+        return n
+
     def _drop_producer(self) -> None:
+        """(Holding the lock.) The broker is taken for away. Every unacknowledged event goes to the
+        spool first, in call order, with one fsync; later calls spool behind them, so the order
+        holds. An ack that comes after all is ignored, and that event is sent twice (at least once).
+        (A full spool leaves them in memory, said loudly: the old producer may still deliver them.)"""
+        if self._unacked:
+            records = [(key, value) for key, value, _ in self._unacked.values()]
+            try:
+                self.spool.extend(self.topic, records)
+            except SpoolFull as full:
+                log.error("%s: %d unacknowledged event(s) are held in memory only", full, len(records))
+            else:
+                self._unacked.clear()
+                self._stats["spooled"] += len(records)
         producer, self._producer = self._producer, None
         self._handed_over = False  # what the spool holds goes first again, through the replay
         if producer is not None:
-            threading.Thread(target=producer.close, kwargs={"timeout": 0}, daemon=True).start()
+            threading.Thread(target=_close_quietly, args=(producer, 0), daemon=True).start()
 
     def _kafka_producer(self) -> Any:
         from kafka import KafkaProducer
@@ -184,12 +225,13 @@ class AuditEmitter:
 
     def _replay_loop(self) -> None:
         while not self._stop.is_set():
+            self._spool_unacked(self._spool_unacked_after_s)
             try:
                 if self._producer is None:
                     producer = self._factory()  # may block for seconds while the broker is away
                     with self._lock:
                         if self._stop.is_set():
-                            producer.close(timeout=0)
+                            _close_quietly(producer, 0)
                             return
                         self._producer = producer
                 with self._replaying:
@@ -243,24 +285,50 @@ class AuditEmitter:
         self._wake.set()
         while time.monotonic() < deadline:
             with self._lock:
-                if self.spool.empty and self._inflight == 0:
+                if self.spool.empty and not self._unacked:
                     return True
             time.sleep(0.02)
         return False
 
     def close(self, timeout_s: float = 10.0) -> bool:
+        """Flush for up to ``timeout_s``, then stop. Events still unacknowledged are spooled (sent on
+        the next start, perhaps a second time); True when nothing was left for the next start."""
         done = self.flush(timeout_s)
         self._stop.set()
         self._wake.set()
         self._thread.join(timeout=max(1.0, timeout_s))
         with self._replaying:  # the thread, even if still alive, no longer touches the spool
+            left = self._spool_unacked(0.0)
             with self._lock:
                 producer, self._producer = self._producer, None
             if producer is not None:
-                producer.close(timeout=timeout_s)
-            self.spool.close()
-        return done
+                _close_quietly(producer, timeout_s if done else 0)
+            with self._lock:
+                self.spool.close()
+        return done and not left
 
     def stats(self) -> dict[str, int]:
         with self._lock:
-            return dict(self._stats, spool_bytes=len(self.spool), inflight=self._inflight)
+            return dict(self._stats, spool_bytes=len(self.spool), inflight=len(self._unacked))
+
+
+def _close_quietly(producer: Any, timeout_s: float) -> None:
+    """Close a producer whose unacknowledged events are spooled already. kafka-python's ``close``
+    flushes first and raises when that times out (the broker is away), before it would force its
+    sender closed, and its ``__del__`` then tries again and prints the same error. So on that error
+    the sender (kafka-python's own, private) is forced closed, which fails what it held, and the
+    producer closed again."""
+    try:
+        producer.close(timeout=timeout_s)
+        return
+    except Exception as exc:
+        log.debug("closing the producer: %s", exc)
+    sender = getattr(producer, "_sender", None)
+    if sender is None or not hasattr(sender, "force_close"):
+        return
+    sender.force_close()
+    sender.join(5.0)
+    try:
+        producer.close(timeout=0)
+    except Exception as exc:
+        log.debug("closing the producer again: %s", exc)

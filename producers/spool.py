@@ -91,18 +91,31 @@ class Spool:
 
     def append(self, topic: str, key: bytes | None, value: bytes) -> None:
         """Durably append one record (flushed and fsynced before returning)."""
-        data = _encode(topic, key, value)
+        self.extend(topic, [(key, value)])
+
+    def extend(self, topic: str, records: list[tuple[bytes | None, bytes]]) -> None:
+        """Durably append records in order, with one fsync (per segment written). Past the bound
+        nothing is appended: :class:`SpoolFull`, loud rather than lossy."""
+        chunks = [_encode(topic, key, value) for key, value in records]
+        size = sum(len(c) for c in chunks)
         with self._lock:
-            if self._size + len(data) > self.max_bytes:
-                raise SpoolFull(f"spool {self.dir} is full ({self._size} of {self.max_bytes} bytes)")
-            if self._out.tell() + len(data) > SEGMENT_BYTES and self._out.tell() > 0:
-                self._out.close()
-                self._write_seg += 1
-                self._out = open(self._seg_path(self._write_seg), "ab")  # noqa: SIM115
-            self._out.write(data)
-            self._out.flush()
-            os.fsync(self._out.fileno())
-            self._size += len(data)
+            if chunks and self._size + size > self.max_bytes:
+                raise SpoolFull(f"spool {self.dir} is full ({self._size} of {self.max_bytes} bytes; "
+                                f"{size} more asked)")
+            for data in chunks:
+                if self._out.tell() + len(data) > SEGMENT_BYTES and self._out.tell() > 0:
+                    self._sync()
+                    self._out.close()
+                    self._write_seg += 1
+                    self._out = open(self._seg_path(self._write_seg), "ab")  # noqa: SIM115
+                self._out.write(data)
+            if chunks:
+                self._sync()
+            self._size += size
+
+    def _sync(self) -> None:
+        self._out.flush()
+        os.fsync(self._out.fileno())
 
     # -- reading --------------------------------------------------------------------------
 

@@ -425,6 +425,48 @@ def test_once_the_spool_is_replayed_calls_go_direct_again_while_the_service_keep
     assert delivered == [e.event_id for e in events]  # every event, in the order sent
 
 
+def _read_in_order(bootstrap: str, n: int) -> list[str]:
+    """Event ids of partition 0 of the events topic, first copies only (deliveries are at least once)."""
+    consumer = KafkaConsumer(bootstrap_servers=bootstrap, auto_offset_reset="earliest", enable_auto_commit=False)
+    consumer.assign([TopicPartition(TOPIC_EVENTS, 0)])
+    got: list = []
+    deadline = time.monotonic() + 30
+    while len(got) < n and time.monotonic() < deadline:
+        for records in consumer.poll(300).values():
+            got += records
+    consumer.close()
+    codec = Codec()
+    return list(dict.fromkeys(codec.decode(r.value).event_id for r in got))
+
+
+def test_a_service_closing_while_the_broker_is_away_spools_what_was_not_acknowledged(tmp_path):
+    """Before, kafka-python's close raised on its flush timeout and the events it still held were
+    lost with the process."""
+    port = free_port()
+    events = simulated(1500, seed=13)
+    with LocalBroker(port=port) as broker:
+        ensure_topics(broker.bootstrap, 1)
+        emitter = AuditEmitter(broker.bootstrap, service="app", spool_dir=tmp_path / "spool", retry_interval_s=0.2)
+        for event in events[:500]:
+            emitter.send_event(event)
+        assert emitter.flush(timeout_s=30)
+        first = _read_in_order(broker.bootstrap, 500)
+    for event in events[500:]:  # the broker went away after the producer connected
+        emitter.send_event(event)
+    assert emitter.stats()["inflight"] > 0
+    started = time.monotonic()
+    assert not emitter.close(timeout_s=3)  # says something is left, raises nothing
+    assert time.monotonic() - started < 10 and emitter.stats()["inflight"] == 0
+
+    with LocalBroker(port=port) as broker:  # back (empty: the local broker keeps its log in memory)
+        ensure_topics(broker.bootstrap, 1)
+        restarted = AuditEmitter(broker.bootstrap, service="app", spool_dir=tmp_path / "spool", retry_interval_s=0.2)
+        assert restarted.close(timeout_s=60)
+        second = _read_in_order(broker.bootstrap, 1000)
+    assert first == [e.event_id for e in events[:500]]
+    assert second == [e.event_id for e in events[500:]]  # every one, in the order of the calls
+
+
 def _each_stored_once(data: Path, events: list) -> None:
     """Every event, its usage count and its verdicts (those of ``check``) in the store, once."""
     n = len(events)

@@ -35,11 +35,26 @@ class _Future:
         return None
 
 
+class _Unanswered:
+    """A send the broker never answers (it went away after the producer connected)."""
+
+    def add_callback(self, fn, *args):  # type: ignore[no-untyped-def]
+        return self
+
+    def add_errback(self, fn, *args):  # type: ignore[no-untyped-def]
+        return self
+
+    def get(self, timeout=None):  # type: ignore[no-untyped-def]
+        time.sleep(timeout or 0)
+        raise TimeoutError("no answer")
+
+
 class _Broker:
     """Producers for a broker that is ``up`` or not; what they delivered, in the order sent."""
 
     def __init__(self) -> None:
         self.up = False
+        self.silent = False  # connected producers get no answer
         self.fail_next = 0  # sends that fail (retries exhausted) from now on
         self.delivered: list[bytes] = []
         self.lock = threading.Lock()
@@ -56,6 +71,8 @@ class _Producer:
 
     def send(self, topic, key=None, value=None):  # type: ignore[no-untyped-def]
         with self.broker.lock:
+            if self.broker.silent:
+                return _Unanswered()
             if self.broker.fail_next:
                 self.broker.fail_next -= 1
                 return _Future(TimeoutError("delivery timed out"))
@@ -69,9 +86,9 @@ class _Producer:
         pass
 
 
-def _emitter(tmp_path, broker: _Broker) -> AuditEmitter:  # type: ignore[no-untyped-def]
+def _emitter(tmp_path, broker: _Broker, **options) -> AuditEmitter:  # type: ignore[no-untyped-def]
     emitter = AuditEmitter("unused:9092", service="app", spool_dir=tmp_path / "spool", retry_interval_s=0.01,
-                           producer_factory=broker.producer)
+                           producer_factory=broker.producer, **options)
     emitter.codec.encode = lambda event: event.event_id.encode()  # type: ignore[method-assign]
     return emitter
 
@@ -150,3 +167,42 @@ def test_threads_calling_across_an_outage_each_keep_their_order_and_lose_nothing
     for ids in sent.values():
         assert [position[i] for i in ids] == sorted(position[i] for i in ids)  # each thread's order kept
     assert emitter.stats()["sent"] > 0 and emitter.stats()["spooled"] > 0
+
+
+def _connected(emitter: AuditEmitter, broker: _Broker) -> list[bytes]:
+    broker.up = True
+    ids = _call(emitter, 1)
+    _wait(lambda: emitter.stats()["spooled"] == emitter.stats()["replayed"] and emitter.flush(0.01))
+    return ids
+
+
+def test_events_the_broker_does_not_acknowledge_are_spooled_in_call_order_after_the_window(tmp_path):
+    broker = _Broker()
+    emitter = _emitter(tmp_path, broker, spool_unacked_after_s=0.3)
+    ids = _connected(emitter, broker)
+    broker.silent, broker.up = True, False  # gone after the producer connected: sends taken, never answered
+    ids += _call(emitter, 200)
+    assert emitter.stats()["inflight"] == 200  # in memory for now
+    _wait(lambda: emitter.stats()["inflight"] == 0, timeout=5)
+    assert emitter.stats()["spooled"] >= 200
+    ids += _call(emitter, 50)  # later calls queue behind them
+    broker.silent, broker.up = False, True
+    assert emitter.close(timeout_s=10)
+    assert broker.delivered == ids  # all, in call order
+
+
+def test_close_spools_what_the_broker_did_not_acknowledge_and_the_next_start_sends_it(tmp_path):
+    broker = _Broker()
+    emitter = _emitter(tmp_path, broker)  # the 10 s window does not come into it
+    ids = _connected(emitter, broker)
+    broker.silent, broker.up = True, False
+    ids += _call(emitter, 300)
+    started = time.monotonic()
+    assert not emitter.close(timeout_s=0.5)  # no exception, and it says something is left
+    assert time.monotonic() - started < 3
+    assert emitter.stats()["inflight"] == 0 and emitter.stats()["spool_bytes"] > 0
+
+    broker.silent, broker.up = False, True
+    restarted = _emitter(tmp_path, broker)  # the service starts again on its spool
+    assert restarted.close(timeout_s=10)
+    assert broker.delivered == ids

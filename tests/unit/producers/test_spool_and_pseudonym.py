@@ -56,6 +56,19 @@ def test_segments_roll_over_and_delivered_ones_are_deleted(tmp_path, monkeypatch
     assert len(list(tmp_path.glob("*.seg"))) == 1 and spool.empty
 
 
+def test_many_records_are_appended_in_order_with_one_fsync_per_segment_or_not_at_all(tmp_path, monkeypatch):
+    monkeypatch.setattr(spool_module, "SEGMENT_BYTES", 1000)
+    synced = []
+    monkeypatch.setattr(spool_module.os, "fsync", lambda fd: synced.append(fd))
+    spool = Spool(tmp_path, max_bytes=2500)
+    spool.extend("t", [(b"k%d" % i, b"%03d" % i + b"." * 50) for i in range(30)])  # ~2,100 bytes
+    assert len(synced) == 3  # three segments written, each synced once
+    assert [r.value[:3] for r in spool.pending(100)] == [b"%03d" % i for i in range(30)]
+    with pytest.raises(SpoolFull, match="more asked"):
+        spool.extend("t", [(None, b"x" * 100) for _ in range(10)])
+    assert len(spool.pending(100)) == 30  # all or nothing
+
+
 def test_pseudonyms_are_keyed_stable_and_not_raw():
     p = Pseudonymizer(b"k" * 32)
     assert p("010-1234-5678") == p(" 010-1234-5678 ") != Pseudonymizer(b"j" * 32)("010-1234-5678")
