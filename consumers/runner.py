@@ -47,7 +47,7 @@ from privaudit.bus.clients import TP
 from privaudit.checker import Checker, CheckerState
 from privaudit.errors import CommitRefused
 from privaudit.policy import Policy
-from privaudit.schemas import Codec
+from privaudit.schemas import Codec, SchemaSet
 from privaudit.settings import TOPIC_DLQ, TOPIC_EVENTS, TOPIC_VIOLATIONS
 from privaudit.store import Store
 
@@ -84,6 +84,9 @@ class ConsumerConfig:
     # first and reloaded from ``subject_state`` when they come back (None: hold every subject, all
     # restored at assignment). Bounds the consumer's memory whatever the population.
     max_subjects: int | None = 50_000
+    # The Confluent wire format's schema ids, when a registry assigned others than the shipped table
+    # (a JSON file {"<id>": "<type>@<version>"}; None: the shipped one).
+    confluent_ids: str | None = None
 
 
 class HeldSubjects:
@@ -160,7 +163,7 @@ class AuditConsumer:
             current, older, oldest = gc.get_threshold()
             gc.set_threshold(max(config.gc_threshold, current), older, oldest)
         self.policy = policy
-        self.codec = codec or Codec()
+        self.codec = codec or Codec(SchemaSet(confluent_ids=config.confluent_ids) if config.confluent_ids else None)
         self.sink = Sink(store)
         self.metrics = metrics or Metrics()
         self.bulk = bulk

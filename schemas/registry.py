@@ -5,7 +5,9 @@ Layout under one directory (the shipped one is this package's folder)::
     avro/<type>.avsc              the working schemas (what producers write today)
     released/<N>/<type>.avsc      released versions, kept forever so old bytes stay readable
     confluent-ids.json            {"<id>": "<type>@<N>" or "<type>@working"}: ids for the
-                                  Confluent wire format when no registry assigns them
+                                  Confluent wire format when no registry assigns them (a
+                                  deployment whose registry assigned others gives its own
+                                  table: ``SchemaSet(confluent_ids=FILE)``, ``--confluent-ids``)
 
 Every schema is identified by the CRC-64-AVRO fingerprint of its Parsing Canonical Form, as the
 Avro single-object encoding requires; identical versions share one fingerprint.
@@ -70,7 +72,7 @@ def _load(path: Path, event_type: str, version: str) -> WriterSchema:
 class SchemaSet:
     """All schema versions under one directory, indexed for decoding."""
 
-    def __init__(self, root: Path | None = None) -> None:
+    def __init__(self, root: Path | None = None, *, confluent_ids: str | Path | None = None) -> None:
         self.root = Path(root) if root is not None else Path(str(resources.files(__package__)))
         self.working: dict[str, WriterSchema] = {
             t: _load(self.root / "avro" / f"{t}.avsc", t, WORKING) for t in EVENT_TYPES
@@ -94,7 +96,9 @@ class SchemaSet:
                     if other is not None and other.event_type != t:
                         raise SchemaError(f"{schema.label} and {other.label} have the same fingerprint")
                     self.by_fingerprint[fp] = schema
-        self.by_confluent_id = self._confluent_ids(self.root / "confluent-ids.json")
+        if confluent_ids is not None and not Path(confluent_ids).is_file():
+            raise SchemaError(f"{confluent_ids}: no such Confluent id table")
+        self.by_confluent_id = self._confluent_ids(Path(confluent_ids or self.root / "confluent-ids.json"))
 
     def latest_released(self, event_type: str) -> WriterSchema | None:
         versions = self.released[event_type]
@@ -108,7 +112,10 @@ class SchemaSet:
             out = {}
             for key, label in table.items():
                 event_type, _, version = label.partition("@")
-                out[int(key)] = self._find(event_type, version)
+                try:
+                    out[int(key)] = self._find(event_type, version)
+                except (ValueError, AttributeError) as exc:
+                    raise ValueError(f"id {key!r}: {exc}") from exc
             return out
         except (ValueError, AttributeError) as exc:
             raise SchemaError(f"{path}: {exc}") from exc

@@ -18,6 +18,7 @@ from privaudit.bus import LocalBroker, ensure_topics
 from privaudit.consumers import ConsumerConfig
 from privaudit.errors import StoreBusy, StoreError
 from privaudit.policy import load_policy
+from privaudit.schemas import SchemaSet
 from privaudit.service import Companion, install_stop_signals, open_dependencies, run_consumers
 from privaudit.store import Retrying, Store, shown_dsn
 from privaudit.store import migrations as mig
@@ -148,6 +149,10 @@ def _consume_options(f: Any) -> Any:
         click.option("--max-subjects", type=click.IntRange(min=0), default=ConsumerConfig.max_subjects, show_default=True,
                      help="Subjects whose consent and membership state is held per partition; the least recently "
                           "seen are dropped and reloaded from ClickHouse when they return (0: hold all)."),
+        click.option("--confluent-ids", type=click.Path(dir_okay=False, path_type=Path), envvar=cfg.ENV_CONFLUENT_IDS,
+                     default=None, show_envvar=True,
+                     help="Schema ids of the Confluent wire format, as your registry assigned them: a JSON "
+                          "file {\"<id>\": \"<type>@<version>\"} (default: the shipped table)."),
         click.option("--json", "json_mode", is_flag=True, help="Print the final summary as JSON."),
     ]):
         f = option(f)
@@ -185,11 +190,13 @@ def check_consumers(consumers: int, processes: int) -> None:
 def _consume(*, bootstrap: str, dsn: str | None, data_dir: str, retention_days: int, policy_path: Path | None,
              group: str, kafka_client: str, consumers: int, processes: int, partitions: int, bulk_stage: bool,
              until_idle: float | None, metrics_port: int | None, metrics_host: str, max_records: int,
-             max_subjects: int, json_mode: bool, startup_wait: float, alerting_path: Path | None = None,
+             max_subjects: int, json_mode: bool, startup_wait: float, confluent_ids: Path | None = None, alerting_path: Path | None = None,
              dashboard_port: int | None = None, dashboard_host: str = "127.0.0.1") -> None:
     cfg.check_retention(retention_days)
     check_consumers(consumers, processes)
     policy = load_policy(policy_path)
+    if confluent_ids is not None:
+        SchemaSet(confluent_ids=confluent_ids)  # refused here, with its path, not in each consumer
     alerting = load_alerting(alerting_path) if alerting_path else None
     stop = threading.Event()
     install_stop_signals(stop)
@@ -213,7 +220,8 @@ def _consume(*, bootstrap: str, dsn: str | None, data_dir: str, retention_days: 
         for thread in companions:
             thread.start()
         config = ConsumerConfig(bootstrap=bootstrap, group=group, client=kafka_client,  # type: ignore[arg-type]
-                                max_records=max_records, max_subjects=max_subjects or None)
+                                max_records=max_records, max_subjects=max_subjects or None,
+                                confluent_ids=str(confluent_ids) if confluent_ids else None)
         try:
             result = run_consumers(config, store, policy, consumers=consumers, processes=processes, partitions=partitions,
                                    bulk_stage=bulk_stage, idle_exit_s=until_idle, metrics_port=metrics_port,

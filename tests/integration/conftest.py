@@ -14,6 +14,7 @@ from collections.abc import Iterator
 from pathlib import Path
 
 import pytest
+from kafka import KafkaConsumer, TopicPartition
 
 from privaudit.bus import LocalBroker, ensure_topics
 from privaudit.checker import Checker
@@ -91,3 +92,16 @@ def wait_for(predicate, timeout: float = 30.0, every: float = 0.1) -> bool:  # t
             return True
         time.sleep(every)
     return False
+
+
+def read_topic(bootstrap: str, topic: str, n: int, timeout_s: float = 30) -> list:
+    """Up to ``n`` records of partition 0 of ``topic``, from the start, in offset order."""
+    consumer = KafkaConsumer(bootstrap_servers=bootstrap, auto_offset_reset="earliest", enable_auto_commit=False)
+    consumer.assign([TopicPartition(topic, 0)])
+    got: list = []
+    deadline = time.monotonic() + timeout_s
+    while len(got) < n and time.monotonic() < deadline:
+        for records in consumer.poll(300).values():
+            got += records
+    consumer.close()
+    return got

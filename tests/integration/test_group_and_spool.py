@@ -12,7 +12,6 @@ from datetime import timedelta
 from pathlib import Path
 
 import pytest
-from kafka import KafkaConsumer, TopicPartition
 
 from privaudit.bus import LocalBroker, ensure_topics, free_port
 from privaudit.consumers import AuditConsumer, BulkStage, ConsumerConfig
@@ -26,7 +25,16 @@ from privaudit.store import Store
 
 from tests.helpers import access
 
-from .conftest import PARTITIONS, consume_cmd, count, expected_verdicts, produce, simulated, stored_verdicts
+from .conftest import (
+    PARTITIONS,
+    consume_cmd,
+    count,
+    expected_verdicts,
+    produce,
+    read_topic,
+    simulated,
+    stored_verdicts,
+)
 
 pytestmark = pytest.mark.integration
 
@@ -410,16 +418,8 @@ def test_once_the_spool_is_replayed_calls_go_direct_again_while_the_service_keep
 
 def _read_in_order(bootstrap: str, n: int) -> list[str]:
     """Event ids of partition 0 of the events topic, in offset order (a repeat would show)."""
-    consumer = KafkaConsumer(bootstrap_servers=bootstrap, auto_offset_reset="earliest", enable_auto_commit=False)
-    consumer.assign([TopicPartition(TOPIC_EVENTS, 0)])
-    got: list = []
-    deadline = time.monotonic() + 30
-    while len(got) < n and time.monotonic() < deadline:
-        for records in consumer.poll(300).values():
-            got += records
-    consumer.close()
     codec = Codec()
-    return [codec.decode(r.value).event_id for r in got]
+    return [codec.decode(r.value).event_id for r in read_topic(bootstrap, TOPIC_EVENTS, n)]
 
 
 def test_a_service_closing_while_the_broker_is_away_spools_what_was_not_acknowledged(tmp_path):

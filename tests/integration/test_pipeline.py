@@ -16,7 +16,7 @@ from datetime import timedelta
 from pathlib import Path
 
 import pytest
-from kafka import KafkaConsumer, KafkaProducer, TopicPartition
+from kafka import KafkaProducer
 
 from privaudit.bus import free_port
 from privaudit.schemas import Codec
@@ -30,6 +30,7 @@ from .conftest import (
     expected_verdicts,
     kill,
     produce,
+    read_topic,
     simulated,
     sql,
     stored_verdicts,
@@ -37,18 +38,6 @@ from .conftest import (
 )
 
 pytestmark = pytest.mark.integration
-
-
-def _read_topic(bootstrap: str, topic: str, n: int, timeout_s: float = 20) -> list:
-    consumer = KafkaConsumer(bootstrap_servers=bootstrap, auto_offset_reset="earliest", enable_auto_commit=False)
-    consumer.assign([TopicPartition(topic, 0)])
-    got: list = []
-    deadline = time.monotonic() + timeout_s
-    while len(got) < n and time.monotonic() < deadline:
-        for records in consumer.poll(300).values():
-            got += records
-    consumer.close()
-    return got
 
 
 @pytest.mark.parametrize("client", ["kafka-python", "confluent"])
@@ -65,7 +54,7 @@ def test_produced_equals_loaded_with_the_verdicts_of_check(broker, tmp_path, cli
     assert len(stored) == len(set(stored)) and set(stored) == expected
     assert count(data, "SELECT uniqExactMerge(events) FROM privaudit.usage_daily") == 3000
     assert {rule for _, rule in expected} >= {"PA-001", "PA-003", "PA-005", "PA-008", "PA-012", "PA-015"}
-    published = _read_topic(broker.bootstrap, TOPIC_VIOLATIONS, len(expected))
+    published = read_topic(broker.bootstrap, TOPIC_VIOLATIONS, len(expected))
     assert len(published) >= len(expected)
 
 
@@ -139,7 +128,7 @@ def test_poison_records_go_to_the_dlq_and_the_rest_goes_on(broker, tmp_path):
     producer.flush()
     summary = consume(broker.bootstrap, tmp_path / "data")
     assert summary["loaded_events"] == 6 and summary["dlq"] == 4
-    dead = _read_topic(broker.bootstrap, TOPIC_DLQ, 4)
+    dead = read_topic(broker.bootstrap, TOPIC_DLQ, 4)
     assert len(dead) == 4
     reasons = []
     for record in dead:
@@ -154,6 +143,36 @@ def test_poison_records_go_to_the_dlq_and_the_rest_goes_on(broker, tmp_path):
     # ... and recorded in ClickHouse with the same reasons, for the dashboard's dead-letter panel
     stored = sql(tmp_path / "data", "SELECT kind, reason FROM privaudit.dead_letters FINAL")
     assert sorted((r["kind"], r["reason"]) for r in stored) == sorted(reasons)
+
+
+def test_confluent_framed_records_of_another_implementation_decode_with_the_registrys_ids(broker, tmp_path):
+    """A Java-style deployment: a registry assigned its own ids (201...), the records were written
+    by Apache Avro's library, and ``--confluent-ids`` tells the consumers (here in processes of
+    their own) which contract version each id is."""
+    import avro.io
+    import avro.schema
+
+    from privaudit.schemas.registry import EVENT_TYPES
+
+    codec, events = Codec(), simulated(300, seed=21)
+    table = tmp_path / "ids.json"
+    table.write_text(json.dumps({str(201 + i): f"{t}@1" for i, t in enumerate(EVENT_TYPES)}))
+    writers = {t: avro.io.DatumWriter(avro.schema.parse(json.dumps(codec.schemas.working[t].raw))) for t in EVENT_TYPES}
+    producer = KafkaProducer(bootstrap_servers=broker.bootstrap, acks="all")
+    for event in events:
+        buf = io.BytesIO()
+        writers[event.type].write(event.model_dump(exclude={"type"}), avro.io.BinaryEncoder(buf))
+        header = b"\x00" + (201 + EVENT_TYPES.index(event.type)).to_bytes(4, "big")
+        producer.send(TOPIC_EVENTS, header + buf.getvalue(), key=event.subject_id.encode())
+    shipped = Codec(framing="confluent").encode(events[0])  # the shipped table's id: not this deployment's
+    producer.send(TOPIC_EVENTS, shipped, key=events[0].subject_id.encode())
+    producer.flush()
+    summary = consume(broker.bootstrap, tmp_path / "data", "--confluent-ids", str(table), "--processes", "2")
+    assert summary["loaded_events"] == 300 and summary["dlq"] == 1
+    [dead] = read_topic(broker.bootstrap, TOPIC_DLQ, 1)
+    shipped_id = 1 + EVENT_TYPES.index(events[0].type)
+    assert dict(dead.headers)["privaudit.reason"].decode() == f"unknown Confluent schema id {shipped_id}"
+    assert set(stored_verdicts(tmp_path / "data")) == expected_verdicts(events)
 
 
 def test_consent_and_withdrawal_before_a_restart_are_honoured_after_it(broker, tmp_path):

@@ -13,7 +13,7 @@ import pytest
 from hypothesis import given, settings
 from hypothesis import strategies as st
 
-from privaudit.errors import DecodeError, EventError
+from privaudit.errors import DecodeError, EventError, SchemaError
 from privaudit.schemas import Codec, SchemaSet
 from privaudit.schemas.registry import EVENT_TYPES
 from tests.helpers import access, consent, membership, share, transfer
@@ -78,6 +78,32 @@ def _apache_avro_bytes(schemas: SchemaSet, event, *, confluent_id: int | None = 
     avro.io.DatumWriter(schema).write(record, avro.io.BinaryEncoder(buf))
     header = b"\xc3\x01" + bytes(schema.fingerprint("CRC-64-AVRO")) if confluent_id is None else b"\x00" + struct.pack(">I", confluent_id)
     return header + buf.getvalue()
+
+
+def test_a_deployment_gives_the_ids_its_registry_assigned(schemas, tmp_path):
+    table = tmp_path / "ids.json"
+    table.write_text(json.dumps({str(100 + i): f"{t}@1" for i, t in enumerate(EVENT_TYPES)}))
+    codec = Codec(SchemaSet(confluent_ids=table))
+    for event in SAMPLES:
+        their_id = 100 + EVENT_TYPES.index(event.type)
+        assert codec.decode(_apache_avro_bytes(schemas, event, confluent_id=their_id)) == event
+    with pytest.raises(DecodeError, match="unknown Confluent schema id 1"):  # the table replaces the shipped one
+        codec.decode(_apache_avro_bytes(schemas, SAMPLES[0], confluent_id=1))
+    assert Codec(SchemaSet(confluent_ids=table), framing="confluent").encode(SAMPLES[0])[:5] == b"\x00" + struct.pack(">I", 100)
+
+
+@pytest.mark.parametrize(("table", "message"), [
+    ({"7": "access@9"}, r"ids\.json: id '7': no schema access@9"),
+    ({"seven": "access@1"}, r"ids\.json: id 'seven': invalid literal"),
+    (["access@1"], r"ids\.json: "),
+    (None, r"ids\.json: no such Confluent id table"),
+])
+def test_a_bad_id_table_is_refused_with_its_path(tmp_path, table, message):
+    path = tmp_path / "ids.json"
+    if table is not None:
+        path.write_text(json.dumps(table))
+    with pytest.raises(SchemaError, match=message):
+        SchemaSet(confluent_ids=path)
 
 
 @pytest.mark.parametrize("event", SAMPLES, ids=lambda e: e.type)
