@@ -265,7 +265,9 @@ class AuditEmitter:
         else:
             futures = [producer.send(r.topic, key=r.key, value=r.value) for r in batch]
         for future in futures:
-            future.get(timeout=30)  # raises if not acknowledged: the cursor stays, we retry
+            # raises if not acknowledged in the window: the cursor stays, the producer is dropped
+            # (spooling what calls sent direct meanwhile), and the replay starts again
+            future.get(timeout=self._spool_unacked_after_s)
         self.spool.ack(batch[-1].position)
         with self._lock:
             self._stats["replayed"] += len(batch)
