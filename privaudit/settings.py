@@ -42,6 +42,9 @@ def configure_logging(level: int | str) -> None:
     Called by the CLI and by each consumer process, with the CLI's level."""
     logging.basicConfig(level=logging.WARNING, format="%(asctime)s %(levelname)s %(threadName)s %(name)s: %(message)s")
     logging.getLogger("privaudit").setLevel(level.upper() if isinstance(level, str) else level)
+    # kafka-python 3 warns when its network thread waited >100 ms for the GIL ("Task ... ran for
+    # 0.106s"), which a process busy producing or checking makes it do; nothing is wrong then
+    logging.getLogger("kafka.net.selector").setLevel(logging.ERROR)
 
 
 def default_dsn(data_dir: str | Path) -> str:
