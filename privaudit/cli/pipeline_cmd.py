@@ -79,19 +79,23 @@ def broker(port: int, partitions: int) -> None:
 @click.option("--produce/--no-produce", default=True, show_default=True, help="Send the events to Kafka.")
 @click.option("--spool-dir", type=click.Path(file_okay=False, path_type=Path), default=Path("data/spool"),
               show_default=True, help="The emitter's spool (used when the broker is away).")
+@click.option("--flush-timeout", type=click.FloatRange(min=0), default=60.0, show_default=True, metavar="SECONDS",
+              help="At the end, how long to wait for the broker to take what is not delivered yet; what it did "
+                   "not take stays in the spool for the next run (exit status 1).")
 @bootstrap_option
 def simulate(events: int, seed: int, rate: float | None, violation_rate: float, start: datetime | None,
-             out_jsonl: Path | None, produce: bool, spool_dir: Path, bootstrap: str) -> None:
+             out_jsonl: Path | None, produce: bool, spool_dir: Path, flush_timeout: float, bootstrap: str) -> None:
     """Play the services of the source document: a realistic, deterministic event stream."""
     result = simulate_events(events=events, seed=seed, rate=rate, violation_rate=violation_rate, start=start,
-                             out_jsonl=out_jsonl, bootstrap=bootstrap if produce else None, spool_dir=spool_dir)
+                             out_jsonl=out_jsonl, bootstrap=bootstrap if produce else None, spool_dir=spool_dir,
+                             flush_timeout_s=flush_timeout)
     Output().note(f"simulated {result['produced']:,} events in {result['elapsed_s']} s"
                   + (f"; JSON in {out_jsonl}" if out_jsonl else "") + ("" if produce else " (not produced)"))
 
 
 def simulate_events(*, events: int, seed: int, bootstrap: str | None, rate: float | None = None,
                     violation_rate: float = 0.02, start: datetime | None = None, out_jsonl: Path | None = None,
-                    spool_dir: Path = Path("data/spool")) -> dict[str, Any]:
+                    spool_dir: Path = Path("data/spool"), flush_timeout_s: float = 60.0) -> dict[str, Any]:
     from privaudit.producers import AuditEmitter
     from privaudit.producers.simulator import SimulationConfig, default_start
     from privaudit.producers.simulator import simulate as play
@@ -117,8 +121,14 @@ def simulate_events(*, events: int, seed: int, bootstrap: str | None, rate: floa
     finally:
         if out is not None:
             out.close()
-        if emitter is not None and not emitter.close(timeout_s=60):
-            raise click.ClickException(f"some events are still in the spool at {spool_dir}; they will be sent on the next run")
+        if emitter is not None:
+            if not emitter.flush(timeout_s=min(2.0, flush_timeout_s)):  # say why we are not done yet
+                waiting = emitter.stats()
+                Output().note(f"waiting up to {flush_timeout_s:g} s for the broker at {bootstrap} to take the events not yet "
+                              f"delivered (spooled: {waiting['spool_bytes']:,} bytes, in flight: {waiting['inflight']:,})")
+            if not emitter.close(timeout_s=flush_timeout_s):
+                raise click.ClickException(f"the broker at {bootstrap} did not take every event: they wait in the "
+                                           f"spool at {spool_dir} and are sent on the next run with that spool")
     return {"produced": produced, "elapsed_s": round(time.monotonic() - began, 2)}
 
 

@@ -158,3 +158,17 @@ def test_consumer_threads_and_processes_are_one_or_the_other(run, tmp_path):
     result = run("consume", "--data-dir", str(tmp_path), "--consumers", "2", "--processes", "2")
     assert result.exit_code == 2 and "not both" in result.stderr
     assert not (tmp_path / "clickhouse").exists()  # refused before anything was opened
+
+
+def test_simulate_without_a_broker_says_what_it_waits_for_and_keeps_the_events(run, tmp_path):
+    from privaudit.bus import free_port
+    from privaudit.producers import Spool
+
+    bootstrap = f"127.0.0.1:{free_port()}"  # nothing listens there
+    spool = tmp_path / "spool"
+    result = run("simulate", "--events", "20", "--bootstrap", bootstrap, "--spool-dir", str(spool),
+                 "--flush-timeout", "1")
+    assert result.exit_code == 1
+    assert f"waiting up to 1 s for the broker at {bootstrap}" in result.stderr
+    assert f"they wait in the spool at {spool}" in result.stderr
+    assert len(Spool(spool).pending(100)) == 20  # all of them, for the next run
