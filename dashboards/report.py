@@ -96,7 +96,7 @@ SECTIONS: dict[str, str] = {
     ),
     "retention": (
         "SELECT (SELECT min(occurred_at) FROM privaudit.events) AS oldest, (SELECT count() FROM privaudit.events) AS stored, "
-        "(SELECT max(retention_days) FROM privaudit.schema_migrations) AS retention_days"
+        "(SELECT argMax(retention_days, applied_at) FROM privaudit.schema_migrations) AS retention_days"
     ),
     "dlq": (
         "SELECT kind, count() AS records FROM privaudit.dead_letters FINAL "
@@ -134,7 +134,7 @@ def render(data: dict[str, tuple[list[str], list[tuple]]], month: Month, policy:
                      f"(less than two years ago), and the store's TTL of {retention_days} days keeps every record "
                      f"at least {MIN_RETENTION_DAYS} days.")
     else:
-        retention = "No records are stored yet."
+        retention = f"No records are stored yet; the store's TTL is {retention_days} days (at least {MIN_RETENTION_DAYS})."
     dlq = data["dlq"][1]
 
     def table(cols: list[str], rows: list[tuple], empty: str, limit: int | None = None) -> str:

@@ -40,9 +40,10 @@ clickhouse_option = click.option("--clickhouse", "dsn", envvar=cfg.ENV_CLICKHOUS
                                       "[default: chdb://DATA_DIR/clickhouse].", **ENV)
 data_dir_option = click.option("--data-dir", envvar=cfg.ENV_DATA_DIR, default=cfg.DEFAULT_DATA_DIR, show_default=True,
                                help="Where the embedded store lives.", **ENV)
-retention_option = click.option("--retention-days", envvar=cfg.ENV_RETENTION_DAYS, type=int,
-                                 default=cfg.MIN_RETENTION_DAYS, show_default=True,
-                                 help=f"TTL of events and violations (at least {cfg.MIN_RETENTION_DAYS}).", **ENV)
+retention_option = click.option("--retention-days", envvar=cfg.ENV_RETENTION_DAYS, type=int, default=None,
+                                 help=f"Set the TTL of events and violations, in days (at least "
+                                      f"{cfg.MIN_RETENTION_DAYS}) [default: keep the store's setting; "
+                                      f"{cfg.MIN_RETENTION_DAYS} for a new store].", **ENV)
 startup_wait_option = click.option(
     "--startup-wait", type=click.FloatRange(min=0), envvar=cfg.ENV_STARTUP_WAIT, default=cfg.DEFAULT_STARTUP_WAIT_S,
     show_default=True, metavar="SECONDS",
@@ -197,12 +198,13 @@ def check_consumers(consumers: int, processes: int) -> None:
         raise click.UsageError("give --consumers (threads in this process) or --processes (processes of their own), not both")
 
 
-def _consume(*, bootstrap: str, dsn: str | None, data_dir: str, retention_days: int, policy_path: Path | None,
+def _consume(*, bootstrap: str, dsn: str | None, data_dir: str, retention_days: int | None, policy_path: Path | None,
              group: str, kafka_client: str, consumers: int, processes: int, partitions: int, bulk_stage: bool,
              until_idle: float | None, metrics_port: int | None, metrics_host: str, max_records: int,
              max_subjects: int, json_mode: bool, startup_wait: float, confluent_ids: Path | None = None, alerting_path: Path | None = None,
              dashboard_port: int | None = None, dashboard_host: str = "127.0.0.1") -> None:
-    cfg.check_retention(retention_days)
+    if retention_days is not None:
+        cfg.check_retention(retention_days)
     check_consumers(consumers, processes)
     policy = load_policy(policy_path)
     if confluent_ids is not None:
@@ -271,18 +273,20 @@ def db() -> None:
 @retention_option
 @cluster_option
 @click.option("--print", "print_only", is_flag=True, help="Print the DDL instead of running it.")
-def migrate(dsn: str | None, data_dir: str, retention_days: int, cluster: str | None, print_only: bool) -> None:
+def migrate(dsn: str | None, data_dir: str, retention_days: int | None, cluster: str | None, print_only: bool) -> None:
     """Create or update the privaudit database (versioned, idempotent)."""
     if print_only:
-        for statement in mig.render(Target("privaudit", retention_days, cluster)):
+        for statement in mig.render(Target("privaudit", retention_days or cfg.MIN_RETENTION_DAYS, cluster)):
             click.echo(statement + ";\n")
         return
     store = Store.connect(_dsn(dsn, data_dir), cluster=cluster)
     try:
         applied = store.migrate(retention_days)
+        days = store.retention_days()
     finally:
         store.close()
-    Output().line(f"{shown_dsn(store.dsn)}: " + (f"applied migration(s) {applied}" if applied else "up to date"))
+    Output().line(f"{shown_dsn(store.dsn)}: " + (f"applied migration(s) {applied}" if applied else "up to date")
+                  + f"; events and violations are kept {days} days")
 
 
 @click.command()

@@ -1,7 +1,7 @@
 """The store: one clickhouse-connect client for the embedded engine (``chdb://DIR``) or a server.
 
     store = Store.connect("chdb:///abs/data/clickhouse")        # or "http://host:8123"
-    store.migrate(retention_days=730)
+    store.migrate(retention_days=730)                            # or None: keep the store's setting
     store.insert("events", rows, columns, token="privaudit.events/3/100-199")
 
 Errors are translated where they enter: a ClickHouse error becomes :class:`StoreError`, or
@@ -27,6 +27,7 @@ import pyarrow as pa
 from clickhouse_connect.driver.exceptions import ClickHouseError, OperationalError
 
 from privaudit.errors import StoreBusy, StoreError, StoreUnavailable
+from privaudit.settings import MIN_RETENTION_DAYS
 
 from . import ddl, migrations
 from .arrow import to_arrow
@@ -139,11 +140,19 @@ class Store:
     def target(self, retention_days: int) -> ddl.Target:
         return ddl.Target(self.database, retention_days, self.cluster)
 
-    def migrate(self, retention_days: int = 730) -> list[int]:
-        """Apply the missing migrations; the versions applied now (empty when up to date)."""
-        target = self.target(retention_days)
+    def migrate(self, retention_days: int | None = None) -> list[int]:
+        """Apply the missing migrations; the versions applied now (empty when up to date).
+
+        ``retention_days`` sets the TTL of events and violations, also of existing tables. None
+        keeps the store's setting (the minimum, 730, for a new store): what a command that does not
+        own the setting passes (the dashboard, the report, the alert dispatcher), so that starting
+        one never shortens what the compliance team configured."""
+        target = self.target(retention_days or MIN_RETENTION_DAYS)
         for statement in migrations.bookkeeping(target):
             self.command(statement)
+        if retention_days is None:
+            target = self.target(self.retention_days() or MIN_RETENTION_DAYS)
+            retention_days = target.retention_days
         _, rows = self.query(f"SELECT version FROM {self.database}.schema_migrations")
         done = {r[0] for r in rows}
         applied = []
@@ -161,12 +170,17 @@ class Store:
         self._apply_retention(target)
         return applied
 
-    def _apply_retention(self, target: ddl.Target) -> None:
-        """A changed retention setting is applied to the TTL of the existing tables."""
+    def retention_days(self) -> int | None:
+        """The TTL in force: the retention of the latest migration or change (None: no schema yet)."""
         _, rows = self.query(
             f"SELECT retention_days FROM {self.database}.schema_migrations ORDER BY applied_at DESC LIMIT 1"
         )
-        if rows and rows[0][0] != target.retention_days:
+        return int(rows[0][0]) if rows else None
+
+    def _apply_retention(self, target: ddl.Target) -> None:
+        """A changed retention setting is applied to the TTL of the existing tables."""
+        recorded = self.retention_days()
+        if recorded is not None and recorded != target.retention_days:
             for table in ddl.ALL_TABLES:
                 if table.ttl:
                     self.command(ddl.modify_ttl(target, table))

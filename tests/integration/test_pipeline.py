@@ -353,6 +353,25 @@ def test_migration_3_rebuilds_the_usage_statistics_to_count_a_repeat_once(tmp_pa
     assert out == {"before": 4, "applied": [3, 4], "after": 3, "later": 3, "subjects": 1, "again": []}
 
 
+def test_commands_that_do_not_set_the_retention_keep_the_one_set(tmp_path):
+    """Before, the report, the dashboard and the alert dispatcher migrated with the default of 730
+    days, and so cut a TTL of 1,095 set by ``db migrate`` back to 730 when they started."""
+    def cli(*args: str) -> str:
+        proc = subprocess.run([sys.executable, "-m", "privaudit.cli", *args, "--data-dir", str(tmp_path / "data")],
+                              capture_output=True, text=True, timeout=120)
+        assert proc.returncode == 0, proc.stderr[-2000:]
+        return proc.stdout + proc.stderr
+
+    assert "kept 1095 days" in cli("db", "migrate", "--retention-days", "1095")
+    cli("report", "--month", "2026-10", "--out", str(tmp_path / "review.html"))  # migrates, sets nothing
+    assert "kept 1095 days" in cli("db", "migrate")
+    ttls = sql(tmp_path / "data", "SELECT name, extract(engine_full, 'toIntervalDay\\(\\d+\\)') AS ttl FROM system.tables "
+                                  "WHERE database = 'privaudit' AND engine_full LIKE '%TTL%' ORDER BY name")
+    assert ttls == [{"name": "events", "ttl": "toIntervalDay(1095)"}, {"name": "violations", "ttl": "toIntervalDay(1095)"}]
+    assert "TTL is 1095 days" in (tmp_path / "review.html").read_text()
+    assert "kept 800 days" in cli("db", "migrate", "--retention-days", "800")  # set on purpose: applied
+
+
 def test_a_bounded_state_drops_and_reloads_subjects_with_the_same_verdicts(broker, tmp_path):
     """Three subjects held per partition: nearly every batch drops subjects and reloads others from
     subject_state, across a SIGKILL too; the verdicts stay those of privaudit check."""

@@ -57,7 +57,7 @@ class _Opened:
     def __init__(self, server: _Server) -> None:
         self.server, self.migrated, self.closed = server, [], False
 
-    def migrate(self, retention_days: int = 730) -> list[int]:
+    def migrate(self, retention_days: int | None = None) -> list[int]:
         if self.server.fail_migrate:
             self.server.fail_migrate = False
             raise StoreUnavailable("Code: 210. Connection reset by peer")
