@@ -102,9 +102,10 @@ def ensure_topics(bootstrap: str, partitions: int = 6, timeout_s: float = 30.0,
 
     def connect() -> KafkaAdminClient:
         attempt_s = max(1.0, min(deadline - time.monotonic(), 10.0))  # each attempt ends by the deadline
+        bounded = {"bootstrap_timeout_ms": int(attempt_s * 1000)}  # kafka-python >= 3.0; 2.x has no such bound
         try:
             return KafkaAdminClient(bootstrap_servers=bootstrap, client_id="privaudit-admin",
-                                    bootstrap_timeout_ms=int(attempt_s * 1000))
+                                    **(bounded if "bootstrap_timeout_ms" in KafkaAdminClient.DEFAULT_CONFIG else {}))
         except KafkaError as exc:
             raise BrokerError(f"cannot reach the broker at {bootstrap}: {exc}") from exc
 
