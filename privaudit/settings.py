@@ -1,7 +1,8 @@
 """Configuration: every environment variable in one place, parsed once at the entry point.
 
-The CLI reads these as option defaults (shown in ``--help``) and passes a frozen
-:class:`Settings` down; nothing below the CLI reads the environment.
+The CLI reads these as option defaults (shown in ``--help``) and passes plain values down;
+:meth:`Settings.from_env` parses the same variables for code that embeds privaudit without the CLI.
+Nothing below the entry point reads the environment.
 """
 
 from __future__ import annotations
@@ -65,20 +66,20 @@ def check_retention(days: int) -> int:
 class Settings:
     clickhouse_dsn: str
     bootstrap_servers: str = DEFAULT_BOOTSTRAP
-    retention_days: int = MIN_RETENTION_DAYS
+    retention_days: int | None = None  # None: keep the store's setting (Store.migrate)
     cluster: str | None = None
 
     @classmethod
     def from_env(cls, env: Mapping[str, str] | None = None) -> Settings:
         env = os.environ if env is None else env
-        days = env.get(ENV_RETENTION_DAYS, str(MIN_RETENTION_DAYS))
+        days = env.get(ENV_RETENTION_DAYS)
         try:
-            retention = int(days)
+            retention = None if days is None else check_retention(int(days))
         except ValueError:
             raise ConfigError(f"{ENV_RETENTION_DAYS}={days!r} is not a whole number of days") from None
         return cls(
             clickhouse_dsn=env.get(ENV_CLICKHOUSE_DSN) or default_dsn(env.get(ENV_DATA_DIR, DEFAULT_DATA_DIR)),
             bootstrap_servers=env.get(ENV_BOOTSTRAP, DEFAULT_BOOTSTRAP),
-            retention_days=check_retention(retention),
+            retention_days=retention,
             cluster=env.get(ENV_CLUSTER) or None,
         )

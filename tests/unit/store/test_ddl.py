@@ -52,6 +52,8 @@ def test_a_retention_shorter_than_two_years_is_refused(days):
 def test_settings_from_the_environment():
     s = Settings.from_env({"PRIVAUDIT_DATA_DIR": "/srv/pa", "PRIVAUDIT_BOOTSTRAP_SERVERS": "kafka:9092"})
     assert s.clickhouse_dsn == "chdb:///srv/pa/clickhouse" and s.bootstrap_servers == "kafka:9092"
+    assert s.retention_days is None  # not set: the store keeps its own
+    assert Settings.from_env({"PRIVAUDIT_RETENTION_DAYS": "1095"}).retention_days == 1095
     assert Settings.from_env({"PRIVAUDIT_CLICKHOUSE_DSN": "http://ch:8123"}).clickhouse_dsn == "http://ch:8123"
     with pytest.raises(ConfigError, match="whole number"):
         Settings.from_env({"PRIVAUDIT_RETENTION_DAYS": "two years"})
