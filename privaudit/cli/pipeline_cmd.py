@@ -201,8 +201,9 @@ def check_consumers(consumers: int, processes: int) -> None:
 def _consume(*, bootstrap: str, dsn: str | None, data_dir: str, retention_days: int | None, policy_path: Path | None,
              group: str, kafka_client: str, consumers: int, processes: int, partitions: int, bulk_stage: bool,
              until_idle: float | None, metrics_port: int | None, metrics_host: str, max_records: int,
-             max_subjects: int, json_mode: bool, startup_wait: float, confluent_ids: Path | None = None, alerting_path: Path | None = None,
-             dashboard_port: int | None = None, dashboard_host: str = "127.0.0.1") -> None:
+             max_subjects: int, json_mode: bool, startup_wait: float, confluent_ids: Path | None = None,
+             alerting_path: Path | None = None, dashboard_port: int | None = None,
+             dashboard_host: str = "127.0.0.1") -> None:
     if retention_days is not None:
         cfg.check_retention(retention_days)
     check_consumers(consumers, processes)

@@ -147,12 +147,10 @@ class Store:
         keeps the store's setting (the minimum, 730, for a new store): what a command that does not
         own the setting passes (the dashboard, the report, the alert dispatcher), so that starting
         one never shortens what the compliance team configured."""
-        target = self.target(retention_days or MIN_RETENTION_DAYS)
-        for statement in migrations.bookkeeping(target):
+        given = self.target(retention_days) if retention_days is not None else None  # a short one refused here
+        for statement in migrations.bookkeeping(given or self.target(MIN_RETENTION_DAYS)):
             self.command(statement)
-        if retention_days is None:
-            target = self.target(self.retention_days() or MIN_RETENTION_DAYS)
-            retention_days = target.retention_days
+        target = given or self.target(self.retention_days() or MIN_RETENTION_DAYS)
         _, rows = self.query(f"SELECT version FROM {self.database}.schema_migrations")
         done = {r[0] for r in rows}
         applied = []
@@ -163,11 +161,12 @@ class Store:
                 self.command(statement)
             self.insert(
                 "schema_migrations",
-                [[migration.version], [migration.name], [retention_days]],
+                [[migration.version], [migration.name], [target.retention_days]],
                 ["version", "name", "retention_days"],
             )
             applied.append(migration.version)
-        self._apply_retention(target)
+        if given is not None:  # else the setting in force was kept: nothing to change
+            self._apply_retention(given)
         return applied
 
     def retention_days(self) -> int | None:
