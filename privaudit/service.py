@@ -87,10 +87,10 @@ def install_stop_signals(stop: threading.Event) -> None:
 def open_dependencies(dsn: str, bootstrap: str | None, *, stop: threading.Event, wait_s: float,
                       retention_days: int | None = None, partitions: int = 6) -> Store:
     """At start-up: the store, migrated (``retention_days`` None keeps the store's TTL setting), and
-    (given ``bootstrap``) the pipeline's topics. A ClickHouse
-    server or a broker not reachable yet (a restart, services started together) is tried again with
-    growing pauses for up to ``wait_s``, each failure logged; then the last error is raised. An
-    embedded store opens or fails at once: nothing else can bring it up."""
+    (given ``bootstrap``) the pipeline's topics. A ClickHouse server or a broker not reachable yet (a
+    restart, services started together) is tried again with growing pauses for up to ``wait_s``, each
+    failure logged; then the last error is raised. An embedded store opens or fails at once: nothing
+    else can bring it up."""
 
     def store_up() -> Store:
         store = Store.connect(dsn)
