@@ -25,6 +25,9 @@ class Metrics:
         self.publish_retries = Counter(
             "privaudit_publish_retries_total", "Publishes of dead letters and violations retried while Kafka refused them",
             registry=r)
+        self.registry_retries = Counter(
+            "privaudit_registry_retries_total", "Schema registry lookups retried while the registry could not answer",
+            registry=r)
 
     def serve(self, port: int, host: str = "127.0.0.1") -> None:
         start_http_server(port, addr=host, registry=self.registry)
@@ -34,7 +37,8 @@ class RelayMetrics:
     """The same metrics as :class:`Metrics`, recorded as operations for another process to apply
     (:meth:`replay`): a consumer process has no endpoint of its own; the host serves them all."""
 
-    NAMES = ("events", "violations", "dlq", "records", "batch_seconds", "lag", "store_retries", "publish_retries")
+    NAMES = ("events", "violations", "dlq", "records", "batch_seconds", "lag", "store_retries", "publish_retries",
+             "registry_retries")
 
     def __init__(self) -> None:
         self.ops: deque[tuple[str, tuple[str, ...], str, float]] = deque()  # appends are thread-safe

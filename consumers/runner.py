@@ -41,13 +41,16 @@ from collections.abc import Callable
 from concurrent.futures import Future, ThreadPoolExecutor, wait
 from dataclasses import dataclass, field
 from datetime import datetime, timedelta, timezone
+from functools import partial
 
+from privaudit.backoff import with_backoff
 from privaudit.bus import ClientName, Record, make_consumer, make_producer, publish
 from privaudit.bus.clients import TP
 from privaudit.checker import Checker, CheckerState
-from privaudit.errors import CommitRefused
+from privaudit.errors import CommitRefused, RegistryUnavailable
 from privaudit.policy import Policy
 from privaudit.schemas import Codec, SchemaSet
+from privaudit.schemas.schema_registry import SchemaRegistry
 from privaudit.settings import TOPIC_DLQ, TOPIC_EVENTS, TOPIC_VIOLATIONS
 from privaudit.store import Store
 
@@ -85,8 +88,17 @@ class ConsumerConfig:
     # restored at assignment). Bounds the consumer's memory whatever the population.
     max_subjects: int | None = 50_000
     # The Confluent wire format's schema ids, when a registry assigned others than the shipped table
-    # (a JSON file {"<id>": "<type>@<version>"}; None: the shipped one).
+    # (a JSON file {"<id>": "<type>@<version>"}; None: the shipped one, unless a registry is given).
     confluent_ids: str | None = None
+    # A schema registry's URL, asked for the ids no table names (the shipped table is then not used).
+    schema_registry: str | None = None
+
+
+def _codec(config: ConsumerConfig) -> Codec:
+    if config.confluent_ids is None and config.schema_registry is None:
+        return Codec()
+    registry = SchemaRegistry(config.schema_registry) if config.schema_registry else None
+    return Codec(SchemaSet(confluent_ids=config.confluent_ids, registry=registry))
 
 
 class HeldSubjects:
@@ -163,7 +175,7 @@ class AuditConsumer:
             current, older, oldest = gc.get_threshold()
             gc.set_threshold(max(config.gc_threshold, current), older, oldest)
         self.policy = policy
-        self.codec = codec or Codec(SchemaSet(confluent_ids=config.confluent_ids) if config.confluent_ids else None)
+        self.codec = codec or _codec(config)
         self.sink = Sink(store)
         self.metrics = metrics or Metrics()
         self.bulk = bulk
@@ -338,7 +350,10 @@ class AuditConsumer:
         work = []
         for tp, buffer in self._buffer.items():
             for chunk, replayed in self._cut(tp, buffer):
-                work.append((tp, replayed, decode(chunk, self.codec)))
+                # a schema registry that cannot answer is waited for: the chunk is decoded again
+                work.append((tp, replayed, with_backoff(
+                    partial(decode, chunk, self.codec), retry_on=RegistryUnavailable, stop=self._stop,
+                    what="a schema registry lookup", on_retry=self.metrics.registry_retries.inc)))
                 self._next[tp] = chunk[-1].offset + 1
         if self._held:
             self._load_subjects(work)

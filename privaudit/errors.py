@@ -15,6 +15,8 @@ instead of a traceback::
     │   └── StoreUnavailable ClickHouse cannot be reached, or refuses work for now (retried)
     ├── BrokerError          the Kafka broker cannot be reached or refused a request
     │   └── CommitRefused    the group moved on: offsets not committed, the next owner replays
+    ├── RegistryError        the schema registry refused us (credentials, the URL is not a registry)
+    │   └── RegistryUnavailable  it cannot be reached or fails for now (retried)
     └── ConsumerProcessFailed  a consumer process (``--processes``) failed or was killed
 
 Library errors (yaml, fastavro, pydantic) are wrapped with ``raise ... from exc``.
@@ -81,6 +83,16 @@ class CommitRefused(BrokerError):
     """The group moved on (a rebalance, or this member dropped for not polling in time, as when it
     waited long for the store): its offsets were not committed. Nothing is lost: whoever owns the
     partitions next replays the journal's planned ranges from the committed offsets."""
+
+
+class RegistryError(PrivauditError):
+    """The schema registry (``--schema-registry``) refused a request that would be refused again:
+    wrong credentials, or an address that is not a schema registry."""
+
+
+class RegistryUnavailable(RegistryError):
+    """The schema registry cannot be reached, or failed for now (a 5xx, a timeout): the consumers
+    wait for it, as for the store; a record is never sent to the DLQ because of it."""
 
 
 class ConsumerProcessFailed(PrivauditError):

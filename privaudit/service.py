@@ -24,7 +24,8 @@ from privaudit.consumers import AuditConsumer, BulkStage, ConsumerConfig, Totals
 from privaudit.consumers.metrics import Metrics
 from privaudit.policy import Policy
 from privaudit.processes import ProcessHost
-from privaudit.errors import StoreUnavailable
+from privaudit.errors import RegistryUnavailable, StoreUnavailable
+from privaudit.schemas.schema_registry import SchemaRegistry
 from privaudit.store import Retrying, Store, shown_dsn
 
 
@@ -85,12 +86,18 @@ def install_stop_signals(stop: threading.Event) -> None:
 
 
 def open_dependencies(dsn: str, bootstrap: str | None, *, stop: threading.Event, wait_s: float,
-                      retention_days: int | None = None, partitions: int = 6) -> Store:
-    """At start-up: the store, migrated (``retention_days`` None keeps the store's TTL setting), and
-    (given ``bootstrap``) the pipeline's topics. A ClickHouse server or a broker not reachable yet (a
-    restart, services started together) is tried again with growing pauses for up to ``wait_s``, each
-    failure logged; then the last error is raised. An embedded store opens or fails at once: nothing
-    else can bring it up."""
+                      retention_days: int | None = None, partitions: int = 6,
+                      schema_registry: str | None = None) -> Store:
+    """At start-up: the schema registry, if given, reached once; the store, migrated
+    (``retention_days`` None keeps the store's TTL setting); and (given ``bootstrap``) the
+    pipeline's topics. A registry, ClickHouse server or broker not reachable yet (a restart,
+    services started together) is tried again with growing pauses for up to ``wait_s``, each
+    failure logged; then the last error is raised. An embedded store opens or fails at once:
+    nothing else can bring it up."""
+    if schema_registry is not None:
+        registry = SchemaRegistry(schema_registry)
+        with_backoff(registry.probe, retry_on=RegistryUnavailable, stop=stop,
+                     what=f"reaching the schema registry at {registry.shown}", give_up_after_s=wait_s)
 
     def store_up() -> Store:
         store = Store.connect(dsn)

@@ -12,6 +12,7 @@ import os
 from collections.abc import Mapping
 from dataclasses import dataclass
 from pathlib import Path
+from urllib.parse import urlsplit, urlunsplit
 
 from privaudit.errors import ConfigError
 
@@ -24,6 +25,7 @@ ENV_PSEUDONYM_KEY = "PRIVAUDIT_PSEUDONYM_KEY"
 ENV_LOG_LEVEL = "PRIVAUDIT_LOG_LEVEL"
 ENV_STARTUP_WAIT = "PRIVAUDIT_STARTUP_WAIT"
 ENV_CONFLUENT_IDS = "PRIVAUDIT_CONFLUENT_IDS"
+ENV_SCHEMA_REGISTRY = "PRIVAUDIT_SCHEMA_REGISTRY"
 
 DEFAULT_BOOTSTRAP = "127.0.0.1:9092"
 DEFAULT_DATA_DIR = "data"
@@ -51,6 +53,16 @@ def configure_logging(level: int | str) -> None:
 def default_dsn(data_dir: str | Path) -> str:
     """The embedded store under ``data_dir``: ``chdb:///abs/path/clickhouse``."""
     return f"chdb://{(Path(data_dir) / 'clickhouse').resolve()}"
+
+
+def shown_url(url: str) -> str:
+    """A URL to print or log (a store's DSN, a schema registry's): a password in it
+    (``http://user:secret@host``) is masked."""
+    parts = urlsplit(url)
+    if parts.password is None:
+        return url
+    host = parts.netloc.rpartition("@")[2]
+    return urlunsplit(parts._replace(netloc=f"{parts.username}:***@{host}"))
 
 
 def check_retention(days: int) -> int:

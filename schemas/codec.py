@@ -10,8 +10,10 @@ Decoding recognises the framing by its first bytes, finds the writer schema (any
 version or the working one), resolves it against the working schema, and validates the result
 with the pydantic models. Whatever is wrong (unknown framing, unknown fingerprint or id, a
 truncated datum, trailing bytes, a datum that does not fit its schema, a record that breaks the
-contract) raises :class:`DecodeError` or :class:`EventError` with a one-line reason; nothing else
-escapes.
+contract) raises :class:`DecodeError` or :class:`EventError` with a one-line reason. The one
+exception is a schema registry (``SchemaSet(registry=...)``) that cannot answer for now
+(:class:`RegistryUnavailable`) or refuses us (:class:`RegistryError`): those are not the record's
+fault, and are raised for the caller to wait out or stop on.
 """
 
 from __future__ import annotations
@@ -125,10 +127,7 @@ class Codec:
             if len(data) < 5:
                 raise DecodeError(f"truncated Confluent header ({len(data)} bytes)")
             (schema_id,) = _ID.unpack_from(data, 1)
-            writer = self.schemas.by_confluent_id.get(schema_id)
-            if writer is None:
-                raise DecodeError(f"unknown Confluent schema id {schema_id}")
-            return writer, 5
+            return self.schemas.confluent_writer(schema_id), 5
         head = bytes(data[:2]).hex() or "nothing"
         raise DecodeError(
             f"unknown framing: starts with {head}, expected c301 (single-object) or 00 (Confluent)"

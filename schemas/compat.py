@@ -11,6 +11,7 @@ from __future__ import annotations
 
 import json
 from dataclasses import dataclass
+from typing import Any
 
 import avro.schema
 from avro.compatibility import ReaderWriterCompatibilityChecker, SchemaCompatibilityType
@@ -42,15 +43,20 @@ def check_backward(schemas: SchemaSet) -> list[CompatResult]:
         if released is None:
             results.append(CompatResult(event_type, None, True, ()))
             continue
-        reader = avro.schema.parse(json.dumps(schemas.working[event_type].raw))
-        writer = avro.schema.parse(json.dumps(released.raw))
-        result = ReaderWriterCompatibilityChecker().get_compatibility(reader, writer)
-        ok = result.compatibility is SchemaCompatibilityType.compatible
-        problems: tuple[str, ...] = ()
-        if not ok:  # avro reports kinds, locations and details as separate, unpaired sets
-            kinds = ", ".join(sorted({i.value for i in result.incompatibilities}))
-            where = ", ".join(sorted(loc for loc in result.locations if loc != "/"))
-            details = "; ".join(sorted(result.messages))
-            problems = (f"{kinds} at {where or '/'} ({details})",)
-        results.append(CompatResult(event_type, released.version, ok, problems))
+        problems = can_read(schemas.working[event_type].raw, released.raw)
+        results.append(CompatResult(event_type, released.version, not problems, problems))
     return results
+
+
+def can_read(reader: dict[str, Any], writer: dict[str, Any]) -> tuple[str, ...]:
+    """What stops a consumer with schema ``reader`` from reading every datum written with
+    ``writer`` (both as JSON): empty when it can."""
+    result = ReaderWriterCompatibilityChecker().get_compatibility(
+        avro.schema.parse(json.dumps(reader)), avro.schema.parse(json.dumps(writer)))
+    if result.compatibility is SchemaCompatibilityType.compatible:
+        return ()
+    # avro reports kinds, locations and details as separate, unpaired sets
+    kinds = ", ".join(sorted({i.value for i in result.incompatibilities}))
+    where = ", ".join(sorted(loc for loc in result.locations if loc != "/"))
+    details = "; ".join(sorted(result.messages))
+    return (f"{kinds} at {where or '/'} ({details})",)

@@ -7,7 +7,9 @@ Layout under one directory (the shipped one is this package's folder)::
     confluent-ids.json            {"<id>": "<type>@<N>" or "<type>@working"}: ids for the
                                   Confluent wire format when no registry assigns them (a
                                   deployment whose registry assigned others gives its own
-                                  table: ``SchemaSet(confluent_ids=FILE)``, ``--confluent-ids``)
+                                  table: ``SchemaSet(confluent_ids=FILE)``, ``--confluent-ids``,
+                                  or the registry itself: ``SchemaSet(registry=...)``,
+                                  ``--schema-registry URL``; see :meth:`SchemaSet.confluent_writer`)
 
 Every schema is identified by the CRC-64-AVRO fingerprint of its Parsing Canonical Form, as the
 Avro single-object encoding requires; identical versions share one fingerprint.
@@ -30,7 +32,9 @@ import avro.schema
 from fastavro import parse_schema
 from fastavro.schema import fingerprint, to_parsing_canonical_form
 
-from privaudit.errors import SchemaError
+from privaudit.errors import DecodeError, SchemaError
+
+from .schema_registry import SchemaRegistry
 
 #: Event types in the contract's order; one ``<type>.avsc`` each.
 EVENT_TYPES: tuple[str, ...] = ("access", "share", "transfer", "consent", "membership")
@@ -72,7 +76,8 @@ def _load(path: Path, event_type: str, version: str) -> WriterSchema:
 class SchemaSet:
     """All schema versions under one directory, indexed for decoding."""
 
-    def __init__(self, root: Path | None = None, *, confluent_ids: str | Path | None = None) -> None:
+    def __init__(self, root: Path | None = None, *, confluent_ids: str | Path | None = None,
+                 registry: SchemaRegistry | None = None) -> None:
         self.root = Path(root) if root is not None else Path(str(resources.files(__package__)))
         self.working: dict[str, WriterSchema] = {
             t: _load(self.root / "avro" / f"{t}.avsc", t, WORKING) for t in EVENT_TYPES
@@ -98,7 +103,70 @@ class SchemaSet:
                     self.by_fingerprint[fp] = schema
         if confluent_ids is not None and not Path(confluent_ids).is_file():
             raise SchemaError(f"{confluent_ids}: no such Confluent id table")
-        self.by_confluent_id = self._confluent_ids(Path(confluent_ids or self.root / "confluent-ids.json"))
+        # With a registry, the shipped table's ids are not used: the registry's may mean others.
+        table = confluent_ids or (None if registry is not None else self.root / "confluent-ids.json")
+        self.by_confluent_id = self._confluent_ids(Path(table)) if table is not None else {}
+        self.registry = registry
+        self._registered: dict[int, WriterSchema | str] = {}  # the registry's ids, as looked up
+        self._by_name = {_full_name(s.raw): t for t, s in self.working.items()}
+
+    def confluent_writer(self, schema_id: int) -> WriterSchema:
+        """The writer schema of a Confluent-framed record: from the id table, else (with a
+        registry) from the registry's schema, looked up once per id:
+
+        - a schema with the fingerprint of a contract version is that version;
+        - another Avro record schema with the full name of one of the contract's types (fields
+          in another order, a field more or less, docs: what another implementation may have
+          registered) is read with Avro's schema resolution into the working schema, if Avro's
+          own compatibility check says it can be;
+        - anything else (no such id, not Avro, another record, incompatible) is a
+          :class:`DecodeError` with the reason, so the record goes to the dead-letter topic.
+
+        The registry's :class:`RegistryUnavailable` and :class:`RegistryError` are raised as they
+        are: a registry that is down is waited for, never a reason to dead-letter a record."""
+        writer = self.by_confluent_id.get(schema_id)
+        if writer is not None:
+            return writer
+        if self.registry is None:
+            raise DecodeError(f"unknown Confluent schema id {schema_id}")
+        found = self._registered.get(schema_id)
+        if found is None:  # ids are never reused by a registry: an answer holds for good
+            found = self._registered[schema_id] = self._registered_writer(schema_id, self.registry)
+        if isinstance(found, str):
+            raise DecodeError(found)
+        return found
+
+    def _registered_writer(self, schema_id: int, registry: SchemaRegistry) -> WriterSchema | str:
+        """The writer schema of a registry id, or why there is none."""
+        where = f"Confluent schema id {schema_id}"
+        answer = registry.schema(schema_id)
+        if answer is None:
+            return f"unknown {where} (the schema registry has none)"
+        kind = answer.get("schemaType") or "AVRO"
+        if kind != "AVRO":
+            return f"{where} is a {kind} schema in the registry, not Avro"
+        if answer.get("references"):
+            return f"{where} refers to other schemas in the registry; the contract's schemas stand alone"
+        try:
+            raw = json.loads(answer["schema"])
+            parsed = parse_schema(raw)
+            fp = bytes.fromhex(fingerprint(to_parsing_canonical_form(raw), "CRC-64-AVRO"))
+        except Exception as exc:  # json's, fastavro's SchemaParseException, UnknownType ...
+            return f"{where}: the registry's schema is not valid Avro ({type(exc).__name__}: {exc})"
+        known = self.by_fingerprint.get(fp)
+        if known is not None:
+            return known
+        name = _full_name(raw)
+        event_type = self._by_name.get(name) if name else None
+        if event_type is None:
+            return (f"{where}: the registry's schema {name or '(not a record)'} is none of the contract's "
+                    f"types ({', '.join(self._by_name)})")
+        from .compat import can_read  # compat imports this module
+
+        problems = can_read(self.working[event_type].raw, raw)
+        if problems:
+            return f"{where}: {name} as registered cannot be read as {event_type}: {'; '.join(problems)}"
+        return WriterSchema(event_type, f"registry-{schema_id}", raw, parsed, fp)
 
     def latest_released(self, event_type: str) -> WriterSchema | None:
         versions = self.released[event_type]
@@ -127,6 +195,14 @@ class SchemaSet:
             if schema.version == version:
                 return schema
         raise ValueError(f"no schema {event_type}@{version}")
+
+
+def _full_name(raw: Any) -> str | None:
+    """A record schema's full name (``namespace.Name``); None for any other schema."""
+    if not isinstance(raw, dict) or raw.get("type") != "record" or not isinstance(raw.get("name"), str):
+        return None
+    name, namespace = raw["name"], raw.get("namespace")
+    return name if "." in name or not namespace else f"{namespace}.{name}"
 
 
 def _version_key(label: str) -> tuple[int, str]:

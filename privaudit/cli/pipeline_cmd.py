@@ -47,7 +47,8 @@ retention_option = click.option("--retention-days", envvar=cfg.ENV_RETENTION_DAY
 startup_wait_option = click.option(
     "--startup-wait", type=click.FloatRange(min=0), envvar=cfg.ENV_STARTUP_WAIT, default=cfg.DEFAULT_STARTUP_WAIT_S,
     show_default=True, metavar="SECONDS",
-    help="At start, how long to keep trying a ClickHouse server or broker that cannot be reached yet "
+    help="At start, how long to keep trying a ClickHouse server, broker or schema registry that cannot be "
+         "reached yet "
          "(0: fail at once). Once running, an outage is waited out however long it lasts.", **ENV)
 cluster_option = click.option("--cluster", envvar=cfg.ENV_CLUSTER, default=None,
                               help="Render DDL ON CLUSTER with Replicated + Distributed tables.", **ENV)
@@ -163,7 +164,11 @@ def _consume_options(f: Any) -> Any:
         click.option("--confluent-ids", type=click.Path(dir_okay=False, path_type=Path), envvar=cfg.ENV_CONFLUENT_IDS,
                      default=None, show_envvar=True,
                      help="Schema ids of the Confluent wire format, as your registry assigned them: a JSON "
-                          "file {\"<id>\": \"<type>@<version>\"} (default: the shipped table)."),
+                          "file {\"<id>\": \"<type>@<version>\"} (default: the shipped table, unless "
+                          "--schema-registry is given)."),
+        click.option("--schema-registry", metavar="URL", envvar=cfg.ENV_SCHEMA_REGISTRY, default=None, show_envvar=True,
+                     help="A Confluent-compatible schema registry, asked for the writer schema of each Confluent "
+                          "schema id no table names (credentials as https://user:secret@host)."),
         click.option("--json", "json_mode", is_flag=True, help="Print the final summary as JSON."),
     ]):
         f = option(f)
@@ -202,6 +207,7 @@ def _consume(*, bootstrap: str, dsn: str | None, data_dir: str, retention_days: 
              group: str, kafka_client: str, consumers: int, processes: int, partitions: int, bulk_stage: bool,
              until_idle: float | None, metrics_port: int | None, metrics_host: str, max_records: int,
              max_subjects: int, json_mode: bool, startup_wait: float, confluent_ids: Path | None = None,
+             schema_registry: str | None = None,
              alerting_path: Path | None = None, dashboard_port: int | None = None,
              dashboard_host: str = "127.0.0.1") -> None:
     if retention_days is not None:
@@ -214,7 +220,7 @@ def _consume(*, bootstrap: str, dsn: str | None, data_dir: str, retention_days: 
     stop = threading.Event()
     install_stop_signals(stop)
     store = open_dependencies(_dsn(dsn, data_dir), bootstrap, stop=stop, wait_s=startup_wait,
-                              retention_days=retention_days, partitions=partitions)
+                              retention_days=retention_days, partitions=partitions, schema_registry=schema_registry)
     companions: list[Companion] = []
     dispatcher = server = None
     try:
@@ -234,7 +240,8 @@ def _consume(*, bootstrap: str, dsn: str | None, data_dir: str, retention_days: 
             thread.start()
         config = ConsumerConfig(bootstrap=bootstrap, group=group, client=kafka_client,  # type: ignore[arg-type]
                                 max_records=max_records, max_subjects=max_subjects or None,
-                                confluent_ids=str(confluent_ids) if confluent_ids else None)
+                                confluent_ids=str(confluent_ids) if confluent_ids else None,
+                                schema_registry=schema_registry)
         try:
             result = run_consumers(config, store, policy, consumers=consumers, processes=processes, partitions=partitions,
                                    bulk_stage=bulk_stage, idle_exit_s=until_idle, metrics_port=metrics_port,

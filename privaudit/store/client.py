@@ -20,14 +20,13 @@ import threading
 from collections.abc import Iterator, Sequence
 from datetime import datetime, timezone
 from typing import Any, Union
-from urllib.parse import urlsplit, urlunsplit
 
 import clickhouse_connect
 import pyarrow as pa
 from clickhouse_connect.driver.exceptions import ClickHouseError, OperationalError
 
 from privaudit.errors import StoreBusy, StoreError, StoreUnavailable
-from privaudit.settings import MIN_RETENTION_DAYS
+from privaudit.settings import MIN_RETENTION_DAYS, shown_url
 
 from . import ddl, migrations
 from .arrow import to_arrow
@@ -261,11 +260,7 @@ def _store_error(exc: ClickHouseError, prefix: str = "") -> StoreError:
 
 def shown_dsn(dsn: str) -> str:
     """The DSN to print or log: a password in it (``http://user:secret@host``) is masked."""
-    parts = urlsplit(dsn)
-    if parts.password is None:
-        return dsn
-    host = parts.netloc.rpartition("@")[2]
-    return urlunsplit(parts._replace(netloc=f"{parts.username}:***@{host}"))
+    return shown_url(dsn)
 
 
 def _first_line(exc: Exception) -> str:

@@ -175,6 +175,59 @@ def test_confluent_framed_records_of_another_implementation_decode_with_the_regi
     assert set(stored_verdicts(tmp_path / "data")) == expected_verdicts(events)
 
 
+def test_confluent_serializer_records_are_decoded_with_the_schema_registry_even_while_it_is_down(broker, tmp_path):
+    """Services writing through Confluent's own serializer, which registers each schema and frames
+    each record with the registry's id; one type registered with its fields in another order. The
+    consumers (in processes of their own) ask the registry; it goes down after they start and
+    comes back: they wait for it, and nothing goes to the DLQ but a record whose id it never gave."""
+    from confluent_kafka.schema_registry import SchemaRegistryClient
+    from confluent_kafka.schema_registry.avro import AvroSerializer
+    from confluent_kafka.serialization import MessageField, SerializationContext
+
+    from privaudit.schemas.registry import EVENT_TYPES
+    from tests.registry import StandInRegistry
+
+    events = simulated(300, seed=23)
+    with StandInRegistry(first_id=7001) as registry:
+        client = SchemaRegistryClient({"url": registry.url})
+        serializers = {}
+        for t in EVENT_TYPES:
+            schema = json.loads(json.dumps(Codec().schemas.working[t].raw))
+            if t == "access":  # as another implementation might have registered it
+                schema["fields"] = list(reversed(schema["fields"]))
+            serializers[t] = AvroSerializer(client, json.dumps(schema), lambda obj, _ctx: obj)
+        ctx = SerializationContext(TOPIC_EVENTS, MessageField.VALUE)
+        producer = KafkaProducer(bootstrap_servers=broker.bootstrap, acks="all")
+        for event in events:
+            producer.send(TOPIC_EVENTS, serializers[event.type](event.model_dump(exclude={"type"}), ctx),
+                          key=event.subject_id.encode())
+        producer.send(TOPIC_EVENTS, b"\x00" + (6999).to_bytes(4, "big") + b"\x00", key=b"p-unknown-id")
+        producer.flush()
+        assert sorted(registry.schemas) == list(range(7001, 7006))
+        registry.requests.clear()
+        proc = subprocess.Popen(consume_cmd(broker.bootstrap, tmp_path / "data", "--until-idle", "3", "--json",
+                                            "--schema-registry", registry.url, "--processes", "2"),
+                                stdout=subprocess.PIPE, stderr=subprocess.PIPE, text=True)
+        try:
+            assert wait_for(lambda: ("GET", "/config") in registry.requests, 60)  # reached at start-up
+            registry.down = True
+            assert wait_for(lambda: len([r for r in registry.requests if r[1].startswith("/schemas/ids/")]) >= 4, 60)
+            time.sleep(2)
+            assert proc.poll() is None
+            registry.down = False
+            out, err = proc.communicate(timeout=180)
+        finally:
+            if proc.poll() is None:
+                kill(proc)
+    assert proc.returncode == 0, err[-3000:]
+    assert "a schema registry lookup failed (" in err and "HTTP 503" in err
+    summary = json.loads(out.strip().splitlines()[-1])
+    assert summary["loaded_events"] == 300 and summary["dlq"] == 1
+    reasons = sql(tmp_path / "data", "SELECT reason FROM privaudit.dead_letters FINAL")
+    assert [r["reason"] for r in reasons] == ["unknown Confluent schema id 6999 (the schema registry has none)"]
+    assert set(stored_verdicts(tmp_path / "data")) == expected_verdicts(events)
+
+
 def test_consent_and_withdrawal_before_a_restart_are_honoured_after_it(broker, tmp_path):
     data, t0 = tmp_path / "data", simulated(1)[0].occurred_at
     before = [

@@ -13,7 +13,7 @@ import pytest
 
 from privaudit import service
 from privaudit.bus import free_port
-from privaudit.errors import StoreError, StoreUnavailable
+from privaudit.errors import RegistryUnavailable, StoreError, StoreUnavailable
 from privaudit.service import open_dependencies
 from privaudit.store import Store, shown_dsn
 
@@ -68,9 +68,10 @@ class _Opened:
         self.closed = True
 
 
-def _open(server: _Server, monkeypatch: pytest.MonkeyPatch, wait_s: float) -> object:
+def _open(server: _Server, monkeypatch: pytest.MonkeyPatch, wait_s: float, schema_registry: str | None = None) -> object:
     monkeypatch.setattr(service.Store, "connect", server.connect)
-    return open_dependencies("http://ch:8123", None, stop=threading.Event(), wait_s=wait_s, retention_days=1095)
+    return open_dependencies("http://ch:8123", None, stop=threading.Event(), wait_s=wait_s, retention_days=1095,
+                             schema_registry=schema_registry)
 
 
 def test_a_server_not_up_yet_is_tried_again_until_it_answers_then_migrated(monkeypatch, caplog):
@@ -110,3 +111,20 @@ def test_no_wait_fails_at_the_first_error(monkeypatch):
     with pytest.raises(StoreUnavailable, match="giving up"):
         _open(server, monkeypatch, wait_s=0)
     assert len(server.connects) == 1
+
+
+def test_a_schema_registry_is_reached_at_start_up_and_waited_for_like_the_store(monkeypatch):
+    """``--schema-registry``: reached before the store is opened, with the same bounded wait; one
+    that is up does not hold the start-up back."""
+    from tests.registry import StandInRegistry
+
+    server = _Server(down=0)
+    with StandInRegistry() as registry:
+        registry.down = True
+        threading.Timer(1.0, lambda: setattr(registry, "down", False)).start()
+        store = _open(server, monkeypatch, wait_s=30, schema_registry=registry.url)
+        assert registry.requests.count(("GET", "/config")) >= 2 and store is server.stores[-1]
+    started = time.monotonic()
+    with pytest.raises(RegistryUnavailable, match=r"cannot reach the schema registry .* giving up\)"):
+        _open(_Server(down=0), monkeypatch, wait_s=1, schema_registry=f"http://127.0.0.1:{free_port()}")
+    assert time.monotonic() - started < 2
