@@ -23,8 +23,8 @@ authentication; the password is masked wherever the URL is printed.
 from __future__ import annotations
 
 import base64
+import http.client
 import json
-import socket
 import urllib.error
 import urllib.request
 from typing import Any
@@ -84,8 +84,8 @@ class SchemaRegistry:
             if exc.code >= 500 or exc.code in _WAIT_OUT:
                 raise RegistryUnavailable(f"schema registry at {self.shown}: HTTP {exc.code} for GET {path}{detail}") from exc
             raise RegistryError(f"schema registry at {self.shown} refused GET {path}: HTTP {exc.code}{detail}") from exc
-        except (urllib.error.URLError, OSError, socket.timeout) as exc:
-            reason = getattr(exc, "reason", exc)
+        except (OSError, http.client.HTTPException) as exc:  # no connection, a timeout, an answer cut off
+            reason = getattr(exc, "reason", None) or f"{type(exc).__name__}: {exc}"
             raise RegistryUnavailable(f"cannot reach the schema registry at {self.shown}: {reason}") from exc
         try:
             return json.loads(body)

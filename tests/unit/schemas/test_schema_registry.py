@@ -158,3 +158,25 @@ def test_an_address_that_is_not_a_registry_is_refused(registry):
     SchemaRegistry(registry.url).probe()
     with pytest.raises(ConfigError, match="expected an http:// or https:// URL"):
         SchemaRegistry("registry:8081")
+
+
+@pytest.mark.parametrize("reply", [b"", b"HTTP/1.1 200 OK\r\nContent-Length: 100\r\n\r\n{\"sche"],
+                         ids=["closed-without-answer", "answer-cut-off"])
+def test_a_connection_lost_mid_answer_is_unavailable_not_a_crash(reply):
+    import socket
+    import threading
+
+    server = socket.create_server(("127.0.0.1", 0))
+
+    def answer_badly() -> None:
+        conn, _ = server.accept()
+        conn.recv(65536)
+        conn.sendall(reply)
+        conn.close()
+
+    threading.Thread(target=answer_badly, daemon=True).start()
+    try:
+        with pytest.raises(RegistryUnavailable, match="cannot reach the schema registry"):
+            SchemaRegistry(f"http://127.0.0.1:{server.getsockname()[1]}", timeout_s=5).schema(7)
+    finally:
+        server.close()
