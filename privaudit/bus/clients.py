@@ -36,6 +36,8 @@ class Record:
 
 
 class Consumer(Protocol):
+    # Up to ``max_records``, returned as soon as any are there (waiting at most ``timeout_s`` for
+    # the first); the caller gathers polls into a batch (``linger_s``).
     def poll(self, timeout_s: float, max_records: int) -> list[Record]: ...
     def commit(self, offsets: dict[TP, int]) -> None: ...  # next offset to read, per partition
     def seek(self, tp: TP, offset: int) -> None: ...

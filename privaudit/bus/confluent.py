@@ -67,8 +67,17 @@ class ConfluentConsumer:
         self._consumer.subscribe(topics, on_assign=assigned, on_revoke=revoked)
 
     def poll(self, timeout_s: float, max_records: int) -> list[Record]:
+        # librdkafka's consume(n, timeout) waits until it has n messages or the timeout is over:
+        # with a batch of 20,000 and a steady 5,000 events/s, every poll took the whole timeout
+        # (measured: 50 messages in 501 ms, every time), which put 0.5 s on the latency. Wait for
+        # the first message only, then take what is already fetched, as kafka-python's poll does.
         try:
-            messages = self._consumer.consume(num_messages=max_records, timeout=timeout_s)
+            first = self._consumer.poll(timeout_s)
+            if first is None:
+                return []
+            messages = [first]
+            if max_records > 1:
+                messages += self._consumer.consume(num_messages=max_records - 1, timeout=0)
         except KafkaException as exc:
             raise broker_error("poll", exc) from exc
         out = []

@@ -55,3 +55,28 @@ def test_a_partition_is_read_from_where_begin_says(broker, client):
     assert consumer.begin((TOPIC, 0)) == 10
     assert (polled + _next_offsets(consumer, 5))[:5] == [10, 11, 12, 13, 14]
     consumer.close()
+
+
+@pytest.mark.parametrize("client", ["kafka-python", "confluent"])
+def test_a_poll_returns_as_soon_as_records_are_there_not_when_it_has_max_records(broker, client):
+    """The consumer gathers polls into a batch itself (``linger_s``): a poll that waited for
+    ``max_records`` (librdkafka's ``consume(n, timeout)`` does) put its whole timeout on the latency
+    of every record under a steady trickle."""
+    seen: set = set()
+    consumer = make_consumer(client, broker.bootstrap, f"poll-{client}", [TOPIC], on_assign=seen.update,  # type: ignore[arg-type]
+                             on_revoke=lambda s: None)
+    _assigned(consumer, seen)
+    producer = make_producer(client, broker.bootstrap)  # type: ignore[arg-type]
+    waits = []
+    for i in range(5):
+        producer.send(TOPIC, f"t{i}".encode(), key=b"k")
+        producer.flush(30)
+        started = time.monotonic()
+        got = consumer.poll(3.0, 20_000)
+        while not got and time.monotonic() - started < 10:  # the record may not be fetched yet
+            got = consumer.poll(3.0, 20_000)
+        waits.append(time.monotonic() - started)
+        assert [r.value for r in got] == [f"t{i}".encode()]
+    producer.close()
+    consumer.close()
+    assert sorted(waits)[2] < 1.0, waits  # the median, against the 3 s a poll may wait
