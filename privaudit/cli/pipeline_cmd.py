@@ -48,8 +48,7 @@ startup_wait_option = click.option(
     "--startup-wait", type=click.FloatRange(min=0), envvar=cfg.ENV_STARTUP_WAIT, default=cfg.DEFAULT_STARTUP_WAIT_S,
     show_default=True, metavar="SECONDS",
     help="At start, how long to keep trying a ClickHouse server, broker or schema registry that cannot be "
-         "reached yet "
-         "(0: fail at once). Once running, an outage is waited out however long it lasts.", **ENV)
+         "reached yet (0: fail at once). Once running, an outage is waited out however long it lasts.", **ENV)
 cluster_option = click.option("--cluster", envvar=cfg.ENV_CLUSTER, default=None,
                               help="Render DDL ON CLUSTER with Replicated + Distributed tables.", **ENV)
 
