@@ -135,7 +135,7 @@ class ConfluentProducer:
             "linger.ms": 5,
         }
         config.update(options)
-        self._producer = _Producer(config)
+        self._producer: Any = _Producer(config)  # None once closed
         self.errors: list[str] = []
 
     def _delivered(self, err: Any, msg: Any) -> None:
@@ -160,4 +160,11 @@ class ConfluentProducer:
             raise BrokerError(f"delivery failed: {first}")
 
     def close(self, timeout_s: float = 5.0) -> None:
-        self._producer.flush(timeout_s)
+        """Deliver what is queued, then let librdkafka go: a handle left to the garbage collector
+        stays connected, and logs its lost connection on stderr when the broker stops first
+        (seen at the end of ``privaudit demo --kafka-client confluent``)."""
+        producer = self._producer
+        if producer is None:
+            return
+        producer.flush(timeout_s)
+        self._producer = None  # the last reference: librdkafka's handle is destroyed here

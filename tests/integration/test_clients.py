@@ -80,3 +80,28 @@ def test_a_poll_returns_as_soon_as_records_are_there_not_when_it_has_max_records
     producer.close()
     consumer.close()
     assert sorted(waits)[2] < 1.0, waits  # the median, against the 3 s a poll may wait
+
+
+def test_a_closed_confluent_producer_lets_its_connection_go(broker):
+    """A closed producer whose librdkafka handle lived on stayed connected, and printed its lost
+    connection on stderr when the broker stopped (the end of ``privaudit demo --kafka-client
+    confluent`` did)."""
+    import subprocess
+    import sys
+
+    script = (
+        "import sys, time\n"
+        "from privaudit.bus import make_producer\n"
+        f"p = make_producer('confluent', {broker.bootstrap!r})\n"
+        f"p.send({TOPIC!r}, b'x', key=b'k')\n"
+        "p.close(30)\n"
+        "print('closed', flush=True)\n"
+        "sys.stdin.readline()\n"  # the test stops the broker meanwhile
+        "time.sleep(1.5)\n"
+    )
+    proc = subprocess.Popen([sys.executable, "-c", script], stdin=subprocess.PIPE, stdout=subprocess.PIPE,
+                            stderr=subprocess.PIPE, text=True)
+    assert proc.stdout is not None and proc.stdout.readline().strip() == "closed"
+    broker.stop()
+    _, err = proc.communicate("go\n", timeout=30)
+    assert proc.returncode == 0 and "FAIL" not in err, err
