@@ -47,8 +47,8 @@ retention_option = click.option("--retention-days", envvar=cfg.ENV_RETENTION_DAY
 startup_wait_option = click.option(
     "--startup-wait", type=click.FloatRange(min=0), envvar=cfg.ENV_STARTUP_WAIT, default=cfg.DEFAULT_STARTUP_WAIT_S,
     show_default=True, metavar="SECONDS",
-    help="At start, how long to keep trying a ClickHouse server, broker or schema registry that cannot be "
-         "reached yet (0: fail at once). Once running, an outage is waited out however long it lasts.", **ENV)
+    help="At start, how long to keep trying a ClickHouse server or broker (or a --schema-registry) that cannot "
+         "be reached yet (0: fail at once). Once running, an outage is waited out however long it lasts.", **ENV)
 cluster_option = click.option("--cluster", envvar=cfg.ENV_CLUSTER, default=None,
                               help="Render DDL ON CLUSTER with Replicated + Distributed tables.", **ENV)
 
