@@ -149,7 +149,8 @@ class Store:
         given = self.target(retention_days) if retention_days is not None else None  # a short one refused here
         for statement in migrations.bookkeeping(given or self.target(MIN_RETENTION_DAYS)):
             self.command(statement)
-        target = given or self.target(self.retention_days() or MIN_RETENTION_DAYS)
+        recorded = self.retention_days()  # in force before this call (None: a new store)
+        target = given or self.target(recorded or MIN_RETENTION_DAYS)
         _, rows = self.query(f"SELECT version FROM {self.database}.schema_migrations")
         done = {r[0] for r in rows}
         applied = []
@@ -164,7 +165,9 @@ class Store:
                 ["version", "name", "retention_days"],
             )
             applied.append(migration.version)
-        if given is not None:  # else the setting in force was kept: nothing to change
+        # Compared with the setting before the migrations: those just applied record the new one,
+        # but the tables made earlier still have the old TTL.
+        if given is not None and recorded is not None and recorded != given.retention_days:
             self._apply_retention(given)
         return applied
 
@@ -176,14 +179,12 @@ class Store:
         return int(rows[0][0]) if rows else None
 
     def _apply_retention(self, target: ddl.Target) -> None:
-        """A changed retention setting is applied to the TTL of the existing tables."""
-        recorded = self.retention_days()
-        if recorded is not None and recorded != target.retention_days:
-            for table in ddl.ALL_TABLES:
-                if table.ttl:
-                    self.command(ddl.modify_ttl(target, table))
-            self.insert("schema_migrations", [[0], ["retention changed"], [target.retention_days]],
-                        ["version", "name", "retention_days"])
+        """A changed retention setting: applied to the TTL of the existing tables, and recorded."""
+        for table in ddl.ALL_TABLES:
+            if table.ttl:
+                self.command(ddl.modify_ttl(target, table))
+        self.insert("schema_migrations", [[0], ["retention changed"], [target.retention_days]],
+                    ["version", "name", "retention_days"])
 
     def close(self) -> None:
         for client in (self._readonly, self.client):

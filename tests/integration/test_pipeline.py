@@ -406,6 +406,31 @@ def test_migration_3_rebuilds_the_usage_statistics_to_count_a_repeat_once(tmp_pa
     assert out == {"before": 4, "applied": [3, 4], "after": 3, "later": 3, "subjects": 1, "again": []}
 
 
+_RETENTION_WITH_PENDING_MIGRATIONS = """
+import json, sys
+from privaudit.store import Store, migrations
+store = Store.connect("chdb://" + sys.argv[1])
+released, migrations.MIGRATIONS = migrations.MIGRATIONS, migrations.MIGRATIONS[:2]
+store.migrate()  # a store made before migration 3, with the default retention
+migrations.MIGRATIONS = released
+applied = store.migrate(1095)
+_, rows = store.query("SELECT name, extract(engine_full, 'toIntervalDay\\\\(\\\\d+\\\\)') FROM system.tables "
+                      "WHERE database = 'privaudit' AND engine_full LIKE '%TTL%' ORDER BY name")
+print(json.dumps({"applied": applied, "recorded": store.retention_days(), "ttls": [list(r) for r in rows]}))
+"""
+
+
+def test_a_retention_set_while_migrations_are_pending_reaches_the_existing_tables(tmp_path):
+    """Before, the migrations applied in the same call recorded the new retention first, so the
+    change looked done: the store said 1,095 days while the existing tables kept a TTL of 730."""
+    proc = subprocess.run([sys.executable, "-c", _RETENTION_WITH_PENDING_MIGRATIONS, str(tmp_path / "ch")],
+                          capture_output=True, text=True, timeout=120)
+    assert proc.returncode == 0, proc.stderr[-3000:]
+    out = json.loads(proc.stdout.strip().splitlines()[-1])
+    assert out == {"applied": [3, 4], "recorded": 1095,
+                   "ttls": [["events", "toIntervalDay(1095)"], ["violations", "toIntervalDay(1095)"]]}
+
+
 def test_commands_that_do_not_set_the_retention_keep_the_one_set(tmp_path):
     """Before, the report, the dashboard and the alert dispatcher migrated with the default of 730
     days, and so cut a TTL of 1,095 set by ``db migrate`` back to 730 when they started."""
