@@ -346,8 +346,8 @@ def main() -> None:
             producer = mp.get_context("spawn").Process(target=_steady_producer, args=(broker.bootstrap, steady, args.rate, args.seed + 1, args.max_members, args.producer_linger_ms))
             # The same group resumes after the throughput run: it reads exactly the steady records.
             # The steady load starts once the consumer has its partitions: joining the group takes
-            # the broker's initial rebalance delay (~3.5 s with Tansu), which a running consumer
-            # does not pay again; it is reported apart, as ``consumer_assigned_s``.
+            # ~3.5 s on the local broker, which a running consumer does not pay again; it is
+            # reported apart, as ``consumer_assigned_s``.
             run = pipeline(args.client, broker.bootstrap, store, steady, "bench-throughput",
                            sample=bool(args.soak_seconds), max_subjects=held,
                            per_minute=int(args.rate * 60),
