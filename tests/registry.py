@@ -10,6 +10,7 @@ is Java, and Karapace is not on this machine's package index).
 
 from __future__ import annotations
 
+import base64
 import json
 import re
 import threading
@@ -79,8 +80,6 @@ def _handler(registry: StandInRegistry) -> type[BaseHTTPRequestHandler]:
                 self._answer(503, {"error_code": 50003, "message": "Error while forwarding the request to the leader"})
                 return True
             if registry._credentials is not None:
-                import base64
-
                 expected = "Basic " + base64.b64encode(":".join(registry._credentials).encode()).decode()
                 if self.headers.get("Authorization") != expected:
                     self._answer(401, {"error_code": 401, "message": "Unauthorized"})
