@@ -87,7 +87,8 @@ class MinuteProfile:
                         store_ms[key] = [n - n0, round(1000 * (seconds - s0) / (n - n0), 2), rows - r0]
                 out.write(json.dumps({
                     "minute": round((time.monotonic() - start) / 60, 1), "store_ms": store_ms,
-                    "cpu_s": {k: round(v - last_cpu.get(k, 0.0), 1) for k, v in cpu.items() if v - last_cpu.get(k, 0.0) >= 0.1},
+                    "cpu_s": {k: round(v - last_cpu.get(k, 0.0), 1) for k, v in cpu.items()
+                              if v - last_cpu.get(k, 0.0) >= 0.1},
                     "objects": len(gc.get_objects()),
                     **self._traced(),
                 }) + "\n")

@@ -9,7 +9,7 @@ from __future__ import annotations
 
 import random
 import uuid
-from datetime import datetime, timedelta, timezone
+from datetime import UTC, datetime, timedelta
 
 from privaudit.schemas.models import (
     AccessEvent,
@@ -20,7 +20,7 @@ from privaudit.schemas.models import (
     TransferEvent,
 )
 
-START = datetime(2024, 3, 1, tzinfo=timezone.utc)
+START = datetime(2024, 3, 1, tzinfo=UTC)
 PURPOSES = ["MEMBER_MANAGEMENT", "CUSTOMER_SUPPORT", "USAGE_STATISTICS", "SERVICE_PROVISION", "CUSTOMIZED_SERVICE"]
 
 
@@ -43,11 +43,13 @@ def synthetic_stream(n: int, seed: int = 7, violation_rate: float = 0.03) -> lis
             change = "WITHDRAWAL" if rng.random() < 0.1 else "SIGNUP"
             events.append(MembershipEvent(service="imfine-doctor-app", change=change, **common))
         elif roll < 0.05:
-            scope, target = rng.choice([("PURPOSE", "MARKETING"), ("SENSITIVE", "HEALTH_INFO"), ("THIRD_PARTY", "AD_PARTNER")])
+            scope, target = rng.choice([("PURPOSE", "MARKETING"), ("SENSITIVE", "HEALTH_INFO"),
+                                        ("THIRD_PARTY", "AD_PARTNER")])
             events.append(
                 ConsentEvent(
                     service="imfine-doctor-app", consent_id=f"c-{rng.getrandbits(32):08x}", scope=scope,
-                    target=target, granted=rng.random() < 0.8, purposes=[target] if scope == "PURPOSE" else ["MARKETING"],
+                    target=target, granted=rng.random() < 0.8,
+                    purposes=[target] if scope == "PURPOSE" else ["MARKETING"],
                     data_items=["DEVICE_ID", "NAME"], **common,
                 )
             )
@@ -62,7 +64,8 @@ def synthetic_stream(n: int, seed: int = 7, violation_rate: float = 0.03) -> lis
         elif roll < 0.13:
             events.append(
                 TransferEvent(
-                    service="support", actor_id=rng.choice(actors), processor_id="CALL_CENTER", task="customer counselling",
+                    service="support", actor_id=rng.choice(actors), processor_id="CALL_CENTER",
+                    task="customer counselling",
                     purpose="CUSTOMER_SUPPORT", data_items=["DEVICE_ID"], destination_country="KR", **common,
                 )
             )

@@ -33,15 +33,15 @@ import time
 import urllib.request
 from pathlib import Path
 
-from privaudit.alerting import parse_alerting
-from privaudit.alerting.local import LocalAlertmanager, WebhookReceiver
-from privaudit.alerting.service import make_dispatcher
 from privaudit.bus import LocalBroker, ensure_topics, make_producer
 from privaudit.consumers import ConsumerConfig
+from privaudit.consumers.alerting import parse_alerting
+from privaudit.consumers.alerting.local import LocalAlertmanager, WebhookReceiver
+from privaudit.consumers.alerting.service import make_dispatcher
+from privaudit.consumers.service import run_consumers
 from privaudit.policy import load_policy
 from privaudit.producers.simulator import SimulationConfig, simulate
 from privaudit.schemas import Codec
-from privaudit.service import run_consumers
 from privaudit.settings import TOPIC_EVENTS
 from privaudit.store import Store
 
@@ -70,7 +70,8 @@ def _percentiles(values: list[float]) -> dict[str, float]:
     if not values:
         return {"n": 0}
     s = sorted(values)
-    return {"n": len(s), "p50_ms": round(statistics.median(s) * 1000), "p99_ms": round(s[max(0, int(len(s) * 0.99) - 1)] * 1000),
+    return {"n": len(s), "p50_ms": round(statistics.median(s) * 1000),
+            "p99_ms": round(s[max(0, int(len(s) * 0.99) - 1)] * 1000),
             "max_ms": round(s[-1] * 1000)}
 
 
@@ -110,16 +111,19 @@ def main() -> None:
                             seen_by_am.setdefault(key, (now, alert["annotations"].get("event_id", "")))
                     time.sleep(0.05)
 
-            threads = [threading.Thread(target=dispatcher.run, args=(stop,), kwargs={"idle_exit_s": 5.0, "may_exit": consumers_done.is_set}),
+            threads = [threading.Thread(target=dispatcher.run, args=(stop,),
+                                        kwargs={"idle_exit_s": 5.0, "may_exit": consumers_done.is_set}),
                        threading.Thread(target=poll_am, daemon=True)]
             for t in threads:
                 t.start()
             sent_file = work / "sent.json"
-            producer = mp.get_context("spawn").Process(target=_producer, args=(broker.bootstrap, n, args.rate, args.seed, str(sent_file)))
+            producer = mp.get_context("spawn").Process(
+                target=_producer, args=(broker.bootstrap, n, args.rate, args.seed, str(sent_file)))
             producer.start()
             consumer_stop = threading.Event()
-            run = threading.Thread(target=run_consumers, args=(ConsumerConfig(bootstrap=broker.bootstrap), store, load_policy()),
-                                   kwargs={"partitions": PARTITIONS, "stop": consumer_stop, "progress": False, "idle_exit_s": 5.0})
+            run = threading.Thread(
+                target=run_consumers, args=(ConsumerConfig(bootstrap=broker.bootstrap), store, load_policy()),
+                kwargs={"partitions": PARTITIONS, "stop": consumer_stop, "progress": False, "idle_exit_s": 5.0})
             began = time.monotonic()
             run.start()
             producer.join()
@@ -130,7 +134,8 @@ def main() -> None:
             stop.set()
             elapsed = time.monotonic() - began
             sent = json.loads(sent_file.read_text())
-            hook_lat = [r.at - sent[r.body["event_id"]] for r in hook.snapshot() if r.body and r.body.get("event_id") in sent]
+            hook_lat = [r.at - sent[r.body["event_id"]] for r in hook.snapshot()
+                        if r.body and r.body.get("event_id") in sent]
             am_lat = [at - sent[eid] for at, eid in seen_by_am.values() if eid in sent]
             totals = dispatcher.totals
             result = {

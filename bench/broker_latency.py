@@ -22,14 +22,12 @@ from pathlib import Path
 from privaudit.bus import LocalBroker, ensure_topics, make_consumer
 from privaudit.settings import TOPIC_EVENTS
 
-sys.path.insert(0, str(Path(__file__).resolve().parent))
-
-from pipeline_throughput import PARTITIONS, _produce  # noqa: E402  (the same steady producer)
+from _kafka import PARTITIONS, produce  # the same steady producer as the pipeline's benchmark
 
 
 def _steady(bootstrap: str, n: int, rate: float, linger_ms: int) -> None:
     payload = b"x" * 160
-    _produce(bootstrap, [(str(i % 5000).encode(), payload) for i in range(n)], rate, linger_ms)
+    produce(bootstrap, [(str(i % 5000).encode(), payload) for i in range(n)], rate, linger_ms)
 
 
 def main() -> None:
@@ -49,7 +47,8 @@ def main() -> None:
                                  on_assign=lambda s: None, on_revoke=lambda s: None)
         while not consumer.assignment():
             consumer.poll(0.5, 100)
-        producer = mp.get_context("spawn").Process(target=_steady, args=(broker.bootstrap, total, args.rate, args.linger_ms))
+        producer = mp.get_context("spawn").Process(target=_steady,
+                                                   args=(broker.bootstrap, total, args.rate, args.linger_ms))
         producer.start()
         ages: list[float] = []
         got, deadline = 0, time.monotonic() + args.seconds + 120

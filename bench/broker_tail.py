@@ -17,11 +17,7 @@ import json
 import multiprocessing as mp
 import os
 import random
-import sys
 import time
-from pathlib import Path
-
-sys.path.insert(0, str(Path(__file__).resolve().parent.parent))
 
 
 def _produce(bootstrap: str, seconds: float, rate: float) -> None:

@@ -21,19 +21,16 @@ import argparse
 import gc
 import json
 import platform
-import sys
 import time
 from io import BytesIO
-from pathlib import Path
 
-sys.path.insert(0, str(Path(__file__).resolve().parent))
+from fastavro import schemaless_reader
 
-from _stream import synthetic_stream  # noqa: E402
-from fastavro import schemaless_reader  # noqa: E402
+from privaudit.checker import Checker
+from privaudit.policy import load_policy
+from privaudit.schemas import MODELS, Codec
 
-from privaudit.checker import Checker  # noqa: E402
-from privaudit.policy import load_policy  # noqa: E402
-from privaudit.schemas import MODELS, Codec  # noqa: E402
+from _stream import synthetic_stream
 
 
 def _rate(n: int, fn) -> float:  # type: ignore[no-untyped-def]
@@ -61,7 +58,7 @@ def main() -> None:
     framed = [codec.encode(e) for e in events]
     writers = [codec.writer_of(b)[0].parsed for b in framed]
     datums = [b[10:] for b in framed]
-    pairs = list(zip(datums, writers))
+    pairs = list(zip(datums, writers, strict=True))
     n = len(events)
 
     def decode() -> None:

@@ -38,58 +38,29 @@ Goals (pipeline issue): kafka-python ``pipeline_eps >= 0.5 x raw_consume_eps``; 
 from __future__ import annotations
 
 import argparse
-from array import array
 import json
 import multiprocessing as mp
 import resource
 import shutil
-import sys
 import tempfile
 import threading
 import time
+from array import array
 from collections.abc import Callable
 from io import BytesIO
 from pathlib import Path
 
-sys.path.insert(0, str(Path(__file__).resolve().parent))
+from fastavro import schemaless_reader
 
-from fastavro import schemaless_reader  # noqa: E402
+from privaudit.bus import LocalBroker, ensure_topics, make_consumer
+from privaudit.consumers import AuditConsumer, BulkStage, ConsumerConfig, Totals, run_consumers
+from privaudit.policy import load_policy
+from privaudit.schemas import Codec
+from privaudit.settings import TOPIC_EVENTS
+from privaudit.store import Store
 
-from _profile import MinuteProfile  # noqa: E402
-from privaudit.bus import LocalBroker, ensure_topics, make_consumer, make_producer  # noqa: E402
-from privaudit.consumers import AuditConsumer, BulkStage, ConsumerConfig, Totals  # noqa: E402
-from privaudit.policy import load_policy  # noqa: E402
-from privaudit.producers.simulator import SimulationConfig, simulate  # noqa: E402
-from privaudit.schemas import Codec  # noqa: E402
-from privaudit.service import run_consumers  # noqa: E402
-from privaudit.settings import TOPIC_EVENTS  # noqa: E402
-from privaudit.store import Store  # noqa: E402
-
-PARTITIONS = 6
-
-
-def _frames(n: int, seed: int, max_members: int | None = None) -> list[tuple[bytes, bytes]]:
-    codec = Codec()
-    config = SimulationConfig(events=n, seed=seed, max_members=max_members)
-    return [(e.subject_id.encode(), codec.encode(e)) for e in simulate(config, load_policy())]
-
-
-def _produce(bootstrap: str, frames: list[tuple[bytes, bytes]], rate: float | None = None, linger_ms: int = 5) -> None:
-    # the fastest producer we have: the topic is not what we measure
-    producer = make_producer("confluent", bootstrap, **{"linger.ms": linger_ms})
-    began = time.monotonic()
-    for i, (key, value) in enumerate(frames):
-        producer.send(TOPIC_EVENTS, value, key=key)
-        if rate:
-            ahead = (i + 1) / rate - (time.monotonic() - began)
-            if ahead > 0:
-                time.sleep(ahead)
-    producer.flush(120)
-    producer.close()
-
-
-def _steady_producer(bootstrap: str, n: int, rate: float, seed: int, max_members: int | None, linger_ms: int) -> None:
-    _produce(bootstrap, _frames(n, seed, max_members), rate, linger_ms)
+from _kafka import PARTITIONS, produce, simulated_frames, steady_producer
+from _profile import MinuteProfile
 
 
 def raw_consume(client: str, bootstrap: str, n: int) -> tuple[float, list[bytes]]:
@@ -279,7 +250,7 @@ def _slope_mb_per_min(samples: list[float], every_s: float = 10.0) -> float:
         return float("nan")
     xs = [i * every_s / 60 for i in range(n)]
     mx, my = sum(xs) / n, sum(samples) / n
-    return sum((x - mx) * (y - my) for x, y in zip(xs, samples)) / sum((x - mx) ** 2 for x in xs)
+    return sum((x - mx) * (y - my) for x, y in zip(xs, samples, strict=True)) / sum((x - mx) ** 2 for x in xs)
 
 
 def main() -> None:
@@ -300,7 +271,8 @@ def main() -> None:
     parser.add_argument("--producer-linger-ms", type=int, default=5,
                         help="the steady producer's linger.ms (5: our producers' default); see bench/broker_latency.py")
     parser.add_argument("--processes", type=int, default=0,
-                        help="also measure pipeline_eps with the consumers in this many processes (privaudit run --processes)")
+                        help="also measure pipeline_eps with the consumers in this many processes "
+                             "(privaudit run --processes)")
     parser.add_argument("--profile", metavar="FILE",
                         help="write a line a minute to FILE: time per kind of store statement, CPU per thread")
     parser.add_argument("--tracemalloc", metavar="FRAMES", type=int, default=0,
@@ -319,7 +291,7 @@ def main() -> None:
     try:
         with LocalBroker(log=work / "broker.log") as broker:
             ensure_topics(broker.bootstrap, PARTITIONS)
-            _produce(broker.bootstrap, _frames(args.events, args.seed))
+            produce(broker.bootstrap, simulated_frames(args.events, args.seed))
             raw_eps, values = raw_consume(args.client, broker.bootstrap, args.events)
             result["raw_consume_eps"] = round(raw_eps)
             result["decode_eps"] = round(decode_rate(values))
@@ -328,8 +300,8 @@ def main() -> None:
                 profile.attach(store)
             store.migrate()
             held = args.max_subjects or None
-            result["pipeline_eps"] = round(pipeline(args.client, broker.bootstrap, store, args.events, "bench-throughput",
-                                                    max_subjects=held)["eps"])
+            timed = pipeline(args.client, broker.bootstrap, store, args.events, "bench-throughput", max_subjects=held)
+            result["pipeline_eps"] = round(timed["eps"])
             result["pipeline_over_raw"] = round(result["pipeline_eps"] / result["raw_consume_eps"], 3)
             result["pipeline_over_decode"] = round(result["pipeline_eps"] / result["decode_eps"], 3)
             if args.processes:  # the same records again, by a second group into a database of its own
@@ -343,7 +315,8 @@ def main() -> None:
                               pipeline_processes_over_decode=round(eps / result["decode_eps"], 3))
 
             steady = int(args.rate * max(args.latency_seconds, args.warmup_seconds + args.soak_seconds))
-            producer = mp.get_context("spawn").Process(target=_steady_producer, args=(broker.bootstrap, steady, args.rate, args.seed + 1, args.max_members, args.producer_linger_ms))
+            producer = mp.get_context("spawn").Process(target=steady_producer, args=(
+                broker.bootstrap, steady, args.rate, args.seed + 1, args.max_members, args.producer_linger_ms))
             # The same group resumes after the throughput run: it reads exactly the steady records.
             # The steady load starts once the consumer has its partitions: joining the group takes
             # ~3.5 s on the local broker, which a running consumer does not pay again; it is

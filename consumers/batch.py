@@ -168,7 +168,7 @@ def _event_row(e: Event, r: Record, version: str) -> tuple[Any, ...]:
 def _columns_of(rows: list[tuple[Any, ...]]) -> dict[str, list[Any]]:
     if not rows:
         return _columns(_EVENT_ROW)
-    return {name: list(column) for name, column in zip(_EVENT_ROW, zip(*rows))}
+    return {name: list(column) for name, column in zip(_EVENT_ROW, zip(*rows, strict=True), strict=True)}
 
 
 def add_violation(

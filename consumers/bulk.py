@@ -142,14 +142,16 @@ class BulkStage:
             self._feed(checker, self._accesses(max(0, lo - self.policy.max_window_ms), lo), lo)
         cols: dict[str, list[Any]] = {name: [] for name in VIOLATION_COLUMN_NAMES}
         published: list[tuple[bytes, bytes]] = []
-        for event_id, ms, actor, subject, action, count, service, partition, offset, out in self._feed(
+        for event_id, ms, actor, subject, _action, _count, service, partition, offset, out in self._feed(
                 checker, self._accesses(lo, hi), lo):
             add_violation(
-                cols, published, out[0], event_id=event_id, occurred_at=from_millis(ms), event_type="access", service=service,
-                subject_id=subject, actor_id=actor, counterparty=None, record=(self.topic, partition, offset),
+                cols, published, out[0], event_id=event_id, occurred_at=from_millis(ms), event_type="access",
+                service=service, subject_id=subject, actor_id=actor, counterparty=None,
+                record=(self.topic, partition, offset),
             )
         names = list(cols)
-        self.store.insert("violations", [cols[n] for n in names], names, token=f"bulk/{self.topic}/{lo}-{hi}/violations")
+        self.store.insert("violations", [cols[n] for n in names], names,
+                          token=f"bulk/{self.topic}/{lo}-{hi}/violations")
         if self.producer is not None:
             publish(self.producer, [(TOPIC_VIOLATIONS, value, key, None) for key, value in published], stop=self._stop,
                     what=f"the bulk stage: publishing {len(published)} violation(s)", on_retry=self._on_publish_retry)
@@ -161,7 +163,8 @@ class BulkStage:
         _, rows = self.store.query(
             "SELECT toString(event_id), toUnixTimestamp64Milli(occurred_at), actor_id, subject_id, action, "
             f"record_count, service, kafka_partition, kafka_offset FROM {self.store.database}.events FINAL "
-            "WHERE type = 'access' AND occurred_at > {a:DateTime64(3, 'UTC')} AND occurred_at <= {b:DateTime64(3, 'UTC')} "
+            "WHERE type = 'access' AND occurred_at > {a:DateTime64(3, 'UTC')} "
+            "AND occurred_at <= {b:DateTime64(3, 'UTC')} "
             "ORDER BY occurred_at, event_id",
             {"a": from_millis(lo), "b": from_millis(hi)},
         )

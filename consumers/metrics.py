@@ -13,7 +13,8 @@ class Metrics:
         r = self.registry
         self.events = Counter("privaudit_events_total", "Events loaded, by type", ["type"], registry=r)
         self.violations = Counter("privaudit_violations_total", "Violations found, by rule", ["rule"], registry=r)
-        self.dlq = Counter("privaudit_dlq_total", "Records sent to the dead-letter topic, by kind", ["kind"], registry=r)
+        self.dlq = Counter("privaudit_dlq_total", "Records sent to the dead-letter topic, by kind", ["kind"],
+                           registry=r)
         self.records = Counter("privaudit_records_total", "Kafka records consumed", registry=r)
         self.batch_seconds = Histogram(
             "privaudit_batch_seconds", "Time to decode, check, load, publish and commit one polled batch",
@@ -23,7 +24,8 @@ class Metrics:
         self.store_retries = Counter(
             "privaudit_store_retries_total", "Store statements that failed as unavailable and were retried", registry=r)
         self.publish_retries = Counter(
-            "privaudit_publish_retries_total", "Publishes of dead letters and violations retried while Kafka refused them",
+            "privaudit_publish_retries_total",
+            "Publishes of dead letters and violations retried while Kafka refused them",
             registry=r)
         self.registry_retries = Counter(
             "privaudit_registry_retries_total", "Schema registry lookups retried while the registry could not answer",

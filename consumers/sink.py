@@ -1,21 +1,22 @@
-"""Exactly-once in effect: how the consumer writes to ClickHouse.
+"""Exactly-once in effect: how the consumer writes a batch, on its loader thread.
 
 For the ranges one polled batch produced (a :class:`PartitionBatch` per contiguous range of one
-partition, usually one per partition the consumer owns):
+partition, usually one per partition the consumer owns), :meth:`Sink.write` does, in order:
 
 1. **plan**: each range ``(topic, partition, first, last)`` is written to the ``batches`` journal;
-2. **load**: events, violations and state rows of all the ranges are inserted, *one insert per
-   table*, with the token ``audit/<topic>/<partition>/<first>-<last>[+<topic>/<partition>/...]/<table>``
+2. **load**: events, violations and state rows of all the new ranges are inserted, *one insert
+   per table*, with the token ``audit/<topic>/<partition>/<first>-<last>[+<topic>/<partition>/...]/<table>``
    built from every range in it; the tables keep a deduplication window, so inserting the same
-   group twice stores it once;
-3. **publish** dead letters and violations to Kafka, **commit** the offsets ``last + 1``.
+   group twice stores it once. A range replayed from the journal is **repaired** instead (below);
+3. **publish** dead letters and violations to Kafka, flushed;
+4. **progress**: each partition's loaded offset and latest event time, for the bulk stage.
+
+The runner then **commits** the offsets ``last + 1`` when it settles the batch.
 
 One insert per table rather than per range and table: each insert costs milliseconds in the engine
-whatever its size and leaves a part to merge, and a consumer owning six partitions made 18-24 of
-them per poll, which kept its loader busy and the engine's merges at a quarter to a third of a
-core at 5,000 events/s (docs/benchmarks.md, run 14).
+whatever its size and leaves a part to merge (docs/benchmarks.md, "one insert per table").
 
-A consumer killed anywhere in 1-3 restarts from the committed offset, finds the planned ranges in
+A consumer killed anywhere in 1-4 restarts from the committed offset, finds the planned ranges in
 the journal, and replays *exactly those ranges* (the runner cuts its records at the journal's
 boundaries). A range that was never planned was never loaded. A replayed range may have been
 loaded in full, in part (an insert spanning two months writes two parts, and the tables are
@@ -27,15 +28,18 @@ at least once; their records carry the source offset so a reader can tell a repe
 
 from __future__ import annotations
 
+import threading
 from collections import Counter
-from collections.abc import Iterator
+from collections.abc import Callable, Iterator
 from datetime import datetime
 from typing import Any
 
+from privaudit.bus import Producer, publish
 from privaudit.bus.clients import TP
 from privaudit.checker import CheckerState
 from privaudit.checker.state import Grant
 from privaudit.policy import to_millis
+from privaudit.settings import TOPIC_DLQ, TOPIC_VIOLATIONS
 from privaudit.store import Store, as_utc, ddl
 from privaudit.store.ddl import DEAD_LETTER_COLUMN_NAMES
 
@@ -45,8 +49,28 @@ STREAM = "audit"
 
 
 class Sink:
-    def __init__(self, store: Store) -> None:
+    """Writes batches to the store and their dead letters and violations to Kafka. Without a
+    producer nothing is published (for tools that only load)."""
+
+    def __init__(self, store: Store, producer: Producer | None = None, *, stop: threading.Event | None = None,
+                 on_publish_retry: Callable[[], None] | None = None, name: str = "consumer") -> None:
         self.store = store
+        self.producer = producer
+        self.name = name
+        self.stop = stop or threading.Event()  # ends a wait for the broker (the batch is then not committed)
+        self._on_publish_retry = on_publish_retry
+
+    def write(self, batches: list[PartitionBatch]) -> None:
+        """Plan, load (or repair what a replayed range lacks), publish, record progress."""
+        self.plan(batches)
+        fresh = [b for b in batches if not b.replayed]
+        if fresh:
+            self.load(fresh)
+        for batch in batches:
+            if batch.replayed:
+                self.repair(batch)
+        self.publish(batches)
+        self.progress(batches)
 
     def plan(self, batches: list[PartitionBatch], stream: str = STREAM) -> None:
         self.store.insert(
@@ -77,10 +101,11 @@ class Sink:
             if "occurred_at" in columns and columns["occurred_at"]:  # the sorting key's time: fewer granules read
                 where += " AND occurred_at BETWEEN {lo:DateTime64(3, 'UTC')} AND {hi:DateTime64(3, 'UTC')}"
                 params.update(lo=min(columns["occurred_at"]), hi=max(columns["occurred_at"]))
-            _, rows = self.store.query(f"SELECT {', '.join(keys)} FROM {self.store.database}.{table} WHERE {where}", params)
+            _, rows = self.store.query(f"SELECT {', '.join(keys)} FROM {self.store.database}.{table} WHERE {where}",
+                                       params)
             held = Counter(tuple(r) for r in rows)
             missing = []
-            for i, key in enumerate(zip(*(columns[k] for k in keys))):
+            for i, key in enumerate(zip(*(columns[k] for k in keys), strict=True)):
                 if held[key]:
                     held[key] -= 1
                 else:
@@ -95,6 +120,16 @@ class Sink:
                 target = ddl.Target(self.store.database, cluster=self.store.cluster)
                 self.store.command(ddl.backfill(target, ddl.USAGE_DAILY_MV, where), params)
         return inserted
+
+    def publish(self, batches: list[PartitionBatch]) -> None:
+        """Dead letters and violations to Kafka, flushed; sent again while the broker refuses them
+        (:func:`privaudit.bus.publish`), until it takes them or the consumer is stopped."""
+        if self.producer is None:
+            return
+        messages = [(TOPIC_DLQ, d.record.value, d.record.key, d.headers()) for b in batches for d in b.dead]
+        messages += [(TOPIC_VIOLATIONS, value, key, None) for b in batches for key, value in b.published]
+        publish(self.producer, messages, stop=self.stop, on_retry=self._on_publish_retry,
+                what=f"{self.name}: publishing {len(messages)} dead letter(s) and violation(s)")
 
     def progress(self, batches: list[PartitionBatch]) -> None:
         rows = [b for b in batches if b.max_occurred_at is not None]
@@ -113,7 +148,8 @@ class Sink:
         tps = sorted(positions)
         self.store.insert(
             "caught_up",
-            [[t for t, _ in tps], [p for _, p in tps], [positions[tp][0] for tp in tps], [positions[tp][1] for tp in tps],
+            [[t for t, _ in tps], [p for _, p in tps], [positions[tp][0] for tp in tps],
+             [positions[tp][1] for tp in tps],
              [idle_since] * len(tps), [consumer] * len(tps)],
             ["kafka_topic", "kafka_partition", "next_offset", "high_watermark", "idle_since", "consumer"],
         )
@@ -157,7 +193,8 @@ class Sink:
             return
         _, rows = self.store.query(
             f"SELECT kafka_partition, kafka_offset, {_STATE_READ} FROM {self.store.database}.subject_state "
-            "WHERE kafka_topic = {t:String} AND kafka_partition IN {p:Array(UInt16)} AND subject_id IN {s:Array(String)} "
+            "WHERE kafka_topic = {t:String} AND kafka_partition IN {p:Array(UInt16)} "
+            "AND subject_id IN {s:Array(String)} "
             "ORDER BY kafka_partition, kafka_offset",
             {"t": topic, "p": sorted(wanted), "s": subjects},
         )
@@ -175,7 +212,8 @@ def _restore(state: CheckerState, row: Any) -> None:
     subject, at, kind, consent_id, scope, target, granted, purposes, items, change = row
     ms = to_millis(as_utc(at))
     if kind == "consent":
-        state.record_consent(subject, scope, target, ms, Grant(bool(granted), frozenset(purposes), frozenset(items), consent_id))
+        grant = Grant(bool(granted), frozenset(purposes), frozenset(items), consent_id)
+        state.record_consent(subject, scope, target, ms, grant)
     else:
         state.record_membership(subject, ms, change)
 
@@ -189,4 +227,5 @@ def _tables(batches: list[PartitionBatch]) -> Iterator[tuple[str, dict[str, list
     dead = [d for b in batches for d in b.dead]
     if dead:
         rows = [(d.record.topic, d.record.partition, d.record.offset, d.kind, d.reason) for d in dead]
-        yield "dead_letters", dict(zip(DEAD_LETTER_COLUMN_NAMES, (list(c) for c in zip(*rows))))
+        columns = (list(c) for c in zip(*rows, strict=True))
+        yield "dead_letters", dict(zip(DEAD_LETTER_COLUMN_NAMES, columns, strict=True))

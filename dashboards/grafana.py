@@ -55,7 +55,8 @@ def _panel(p: Panel, grid: dict[str, int], policy: Policy | None) -> dict[str, A
                                            "colorMode": "none", "graphMode": "none", "textMode": "value_and_name"})
     elif p.kind == "stacked":
         panel.update(type="timeseries")
-        panel["fieldConfig"]["defaults"]["custom"] = {"drawStyle": "bars", "stacking": {"mode": "normal"}, "fillOpacity": 80}
+        panel["fieldConfig"]["defaults"]["custom"] = {"drawStyle": "bars", "stacking": {"mode": "normal"},
+                                                      "fillOpacity": 80}
     elif p.kind == "bars":
         panel.update(type="barchart", options={"orientation": "horizontal", "xField": "label", "showValue": "auto"})
     else:
@@ -66,7 +67,8 @@ def _panel(p: Panel, grid: dict[str, int], policy: Policy | None) -> dict[str, A
             texts.update(version.purpose_text)
         panel["fieldConfig"]["defaults"]["mappings"] = [{
             "type": "value",
-            "options": {code: {"text": f"{code} {text}", "index": n} for n, (code, text) in enumerate(sorted(texts.items()))},
+            "options": {code: {"text": f"{code} {text}", "index": n}
+                        for n, (code, text) in enumerate(sorted(texts.items()))},
         }]
     return panel
 

@@ -5,7 +5,8 @@ privaudit.dashboards.grafana``) and the monthly report.
 Filters reach SQL only as ClickHouse query parameters: ``{from:DateTime64(3)}``,
 ``{to:DateTime64(3)}``, ``{service:String}``, ``{rule:String}``, ``{severity:String}`` (an empty
 string means "all"), and ``{bucket:UInt32}``, the width in seconds of a time series' columns (an
-hour for a range of up to four days, else a day). Time filters are on event time (``occurred_at``), except where a panel says.
+hour for a range of up to four days, else a day). Time filters are on event time
+(``occurred_at``), except where a panel says.
 """
 
 from __future__ import annotations
@@ -83,7 +84,8 @@ PANELS: tuple[Panel, ...] = (
           _events_by("ifNull(action, '')", f"type = 'access' AND {F_EVENTS}")),
     # -- provisions and transfers --------------------------------------------------------------
     Panel("shares_by_recipient", "Provisions and transfers", "Third-party provisions by recipient and basis", "table",
-          f"SELECT ifNull(recipient_id, '') AS recipient, ifNull(legal_basis, '') AS basis, ifNull(country, '') AS country, "
+          f"SELECT ifNull(recipient_id, '') AS recipient, ifNull(legal_basis, '') AS basis, "
+          f"ifNull(country, '') AS country, "
           f"count() AS provisions, uniqExact(subject_id) AS subjects FROM {EVENTS} "
           f"WHERE type = 'share' AND {F_EVENTS} GROUP BY recipient, basis, country ORDER BY provisions DESC"),
     Panel("transfers_by_processor", "Provisions and transfers", "Transfers to processors by country", "table",
@@ -104,7 +106,8 @@ PANELS: tuple[Panel, ...] = (
           note="value: without a reason"),
     Panel("download_list", "Access records", "Latest downloads and exports", "table",
           f"SELECT occurred_at, service, ifNull(actor_id, '') AS actor_id, ifNull(action, '') AS action, "
-          f"ifNull(purpose, '') AS purpose, record_count, ifNull(reason, '') AS reason, subject_id, toString(event_id) AS event_id "
+          f"ifNull(purpose, '') AS purpose, record_count, ifNull(reason, '') AS reason, subject_id, "
+          f"toString(event_id) AS event_id "
           f"FROM {EVENTS} WHERE type = 'access' AND action IN {DOWNLOADS} AND {F_EVENTS} "
           f"ORDER BY occurred_at DESC LIMIT 200", links=True),
     Panel("top_actors", "Access records", "Top actors by distinct subjects", "table",
@@ -152,11 +155,13 @@ EVENT_VIOLATIONS_SQL = (
 SUBJECT_SQL = (
     "SELECT e.occurred_at AS occurred_at, e.type AS type, e.service AS service, ifNull(e.action, '') AS action, "
     "ifNull(e.purpose, '') AS purpose, coalesce(e.recipient_id, e.processor_id, '') AS counterparty, "
-    "ifNull(e.actor_id, '') AS actor_id, multiIf(e.type = 'consent', if(e.granted, 'granted ', 'withdrawn ') || ifNull(e.target, ''), "
+    "ifNull(e.actor_id, '') AS actor_id, "
+    "multiIf(e.type = 'consent', if(e.granted, 'granted ', 'withdrawn ') || ifNull(e.target, ''), "
     "e.type = 'membership', ifNull(e.change, ''), arrayStringConcat(e.data_items, ', ')) AS detail, "
     "toString(e.event_id) AS event_id, arrayStringConcat(v.rules, ', ') AS violations "
     "FROM privaudit.events AS e FINAL LEFT JOIN (SELECT event_id, groupArray(rule) AS rules "
-    "FROM privaudit.violations FINAL WHERE subject_id = {subject:String} GROUP BY event_id) AS v ON v.event_id = e.event_id "
+    "FROM privaudit.violations FINAL WHERE subject_id = {subject:String} GROUP BY event_id) AS v "
+    "ON v.event_id = e.event_id "
     "WHERE e.subject_id = {subject:String} ORDER BY e.occurred_at LIMIT 1000"
 )
 FILTERS_SQL = (

@@ -5,7 +5,7 @@ from __future__ import annotations
 
 import uuid
 from dataclasses import dataclass
-from datetime import date, datetime, time, timedelta, timezone
+from datetime import UTC, date, datetime, time, timedelta
 from typing import Any
 
 from privaudit.checker.rules import RULES
@@ -50,20 +50,20 @@ class Filters:
         return 3600 if self.end - self.start <= timedelta(days=4) else 86400
 
     def parameters(self) -> dict[str, Any]:
-        return {"from": self.start, "to": self.end, "service": self.service, "rule": self.rule, "severity": self.severity,
-                "bucket": self.bucket_s}
+        return {"from": self.start, "to": self.end, "service": self.service, "rule": self.rule,
+                "severity": self.severity, "bucket": self.bucket_s}
 
 
 def _day(text: str | None, name: str) -> datetime:
     try:
-        return datetime.combine(date.fromisoformat(str(text)), time(), timezone.utc)
+        return datetime.combine(date.fromisoformat(str(text)), time(), UTC)
     except ValueError:
         raise BadFilter(f"{name}: not a date (YYYY-MM-DD): {text!r}") from None
 
 
 def _plain(value: Any) -> Any:
     if isinstance(value, datetime):
-        value = value if value.tzinfo else value.replace(tzinfo=timezone.utc)
+        value = value if value.tzinfo else value.replace(tzinfo=UTC)
         return value.isoformat(timespec="milliseconds").replace("+00:00", "Z")
     if isinstance(value, date):
         return value.isoformat()
@@ -86,7 +86,7 @@ class Queries:
         _, rows = self.store.query(FILTERS_SQL)
         first, last, services = rows[0] if rows else (None, None, [])
         if not isinstance(first, datetime) or first.year < 2000:  # an empty table gives the epoch
-            now = datetime.now(timezone.utc)
+            now = datetime.now(UTC)
             first = last = now
         return {"first": _plain(first)[:10], "last": _plain(last)[:10], "services": sorted(services or []),
                 "rules": [{"id": r.id, "title": r.title, "severity": r.severity} for r in RULES.values()],
@@ -119,10 +119,10 @@ class Queries:
         columns, rows = self.store.query(EVENT_SQL, {"id": event_id})
         if not rows:
             return None
-        event = {c: _plain(v) for c, v in zip(columns, rows[0])}
+        event = {c: _plain(v) for c, v in zip(columns, rows[0], strict=True)}
         vcols, vrows = self.store.query(EVENT_VIOLATIONS_SQL, {"id": event_id})
         event["purpose_text"] = self.purpose_text.get(event.get("purpose") or "", "")
-        return {"event": event, "violations": [{c: _plain(v) for c, v in zip(vcols, r)} for r in vrows]}
+        return {"event": event, "violations": [{c: _plain(v) for c, v in zip(vcols, r, strict=True)} for r in vrows]}
 
     def sql(self, text: str) -> dict[str, Any]:
         """A read-only query (what ``privaudit sql`` sends while this process holds the store)."""

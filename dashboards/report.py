@@ -20,7 +20,7 @@ from __future__ import annotations
 
 import html
 from dataclasses import dataclass
-from datetime import datetime, timedelta, timezone
+from datetime import UTC, datetime, timedelta, timezone
 from typing import Any
 
 from privaudit import __version__
@@ -62,12 +62,15 @@ class Month:
 
 SECTIONS: dict[str, str] = {
     "by_actor": (
-        f"SELECT ifNull(actor_id, '(none)') AS actor, ifNull(actor_type, '') AS actor_type, ifNull(purpose, '') AS task, "
+        f"SELECT ifNull(actor_id, '(none)') AS actor, ifNull(actor_type, '') AS actor_type, "
+        f"ifNull(purpose, '') AS task, "
         f"count() AS records, uniqExact(subject_id) AS subjects, sum(record_count) AS rows_touched "
-        f"FROM {EVENTS} WHERE type = 'access' AND {IN_RANGE} GROUP BY actor, actor_type, task ORDER BY records DESC, actor, task"
+        f"FROM {EVENTS} WHERE type = 'access' AND {IN_RANGE} GROUP BY actor, actor_type, task "
+        f"ORDER BY records DESC, actor, task"
     ),
     "downloads": (
-        f"SELECT occurred_at, service, ifNull(actor_id, '') AS actor, ifNull(action, '') AS action, ifNull(purpose, '') AS purpose, "
+        f"SELECT occurred_at, service, ifNull(actor_id, '') AS actor, ifNull(action, '') AS action, "
+        f"ifNull(purpose, '') AS purpose, "
         f"record_count, ifNull(reason, '') AS reason, subject_id, toString(event_id) AS event_id FROM {EVENTS} "
         f"WHERE type = 'access' AND action IN {DOWNLOADS} AND {IN_RANGE} ORDER BY occurred_at"
     ),
@@ -92,10 +95,12 @@ SECTIONS: dict[str, str] = {
         "GROUP BY rule ORDER BY rule"
     ),
     "volume": (
-        f"SELECT type, count() AS events, uniqExact(subject_id) AS subjects FROM {EVENTS} WHERE {IN_RANGE} GROUP BY type ORDER BY type"
+        f"SELECT type, count() AS events, uniqExact(subject_id) AS subjects FROM {EVENTS} WHERE {IN_RANGE} "
+        f"GROUP BY type ORDER BY type"
     ),
     "retention": (
-        "SELECT (SELECT min(occurred_at) FROM privaudit.events) AS oldest, (SELECT count() FROM privaudit.events) AS stored, "
+        "SELECT (SELECT min(occurred_at) FROM privaudit.events) AS oldest, "
+        "(SELECT count() FROM privaudit.events) AS stored, "
         "(SELECT argMax(retention_days, applied_at) FROM privaudit.schema_migrations) AS retention_days"
     ),
     "dlq": (
@@ -106,13 +111,13 @@ SECTIONS: dict[str, str] = {
 
 
 def gather(store: Store, month: Month) -> dict[str, tuple[list[str], list[tuple]]]:
-    params = {"from": month.start.astimezone(timezone.utc), "to": month.end.astimezone(timezone.utc)}
+    params = {"from": month.start.astimezone(UTC), "to": month.end.astimezone(UTC)}
     return {name: store.query(sql, params) for name, sql in SECTIONS.items()}
 
 
 def render(data: dict[str, tuple[list[str], list[tuple]]], month: Month, policy: Policy | None = None,
            now: datetime | None = None) -> str:
-    now = now or datetime.now(timezone.utc)
+    now = now or datetime.now(UTC)
     volume = dict((t, n) for t, n, _ in data["volume"][1])
     access = volume.get("access", 0)
     downloads = data["downloads"][1]
@@ -128,14 +133,16 @@ def render(data: dict[str, tuple[list[str], list[tuple]]], month: Month, policy:
     two_years_ago = now - timedelta(days=MIN_RETENTION_DAYS)
     if stored and as_utc(oldest) <= two_years_ago:
         retention = (f"Records older than two years are kept: the oldest stored record is from "
-                     f"{as_utc(oldest):%Y-%m-%d}; the store's TTL is {retention_days} days (at least {MIN_RETENTION_DAYS}).")
+                     f"{as_utc(oldest):%Y-%m-%d}; the store's TTL is {retention_days} days "
+                     f"(at least {MIN_RETENTION_DAYS}).")
     elif stored:
         retention = (f"Kept since the start of logging: the oldest stored record is from {as_utc(oldest):%Y-%m-%d} "
                      f"(less than two years ago), and the store's TTL of {retention_days} days keeps every record "
                      f"at least {MIN_RETENTION_DAYS} days.")
     else:
-        retention = f"No records are stored yet; the store's TTL is {retention_days} days (at least {MIN_RETENTION_DAYS})."
-    dlq = data["dlq"][1]
+        retention = (f"No records are stored yet; the store's TTL is {retention_days} days "
+                     f"(at least {MIN_RETENTION_DAYS}).")
+    dead_letters = ", ".join(f"{k}: {n:,}" for k, n in data["dlq"][1]) or "none"
 
     def table(cols: list[str], rows: list[tuple], empty: str, limit: int | None = None) -> str:
         if not rows:
@@ -153,6 +160,7 @@ def render(data: dict[str, tuple[list[str], list[tuple]]], month: Month, policy:
         f"{len(bulk):,} bulk accesses",
         f"{total_v:,} violations, {alerted:,} of them in an alert delivered to on-call",
     ]
+    viol_cols = ["rule", "title", "severity", "violations", "alerted", "not alerted"]
     viol_rows = [(r[0], RULES[r[0]].title if r[0] in RULES else "", r[1], r[2], r[3], r[4]) for r in viol]
     policy_line = html.escape(policy.policy_id) if policy is not None else ""
     return f"""<!doctype html>
@@ -177,12 +185,13 @@ basis: 개인정보의 안전성 확보조치 기준 제8조 (접속기록의 �
 <h2>4. Bulk accesses ({len(bulk):,})</h2>
 {table(data['bulk'][0], bulk, 'No bulk access in this month.', 500)}
 <h2>5. Violations found and alerts</h2>
-{table(['rule', 'title', 'severity', 'violations', 'alerted', 'not alerted'], viol_rows, 'No violations in this month.')}
+{table(viol_cols, viol_rows, 'No violations in this month.')}
 <p class="note">Alerted: the violation belongs to an alert group delivered to at least one sink
 (privaudit.alerts). Not alerted: no route matched it, or no dispatcher ran.</p>
 <h2>6. Retention of the audit log</h2><p>{html.escape(retention)}</p>
-<p>Records that could not be audited this month (dead letters): {', '.join(f'{k}: {n:,}' for k, n in dlq) or 'none'}.</p>
-<div class="sign"><p>Reviewed by: ____________________ &nbsp; Date: ____________ &nbsp; Signature: ____________</p></div>
+<p>Records that could not be audited this month (dead letters): {dead_letters}.</p>
+<div class="sign"><p>Reviewed by: ____________________ &nbsp; Date: ____________ &nbsp;
+Signature: ____________</p></div>
 </body></html>
 """
 

@@ -5,11 +5,11 @@
 
 Routes: ``/`` the page, ``/static/*`` its assets (shipped in the package: no CDN), and JSON under
 ``/api``: ``filters`` (time bounds, services, rules), ``panels`` (their list), ``panel/<id>?from=
-&to=&service=&rule=&severity=``, ``event/<uuid>``, ``subject/<id>``, and ``sql?q=`` (read-only: ClickHouse's ``readonly`` setting;
-``privaudit sql`` goes through it while this process holds an embedded store). Bound to anything but loopback
-the server requires a token (``PRIVAUDIT_DASHBOARD_TOKEN``), given once as ``?token=`` (kept in an
-HttpOnly cookie) or as ``Authorization: Bearer``. The page's Content-Security-Policy allows only
-its own origin.
+&to=&service=&rule=&severity=``, ``event/<uuid>``, ``subject/<id>``, and ``sql?q=`` (read-only:
+ClickHouse's ``readonly`` setting; ``privaudit sql`` goes through it while this process holds an
+embedded store). Bound to anything but loopback the server requires a token
+(``PRIVAUDIT_DASHBOARD_TOKEN``), given once as ``?token=`` (kept in an HttpOnly cookie) or as
+``Authorization: Bearer``. The page's Content-Security-Policy allows only its own origin.
 """
 
 from __future__ import annotations
@@ -28,6 +28,7 @@ from typing import Any
 
 from privaudit.errors import ConfigError, PrivauditError
 from privaudit.policy import Policy
+from privaudit.settings import ENV_DASHBOARD_TOKEN
 from privaudit.store import Store
 
 from .panels import PANELS
@@ -35,7 +36,6 @@ from .queries import BadFilter, Queries
 
 log = logging.getLogger("privaudit.dashboard")
 STATIC = Path(__file__).resolve().parent / "static"
-ENV_TOKEN = "PRIVAUDIT_DASHBOARD_TOKEN"
 _CSP = "default-src 'self'; img-src 'self' data:; style-src 'self'; script-src 'self'; frame-ancestors 'none'"
 
 
@@ -55,7 +55,8 @@ def serving_file(dsn: str) -> Path | None:
 
 
 class DashboardServer:
-    def __init__(self, httpd: ThreadingHTTPServer, thread: threading.Thread, host: str, notice: Path | None = None) -> None:
+    def __init__(self, httpd: ThreadingHTTPServer, thread: threading.Thread, host: str,
+                 notice: Path | None = None) -> None:
         self.httpd = httpd
         self.thread = thread
         self.host = host
@@ -80,7 +81,7 @@ class DashboardServer:
 def serve_dashboard(store: Store, policy: Policy | None, *, host: str = "127.0.0.1", port: int = 8750,
                     token: str | None = None) -> DashboardServer:
     if not is_loopback(host) and not token:
-        raise ConfigError(f"the dashboard bound to {host} (not loopback) needs a token: set {ENV_TOKEN}")
+        raise ConfigError(f"the dashboard bound to {host} (not loopback) needs a token: set {ENV_DASHBOARD_TOKEN}")
     queries = Queries(store, policy)
     handler = _handler(queries, token)
     ThreadingHTTPServer.daemon_threads = True
@@ -103,7 +104,7 @@ def _handler(queries: Queries, token: str | None) -> type[BaseHTTPRequestHandler
         def log_message(self, fmt: str, *args: Any) -> None:
             log.debug("%s %s", self.address_string(), fmt % args)
 
-        def do_GET(self) -> None:  # noqa: N802
+        def do_GET(self) -> None:
             url = urllib.parse.urlsplit(self.path)
             args = {k: v[-1] for k, v in urllib.parse.parse_qs(url.query).items()}
             if token is not None and not self._authorised(args):
@@ -160,7 +161,8 @@ def _handler(queries: Queries, token: str | None) -> type[BaseHTTPRequestHandler
             for candidate in (header.removeprefix("Bearer ").strip(), cookies.get("privaudit_token", "")):
                 if candidate and hmac.compare_digest(candidate, token):
                     return True
-            self._json({"error": f"a token is required (?token=... once, or Authorization: Bearer; see {ENV_TOKEN})"}, 401)
+            self._json({"error": "a token is required (?token=... once, or Authorization: Bearer; "
+                                 f"see {ENV_DASHBOARD_TOKEN})"}, 401)
             return False
 
         def _headers(self, status: int, kind: str, length: int) -> None:

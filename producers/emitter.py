@@ -35,7 +35,7 @@ import threading
 import time
 import uuid
 from collections.abc import Callable
-from datetime import datetime, timezone
+from datetime import UTC, datetime
 from pathlib import Path
 from typing import Any
 
@@ -117,7 +117,7 @@ class AuditEmitter:
         """Validate, frame and send (or spool) one event; ``event_id``, ``occurred_at`` and
         ``service`` are filled in when not given. Returns the validated event."""
         fields.setdefault("event_id", str(uuid.uuid4()))
-        fields.setdefault("occurred_at", datetime.now(timezone.utc))
+        fields.setdefault("occurred_at", datetime.now(UTC))
         fields.setdefault("service", self.service)
         try:
             event = MODELS[event_type].model_validate(fields)

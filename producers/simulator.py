@@ -6,10 +6,11 @@ statistics batch job, emitting a realistic mix of events with a share of violati
 
 Deterministic for a seed and start time. The default start is the first day of the previous month
 (00:00 KST), so the same seed gives the same stream all month, and the rows stay inside the
-stores' retention TTL (at least 730 days) whenever the demo runs; pass ``start`` to pin it. Events come out with **strictly increasing**
-``occurred_at`` (at least 1 ms apart), so any two events by one actor are ordered by time alone: the
-pipeline's bulk-access stage (PA-012), which sees events from several partitions, then reaches the
-same verdicts as ``privaudit check`` on the file (see docs/pipeline.md).
+stores' retention TTL (at least 730 days) whenever the demo runs; pass ``start`` to pin it. Events
+come out with **strictly increasing** ``occurred_at`` (at least 1 ms apart), so any two events by
+one actor are ordered by time alone: the pipeline's bulk-access stage (PA-012), which sees events
+from several partitions, then reaches the same verdicts as ``privaudit check`` on the file (see
+docs/pipeline.md).
 
 Violations: with probability ``violation_rate`` an event is replaced by one breaking a rule, chosen
 in turn over the catalogue. PA-006 needs a declared processor; with a policy that declares none (the
@@ -22,7 +23,7 @@ import random
 import uuid
 from collections.abc import Callable, Iterator
 from dataclasses import dataclass, field
-from datetime import date, datetime, timedelta, timezone
+from datetime import UTC, date, datetime, timedelta, timezone
 from typing import Any
 
 from privaudit.policy import Policy
@@ -89,7 +90,7 @@ class _World:
 def simulate(config: SimulationConfig, policy: Policy | None = None) -> Iterator[Event]:
     rng = random.Random(config.seed)
     world = _World(rng, Pseudonymizer(SIM_KEY), config.max_members)
-    at = config.start.astimezone(timezone.utc)
+    at = config.start.astimezone(UTC)
     declared_processors = sorted(policy.versions[-1].processors) if policy is not None else []
     violations = [v for v in _VIOLATIONS if v is not _pa006 or declared_processors]
     turn = 0
@@ -140,8 +141,8 @@ def _clean(w: _World) -> dict[str, Any]:
     if roll < 0.05:
         subject = w.withdraw()
         if subject is not None:
-            return {"type": "membership", "subject_id": subject, "change": rng.choice(["WITHDRAWAL", "WITHDRAWAL", "CONTRACT_END"]),
-                    "service": "imfine-doctor-app"}
+            change = rng.choice(["WITHDRAWAL", "WITHDRAWAL", "CONTRACT_END"])
+            return {"type": "membership", "subject_id": subject, "change": change, "service": "imfine-doctor-app"}
     if roll < 0.07:  # marketing consent given or withdrawn on the homepage
         subject = w.member()
         granted = subject not in w.marketing
@@ -162,7 +163,8 @@ def _clean(w: _World) -> dict[str, Any]:
         action = "DOWNLOAD" if rng.random() < 0.05 else "VIEW"
         return {"type": "access", "subject_id": w.member(), "actor_id": rng.choice(STAFF), "actor_type": "STAFF",
                 "action": action, "purpose": "CUSTOMER_SUPPORT", "data_items": ["DEVICE_ID", "USAGE_RECORD"],
-                "source_ip": _ip(rng), "reason": "민원 처리" if action == "DOWNLOAD" else None, "service": "support-desk"}
+                "source_ip": _ip(rng), "reason": "민원 처리" if action == "DOWNLOAD" else None,
+                "service": "support-desk"}
     if roll < 0.31:  # the statistics batch job
         return {"type": "access", "subject_id": w.member(), "actor_id": "stats-batch", "actor_type": "SYSTEM",
                 "action": "EXPORT", "purpose": "USAGE_STATISTICS", "data_items": ["USAGE_RECORD"],
@@ -191,7 +193,8 @@ def _share(w: _World, **over: Any) -> dict[str, Any]:
 
 
 def _transfer(w: _World, **over: Any) -> dict[str, Any]:
-    fields = {"type": "transfer", "subject_id": w.member(), "actor_id": w.rng.choice(STAFF), "processor_id": "CALL_CENTER",
+    fields = {"type": "transfer", "subject_id": w.member(), "actor_id": w.rng.choice(STAFF),
+              "processor_id": "CALL_CENTER",
               "task": "COUNSELLING", "purpose": "CUSTOMER_SUPPORT", "data_items": ["DEVICE_ID"],
               "destination_country": "KR", "service": "support-desk"}
     fields.update(over)
@@ -218,7 +221,8 @@ _VIOLATIONS: list[Callable[[_World, list[str]], dict[str, Any]]] = [
     _pa006,  # PA-006 (only with a declared processor)
     lambda w, p: _transfer(w, processor_id="CLOUD_CRM", from_processor_id="CALL_CENTER", task="HOSTING"),  # PA-007
     _pa008,  # PA-008
-    lambda w, p: _staff_access(w, purpose="PAYMENT", data_items=["CARD_INFO"], service="payments", actor_id="pay-ops"),  # PA-009
+    lambda w, p: _staff_access(w, purpose="PAYMENT", data_items=["CARD_INFO"], service="payments",  # PA-009
+                               actor_id="pay-ops"),
     lambda w, p: _staff_access(w, source_ip=None),  # PA-010
     lambda w, p: _staff_access(w, action="DOWNLOAD", reason=None),  # PA-011
     lambda w, p: _staff_access(w, action="EXPORT", record_count=5000, reason="고객 목록 추출"),  # PA-012

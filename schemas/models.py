@@ -17,8 +17,8 @@ What the models add to the Avro schema, because Avro cannot say it:
 from __future__ import annotations
 
 import re
-from datetime import datetime, timezone
-from typing import Annotated, Literal, Union, get_args
+from datetime import UTC, datetime
+from typing import Annotated, Literal, get_args
 
 from pydantic import (
     AfterValidator,
@@ -71,9 +71,9 @@ def _uuid_text(value: str) -> str:
 
 
 def _utc_millis(value: datetime) -> datetime:
-    if value.tzinfo is timezone.utc and not value.microsecond % 1000:
+    if value.tzinfo is UTC and not value.microsecond % 1000:
         return value  # as Avro's timestamp-millis decodes: already so (no two new datetimes per event)
-    value = value.astimezone(timezone.utc)
+    value = value.astimezone(UTC)
     return value.replace(microsecond=value.microsecond // 1000 * 1000)
 
 
@@ -168,7 +168,7 @@ class MembershipEvent(_Event):
 
 
 Event = Annotated[
-    Union[AccessEvent, ShareEvent, TransferEvent, ConsentEvent, MembershipEvent],
+    AccessEvent | ShareEvent | TransferEvent | ConsentEvent | MembershipEvent,
     Field(discriminator="type"),
 ]
 

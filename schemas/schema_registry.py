@@ -82,7 +82,8 @@ class SchemaRegistry:
                 raise RegistryError(f"schema registry at {self.shown}: GET {path} is not found{detail} "
                                     "(is this address a schema registry?)") from exc
             if exc.code >= 500 or exc.code in _WAIT_OUT:
-                raise RegistryUnavailable(f"schema registry at {self.shown}: HTTP {exc.code} for GET {path}{detail}") from exc
+                raise RegistryUnavailable(f"schema registry at {self.shown}: HTTP {exc.code} "
+                                          f"for GET {path}{detail}") from exc
             raise RegistryError(f"schema registry at {self.shown} refused GET {path}: HTTP {exc.code}{detail}") from exc
         except (OSError, http.client.HTTPException) as exc:  # no connection, a timeout, an answer cut off
             reason = getattr(exc, "reason", None) or f"{type(exc).__name__}: {exc}"

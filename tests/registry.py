@@ -86,7 +86,7 @@ def _handler(registry: StandInRegistry) -> type[BaseHTTPRequestHandler]:
                     return True
             return False
 
-        def do_GET(self) -> None:  # noqa: N802 (http.server's name)
+        def do_GET(self) -> None:
             if self._refused():
                 return
             path = self.path.split("?")[0]
@@ -103,7 +103,7 @@ def _handler(registry: StandInRegistry) -> type[BaseHTTPRequestHandler]:
             else:
                 self._answer(200, entry)
 
-        def do_POST(self) -> None:  # noqa: N802
+        def do_POST(self) -> None:
             if self._refused():
                 return
             path = self.path.split("?")[0]

@@ -9,6 +9,7 @@ development broker; production uses Kafka.
 
 from __future__ import annotations
 
+import contextlib
 import shutil
 import socket
 import subprocess
@@ -63,7 +64,8 @@ class LocalBroker:
         deadline = time.monotonic() + timeout_s
         while time.monotonic() < deadline:
             if self.process.poll() is not None:
-                raise BrokerError(f"the local broker exited at start (code {self.process.returncode}); is port {self.port} free?")
+                raise BrokerError(f"the local broker exited at start (code {self.process.returncode}); "
+                                  f"is port {self.port} free?")
             try:
                 socket.create_connection((self.host, self.port), timeout=0.2).close()
                 return self
@@ -115,10 +117,8 @@ def ensure_topics(bootstrap: str, partitions: int = 6, timeout_s: float = 30.0,
         existing = set(admin.list_topics())
         missing = [NewTopic(name, n, 1) for name, n in wanted.items() if name not in existing]
         if missing:
-            try:
+            with contextlib.suppress(TopicAlreadyExistsError):
                 admin.create_topics(missing)
-            except TopicAlreadyExistsError:
-                pass
     except KafkaError as exc:
         raise BrokerError(f"cannot create topics at {bootstrap}: {exc}") from exc
     finally:

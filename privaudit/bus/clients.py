@@ -1,6 +1,6 @@
 """Two Kafka clients behind one small interface: kafka-python (the default) and confluent-kafka.
 
-Measured here (../shared/ENVIRONMENT.md) kafka-python consumes about 31k msg/s and confluent-kafka
+Measured on these machines, kafka-python consumes about 31k msg/s and confluent-kafka
 about 900k msg/s on the same broker, so the pipeline takes either: ``make_consumer("confluent", ...)``.
 The consumer and producer expose only what the pipeline uses; broker errors become
 :class:`~privaudit.errors.BrokerError`.

@@ -13,8 +13,8 @@ from privaudit.errors import BrokerError, CommitRefused
 from .clients import TP, Headers, Listener, Record, broker_error
 
 try:
-    from confluent_kafka import Consumer as _Consumer
     from confluent_kafka import OFFSET_BEGINNING, KafkaError, KafkaException, TopicPartition
+    from confluent_kafka import Consumer as _Consumer
     from confluent_kafka import Producer as _Producer
 except ImportError as exc:  # pragma: no cover - depends on the install
     raise BrokerError("the confluent client needs confluent-kafka: pip install 'privaudit[confluent]'") from exc
@@ -93,7 +93,8 @@ class ConfluentConsumer:
         if not offsets:
             return
         try:
-            self._consumer.commit(offsets=[TopicPartition(t, p, o) for (t, p), o in offsets.items()], asynchronous=False)
+            positions = [TopicPartition(t, p, o) for (t, p), o in offsets.items()]
+            self._consumer.commit(offsets=positions, asynchronous=False)
         except KafkaException as exc:
             error = exc.args[0] if exc.args else None
             if isinstance(error, KafkaError) and error.code() in _REFUSED:

@@ -116,12 +116,14 @@ class Checker:
             else:
                 extra = [i for i in items if i not in decl.items]
                 if extra:
-                    self._add(out, "PA-006", v, f"processor {pid!r} accessed items outside its declaration: {_names(extra)}")
+                    self._add(out, "PA-006", v,
+                              f"processor {pid!r} accessed items outside its declaration: {_names(extra)}")
         self._retention_rule(out, v, subject, e.purpose, ms, "access", e.action == "DELETE")
         special = not v.special_items.isdisjoint(items)
         if special and not v.not_retained.isdisjoint(items):
             kept = [i for i in items if i in v.not_retained]
-            self._add(out, "PA-009", v, f"{_names(kept)} accessed ({e.action}); the policy keeps none, it only passes to a declared recipient")
+            self._add(out, "PA-009", v, f"{_names(kept)} accessed ({e.action}); the policy keeps none, "
+                                        "it only passes to a declared recipient")
         if _blank(e.actor_id) or _blank(e.source_ip):
             missing = [n for n, x in (("actor_id", e.actor_id), ("source_ip", e.source_ip)) if _blank(x)]
             self._add(out, "PA-010", v, f"access record lacks {' and '.join(missing)}")
@@ -143,15 +145,18 @@ class Checker:
             consent = self.state.grant(subject, "THIRD_PARTY", rid, ms)
             if not for_purpose and consent is None:
                 declared = "declared for other purposes" if decl is not None else "not declared"
-                self._add(out, "PA-003", v, f"share to recipient {rid!r} ({declared}) for purpose {purpose!r} with no THIRD_PARTY consent, basis {e.legal_basis}")
+                self._add(out, "PA-003", v, f"share to recipient {rid!r} ({declared}) for purpose {purpose!r} "
+                                            f"with no THIRD_PARTY consent, basis {e.legal_basis}")
             else:
                 self._share_scope_rule(out, v, e, decl if for_purpose else None, consent)
         self._retention_rule(out, v, subject, purpose, ms, "share", False)
         if not v.not_retained.isdisjoint(items):
             passed = [i for i in items if i in v.not_retained and (decl is None or i not in decl.items)]
             if passed:
-                self._add(out, "PA-009", v, f"{_names(passed)} shared with {rid!r}, which is not declared to receive it")
-        self._country_rule(out, v, subject, e.recipient_country, decl.countries if decl else _EMPTY, f"recipient {rid!r}", ms)
+                self._add(out, "PA-009", v,
+                          f"{_names(passed)} shared with {rid!r}, which is not declared to receive it")
+        countries = decl.countries if decl else _EMPTY
+        self._country_rule(out, v, subject, e.recipient_country, countries, f"recipient {rid!r}", ms)
         if not v.special_items.isdisjoint(items):
             self._special_rules(out, v, subject, items, ms, statute=e.legal_basis == "STATUTE")
         return out
@@ -180,8 +185,10 @@ class Checker:
         if not v.not_retained.isdisjoint(items):
             passed = [i for i in items if i in v.not_retained and (decl is None or i not in decl.items)]
             if passed:
-                self._add(out, "PA-009", v, f"{_names(passed)} transferred to {pid!r}, which is not declared to receive it")
-        self._country_rule(out, v, subject, e.destination_country, decl.countries if decl else _EMPTY, f"processor {pid!r}", ms)
+                self._add(out, "PA-009", v,
+                          f"{_names(passed)} transferred to {pid!r}, which is not declared to receive it")
+        countries = decl.countries if decl else _EMPTY
+        self._country_rule(out, v, subject, e.destination_country, countries, f"processor {pid!r}", ms)
         if not v.special_items.isdisjoint(items):
             self._special_rules(out, v, subject, items, ms, statute=False)
         return out
@@ -200,12 +207,14 @@ class Checker:
         else:
             consent = self.state.grant(subject, "PURPOSE", purpose, ms)
             if consent is None:
-                self._add(out, "PA-001", v, f"purpose {purpose!r} is not declared in policy {v.label} and the subject has no PURPOSE consent for it")
+                self._add(out, "PA-001", v, f"purpose {purpose!r} is not declared in policy {v.label} "
+                                            "and the subject has no PURPOSE consent for it")
                 return
             allowed = _EMPTY
         extra = [i for i in items if i not in allowed and (consent is None or i not in consent.items)]
         if extra:
-            self._add(out, "PA-002", v, f"items not declared for purpose {purpose!r} nor listed by a PURPOSE consent: {_names(extra)}")
+            self._add(out, "PA-002", v, f"items not declared for purpose {purpose!r} "
+                                        f"nor listed by a PURPOSE consent: {_names(extra)}")
 
     def _share_scope_rule(
         self, out: list[Violation], v: PolicyVersion, e: ShareEvent, decl: Any, consent: Grant | None
@@ -219,7 +228,8 @@ class Checker:
         if extra:
             problems.append(f"items {_names(extra)}")
         if problems:
-            self._add(out, "PA-004", v, f"share to {e.recipient_id!r} carries {' and '.join(problems)} not covered by its declaration or consent")
+            self._add(out, "PA-004", v, f"share to {e.recipient_id!r} carries {' and '.join(problems)} "
+                                        "not covered by its declaration or consent")
 
     def _retention_rule(
         self, out: list[Violation], v: PolicyVersion, subject: str, purpose: str, ms: int, what: str, deleting: bool
@@ -230,7 +240,8 @@ class Checker:
             return
         if deleting or purpose in v.after_end_purposes:
             return
-        self._add(out, "PA-008", v, f"{what} for purpose {purpose!r} after the subject's {latest[1]} at {_iso(latest[0])}")
+        self._add(out, "PA-008", v,
+                  f"{what} for purpose {purpose!r} after the subject's {latest[1]} at {_iso(latest[0])}")
 
     def bulk_verdict(
         self, out: list[Violation], v: PolicyVersion, actor_id: str | None, subject_id: str, action: str,
@@ -246,12 +257,14 @@ class Checker:
             distinct = self.state.touch(actor_id, ms, subject_id, v.bulk_window_ms, self._keep_ms)  # type: ignore[arg-type]
         if distinct > threshold:
             minutes = v.bulk_window_ms // 60_000
-            self._add(out, "PA-012", v, f"actor {actor_id!r} touched {distinct} distinct subjects in {minutes} min (threshold {threshold})")
+            self._add(out, "PA-012", v, f"actor {actor_id!r} touched {distinct} distinct subjects in {minutes} min "
+                                        f"(threshold {threshold})")
         elif action in BULK_ACTIONS and record_count > threshold:
             self._add(out, "PA-012", v, f"{action} of {record_count} records at once (threshold {threshold})")
 
     def _country_rule(
-        self, out: list[Violation], v: PolicyVersion, subject: str, country: str, declared: frozenset[str], whom: str, ms: int
+        self, out: list[Violation], v: PolicyVersion, subject: str, country: str, declared: frozenset[str], whom: str,
+        ms: int,
     ) -> None:
         """PA-013: abroad only where declared for that party or consented for that country."""
         if country == v.home_country or country in declared:

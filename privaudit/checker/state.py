@@ -218,12 +218,12 @@ class CheckerState:
             "consents": [
                 [subject, scope, target, [
                     [ms, g.granted, sorted(g.purposes), sorted(g.items), g.consent_id]
-                    for ms, g in zip(h.times, h.values)
+                    for ms, g in zip(h.times, h.values, strict=True)
                 ]]
                 for (subject, scope, target), h in self.consents.items()
             ],
             "membership": [
-                [subject, [[ms, change] for ms, change in zip(h.times, h.values)]]
+                [subject, [[ms, change] for ms, change in zip(h.times, h.values, strict=True)]]
                 for subject, h in self.membership.items()
             ],
             "windows": [[actor, w.dump()] for actor, w in self.windows.items()],

@@ -9,26 +9,28 @@ from typing import Any
 
 import click
 
-from privaudit.alerting import load_alerting
-from privaudit.alerting.service import DEFAULT_GROUP, make_dispatcher
-from privaudit.service import install_stop_signals, open_dependencies
+from privaudit.consumers.alerting import load_alerting
+from privaudit.consumers.alerting.service import DEFAULT_GROUP, make_dispatcher
+from privaudit.settings import ENV_ALERTING
+from privaudit.signals import install_stop_signals
 from privaudit.store import Retrying
 
 from .pipeline_cmd import _dsn, bootstrap_option, clickhouse_option, data_dir_option, startup_wait_option
+from .startup import open_dependencies
 from .terminal import Output
-
 
 
 @click.command()
 @click.option("--config", "alerting_path", type=click.Path(dir_okay=False, exists=True, path_type=Path),
-              envvar="PRIVAUDIT_ALERTING", show_envvar=True, default="alerting.yaml", show_default=True,
+              envvar=ENV_ALERTING, show_envvar=True, default="alerting.yaml", show_default=True,
               help="Routing file (sinks, routes, grouping).")
 @bootstrap_option
 @clickhouse_option
 @data_dir_option
 @startup_wait_option
 @click.option("--group", default=DEFAULT_GROUP, show_default=True, help="Kafka consumer group.")
-@click.option("--kafka-client", type=click.Choice(["kafka-python", "confluent"]), default="kafka-python", show_default=True)
+@click.option("--kafka-client", type=click.Choice(["kafka-python", "confluent"]), default="kafka-python",
+              show_default=True)
 @click.option("--until-idle", type=float, default=None, metavar="SECONDS",
               help="Exit once every alert is delivered and nothing came for this long.")
 @click.option("--json", "json_mode", is_flag=True, help="Print the final summary as JSON.")

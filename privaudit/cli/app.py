@@ -42,7 +42,7 @@ def cli(log_level: str) -> None:
 
 
 def _register() -> None:
-    from . import alerts_cmd, check, dashboard_cmd, report_cmd, demo_cmd, pipeline_cmd, policy_cmd, schemas_cmd
+    from . import alerts_cmd, check, dashboard_cmd, demo_cmd, pipeline_cmd, policy_cmd, report_cmd, schemas_cmd
 
     cli.add_command(check.check)
     cli.add_command(check.rules)

@@ -122,4 +122,5 @@ def rules(json_mode: bool) -> None:
     if json_mode:
         out.json([{"id": r.id, "severity": r.severity, "title": r.title, "law": r.law} for r in CATALOGUE])
         return
-    out.table("Rule catalogue", ("id", "severity", "title", "law"), ((r.id, r.severity, r.title, r.law) for r in CATALOGUE))
+    out.table("Rule catalogue", ("id", "severity", "title", "law"),
+              ((r.id, r.severity, r.title, r.law) for r in CATALOGUE))

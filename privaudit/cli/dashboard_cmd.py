@@ -10,17 +10,19 @@ from pathlib import Path
 
 import click
 
-from privaudit.dashboards.server import ENV_TOKEN, serve_dashboard
+from privaudit.dashboards.server import serve_dashboard
 from privaudit.policy import load_policy
-from privaudit.service import install_stop_signals, open_dependencies
+from privaudit.settings import ENV_DASHBOARD_TOKEN
+from privaudit.signals import install_stop_signals
 
 from .pipeline_cmd import _dsn, clickhouse_option, data_dir_option, startup_wait_option
+from .startup import open_dependencies
 from .terminal import Output
 
 
 @click.command()
 @click.option("--host", default="127.0.0.1", show_default=True,
-              help=f"Address to bind; anything but loopback requires {ENV_TOKEN}.")
+              help=f"Address to bind; anything but loopback requires {ENV_DASHBOARD_TOKEN}.")
 @click.option("--port", type=int, default=8750, show_default=True, help="Port (0: a free one).")
 @clickhouse_option
 @data_dir_option
@@ -35,7 +37,7 @@ def dashboard(host: str, port: int, dsn: str | None, data_dir: str, startup_wait
     install_stop_signals(stop)
     store = open_dependencies(_dsn(dsn, data_dir), None, stop=stop, wait_s=startup_wait)
     try:
-        server = serve_dashboard(store, policy, host=host, port=port, token=os.environ.get(ENV_TOKEN) or None)
+        server = serve_dashboard(store, policy, host=host, port=port, token=os.environ.get(ENV_DASHBOARD_TOKEN) or None)
         Output().line(f"dashboard: {server.url}  (Ctrl-C to stop)")
         try:
             stop.wait()

@@ -20,16 +20,17 @@ from pathlib import Path
 
 import click
 
-from privaudit.alerting import load_alerting
-from privaudit.alerting.service import make_dispatcher
 from privaudit.bus import LocalBroker, ensure_topics
-from privaudit.dashboards.server import serve_dashboard
-from privaudit.errors import ConfigError
 from privaudit.checker import Checker
 from privaudit.consumers import ConsumerConfig
+from privaudit.consumers.alerting import load_alerting
+from privaudit.consumers.alerting.service import make_dispatcher
+from privaudit.consumers.service import run_consumers
+from privaudit.dashboards.server import serve_dashboard
+from privaudit.errors import ConfigError
 from privaudit.policy import Policy, load_policy
-from privaudit.service import Companion, install_stop_signals, run_consumers
 from privaudit.settings import default_dsn
+from privaudit.signals import Companion, install_stop_signals
 from privaudit.store import Store
 
 from .check import check_lines
@@ -46,12 +47,14 @@ from .terminal import Output
 @click.option("--consumers", type=int, default=1, show_default=True, help="Consumer threads in one group.")
 @click.option("--processes", type=click.IntRange(min=0), default=0, show_default=True,
               help="Consumers in processes of their own instead of threads (to check on more than one core).")
-@click.option("--kafka-client", type=click.Choice(["kafka-python", "confluent"]), default="kafka-python", show_default=True)
+@click.option("--kafka-client", type=click.Choice(["kafka-python", "confluent"]), default="kafka-python",
+              show_default=True)
 @click.option("--alerting", "alerting_path", type=click.Path(dir_okay=False, exists=True, path_type=Path), default=None,
               help="Also run the alert dispatcher, routing as this file says (e.g. to your Alertmanager).")
 @click.option("--dashboard/--no-dashboard", "serve", default=None,
               help="At the end, serve the dashboard on the demo's data until Ctrl-C [default: on, off with --json].")
-@click.option("--dashboard-port", type=int, default=8750, show_default=True, help="Port of the dashboard (0: a free one).")
+@click.option("--dashboard-port", type=int, default=8750, show_default=True,
+              help="Port of the dashboard (0: a free one).")
 @click.option("--json", "json_mode", is_flag=True, help="Print the summary as JSON.")
 def demo(events: int, seed: int, data_dir: Path, partitions: int, consumers: int, processes: int, kafka_client: str,
          alerting_path: Path | None, serve: bool | None, dashboard_port: int, json_mode: bool) -> None:
@@ -74,7 +77,7 @@ def demo(events: int, seed: int, data_dir: Path, partitions: int, consumers: int
         jsonl = data_dir / "events.jsonl"
         out.note(f"simulating {events:,} events (seed {seed}) ...")
         produced = simulate_events(events=events, seed=seed, bootstrap=broker.bootstrap, out_jsonl=jsonl,
-                                   spool_dir=data_dir / "spool")["produced"]
+                                   spool_dir=data_dir / "spool").produced
         store = Store.connect(default_dsn(data_dir))
         alerts: Companion | None = None
         try:
@@ -149,11 +152,13 @@ def _report(out: Output, summary: dict, jsonl: Path, data_dir: Path) -> None:
     )
     if "alerts" in summary:
         a = summary["alerts"]
-        out.line(f"alerts so far: {a['groups']:,} groups from {a['violations']:,} violations; {a['delivered']:,} notifications "
+        out.line(f"alerts so far: {a['groups']:,} groups from {a['violations']:,} violations; "
+                 f"{a['delivered']:,} notifications "
                  f"delivered, {a['rejected']:,} rejected, {a['failed_attempts']:,} failed attempts retried")
     prog = _invoked_as()
     out.line(f"\nThe data is in {data_dir}/clickhouse (embedded ClickHouse); the events as JSON in {jsonl}. Query it:")
-    out.line(f"  {prog} sql --data-dir {data_dir} \"SELECT rule, count() FROM privaudit.violations GROUP BY rule ORDER BY rule\"")
+    query = "SELECT rule, count() FROM privaudit.violations GROUP BY rule ORDER BY rule"
+    out.line(f"  {prog} sql --data-dir {data_dir} \"{query}\"")
     out.line(f"  {prog} check --table {jsonl}")
     out.line(f"  {prog} report --data-dir {data_dir} --month {summary.get('first_month', 'YYYY-MM')} --out report.html")
 
@@ -184,7 +189,8 @@ def _matches_check(store: Store, jsonl: Path, policy: Policy) -> bool:
     """The stored violations, event for event and rule for rule, against `privaudit check`'s."""
     with open(jsonl, encoding="utf-8") as f:
         expected = {
-            (r.event.event_id, v.rule) for r in check_lines(Checker(policy), f) if r.event is not None for v in r.violations
+            (r.event.event_id, v.rule)
+            for r in check_lines(Checker(policy), f) if r.event is not None for v in r.violations
         }
     _, rows = store.query(f"SELECT toString(event_id), rule FROM {store.database}.violations")
     stored = [(e, r) for e, r in rows]

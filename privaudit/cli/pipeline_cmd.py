@@ -4,7 +4,6 @@ from __future__ import annotations
 
 import os
 import threading
-import time
 from datetime import datetime
 from pathlib import Path
 from typing import Any
@@ -12,18 +11,24 @@ from typing import Any
 import click
 
 from privaudit import settings as cfg
-from privaudit.alerting import load_alerting
-from privaudit.alerting.service import make_dispatcher
 from privaudit.bus import LocalBroker, ensure_topics
 from privaudit.consumers import ConsumerConfig
-from privaudit.errors import StoreBusy, StoreError
+from privaudit.consumers.alerting import load_alerting
+from privaudit.consumers.alerting.service import make_dispatcher
+from privaudit.consumers.service import run_consumers
+from privaudit.dashboards.client import query_through_server
+from privaudit.dashboards.server import serve_dashboard
+from privaudit.errors import StoreBusy
 from privaudit.policy import load_policy
+from privaudit.producers.simulation import SimulationRun, run_simulation
+from privaudit.producers.simulator import SimulationConfig, default_start
 from privaudit.schemas import SchemaSet
-from privaudit.service import Companion, install_stop_signals, open_dependencies, run_consumers
+from privaudit.signals import Companion, install_stop_signals
 from privaudit.store import Retrying, Store, shown_dsn
 from privaudit.store import migrations as mig
 from privaudit.store.ddl import Target
 
+from .startup import open_dependencies
 from .terminal import Output
 
 ENV = {"show_envvar": True}
@@ -62,7 +67,8 @@ def broker(port: int, partitions: int) -> None:
     install_stop_signals(stop)
     with LocalBroker(port=port) as local:
         ensure_topics(local.bootstrap, partitions)
-        Output().line(f"broker listening on {local.bootstrap} (memory storage: a restart loses all topics); Ctrl-C stops it")
+        Output().line(f"broker listening on {local.bootstrap} (memory storage: a restart loses all topics); "
+                      "Ctrl-C stops it")
         while not stop.wait(0.5):
             if local.process is None or local.process.poll() is not None:
                 raise click.ClickException("the broker exited")
@@ -90,47 +96,24 @@ def simulate(events: int, seed: int, rate: float | None, violation_rate: float, 
     result = simulate_events(events=events, seed=seed, rate=rate, violation_rate=violation_rate, start=start,
                              out_jsonl=out_jsonl, bootstrap=bootstrap if produce else None, spool_dir=spool_dir,
                              flush_timeout_s=flush_timeout)
-    Output().note(f"simulated {result['produced']:,} events in {result['elapsed_s']} s"
+    Output().note(f"simulated {result.produced:,} events in {result.elapsed_s} s"
                   + (f"; JSON in {out_jsonl}" if out_jsonl else "") + ("" if produce else " (not produced)"))
 
 
 def simulate_events(*, events: int, seed: int, bootstrap: str | None, rate: float | None = None,
                     violation_rate: float = 0.02, start: datetime | None = None, out_jsonl: Path | None = None,
-                    spool_dir: Path = Path("data/spool"), flush_timeout_s: float = 60.0) -> dict[str, Any]:
-    from privaudit.producers import AuditEmitter
-    from privaudit.producers.simulator import SimulationConfig, default_start
-    from privaudit.producers.simulator import simulate as play
-
+                    spool_dir: Path = Path("data/spool"), flush_timeout_s: float = 60.0) -> SimulationRun:
+    """``simulate`` and the demo: the simulated services played into Kafka; exit 1 when the broker
+    did not take every event (they wait in the spool)."""
     if start is not None and start.tzinfo is None:
         raise click.BadParameter("give a UTC offset, e.g. 2026-11-01T00:00:00+0900", param_hint="--start")
     config = SimulationConfig(events=events, seed=seed, violation_rate=violation_rate, start=start or default_start())
-    emitter = AuditEmitter(bootstrap, service="simulator", spool_dir=spool_dir) if bootstrap else None
-    out = open(out_jsonl, "w", encoding="utf-8") if out_jsonl else None  # noqa: SIM115 - closed below
-    began = time.monotonic()
-    produced = 0
-    try:
-        for event in play(config, load_policy()):
-            if emitter is not None:
-                emitter.send_event(event)
-            if out is not None:
-                out.write(event.model_dump_json() + "\n")
-            produced += 1
-            if rate:
-                ahead = produced / rate - (time.monotonic() - began)
-                if ahead > 0:
-                    time.sleep(ahead)
-    finally:
-        if out is not None:
-            out.close()
-        if emitter is not None:
-            if not emitter.flush(timeout_s=min(2.0, flush_timeout_s)):  # say why we are not done yet
-                waiting = emitter.stats()
-                Output().note(f"waiting up to {flush_timeout_s:g} s for the broker at {bootstrap} to take the events not yet "
-                              f"delivered (spooled: {waiting['spool_bytes']:,} bytes, in flight: {waiting['inflight']:,})")
-            if not emitter.close(timeout_s=flush_timeout_s):
-                raise click.ClickException(f"the broker at {bootstrap} did not take every event: they wait in the "
-                                           f"spool at {spool_dir} and are sent on the next run with that spool")
-    return {"produced": produced, "elapsed_s": round(time.monotonic() - began, 2)}
+    run = run_simulation(config, load_policy(), bootstrap=bootstrap, spool_dir=spool_dir, out_jsonl=out_jsonl,
+                         rate=rate, flush_timeout_s=flush_timeout_s, on_wait=Output().note)
+    if not run.delivered:
+        raise click.ClickException(f"the broker at {bootstrap} did not take every event: they wait in the "
+                                   f"spool at {spool_dir} and are sent on the next run with that spool")
+    return run
 
 
 def _consume_options(f: Any) -> Any:
@@ -157,7 +140,8 @@ def _consume_options(f: Any) -> Any:
         click.option("--max-records", type=click.IntRange(min=1), default=ConsumerConfig.max_records, show_default=True,
                      help="Records gathered into one batch (checked and loaded together; fewer, larger inserts). "
                           f"A batch is also closed {ConsumerConfig.linger_s * 1000:.0f} ms after its first record."),
-        click.option("--max-subjects", type=click.IntRange(min=0), default=ConsumerConfig.max_subjects, show_default=True,
+        click.option("--max-subjects", type=click.IntRange(min=0), default=ConsumerConfig.max_subjects,
+                     show_default=True,
                      help="Subjects whose consent and membership state is held per partition; the least recently "
                           "seen are dropped and reloaded from ClickHouse when they return (0: hold all)."),
         click.option("--confluent-ids", type=click.Path(dir_okay=False, path_type=Path), envvar=cfg.ENV_CONFLUENT_IDS,
@@ -184,11 +168,11 @@ def consume(**options: Any) -> None:
 @click.command()
 @_consume_options
 @click.option("--alerting", "alerting_path", type=click.Path(dir_okay=False, exists=True, path_type=Path),
-              envvar="PRIVAUDIT_ALERTING", show_envvar=True, default=None,
+              envvar=cfg.ENV_ALERTING, show_envvar=True, default=None,
               help="Run the alert dispatcher here, routing as this file says (see alerting.yaml).")
 @click.option("--dashboard-port", type=int, default=None, help="Serve the dashboard here (0: a free port).")
 @click.option("--dashboard-host", default="127.0.0.1", show_default=True,
-              help="Address the dashboard binds; anything but loopback requires PRIVAUDIT_DASHBOARD_TOKEN.")
+              help=f"Address the dashboard binds; anything but loopback requires {cfg.ENV_DASHBOARD_TOKEN}.")
 def run(alerting_path: Path | None, dashboard_port: int | None, dashboard_host: str, **options: Any) -> None:
     """Everything that touches the store, in one process (the embedded store admits one):
     the consumers, the bulk stage, and with --alerting / --dashboard-port the alert dispatcher and
@@ -199,7 +183,8 @@ def run(alerting_path: Path | None, dashboard_port: int | None, dashboard_host: 
 def check_consumers(consumers: int, processes: int) -> None:
     """Consumers are threads here (``--consumers``) or processes of their own (``--processes``)."""
     if processes and consumers != 1:
-        raise click.UsageError("give --consumers (threads in this process) or --processes (processes of their own), not both")
+        raise click.UsageError("give --consumers (threads in this process) or --processes (processes of their own), "
+                               "not both")
 
 
 def _consume(*, bootstrap: str, dsn: str | None, data_dir: str, retention_days: int | None, policy_path: Path | None,
@@ -230,10 +215,8 @@ def _consume(*, bootstrap: str, dsn: str | None, data_dir: str, retention_days: 
             companions.append(Companion(dispatcher.run, stop, name="alerts", stop=stop, idle_exit_s=until_idle,
                                         may_exit=consumers_done.is_set))
         if dashboard_port is not None:
-            from privaudit.dashboards.server import ENV_TOKEN, serve_dashboard
-
             server = serve_dashboard(store, policy, host=dashboard_host, port=dashboard_port,
-                                     token=os.environ.get(ENV_TOKEN) or None)
+                                     token=os.environ.get(cfg.ENV_DASHBOARD_TOKEN) or None)
             click.echo(f"dashboard: {server.url}", err=True)
         for thread in companions:
             thread.start()
@@ -242,9 +225,9 @@ def _consume(*, bootstrap: str, dsn: str | None, data_dir: str, retention_days: 
                                 confluent_ids=str(confluent_ids) if confluent_ids else None,
                                 schema_registry=schema_registry)
         try:
-            result = run_consumers(config, store, policy, consumers=consumers, processes=processes, partitions=partitions,
-                                   bulk_stage=bulk_stage, idle_exit_s=until_idle, metrics_port=metrics_port,
-                                   metrics_host=metrics_host, stop=stop)
+            result = run_consumers(config, store, policy, consumers=consumers, processes=processes,
+                                   partitions=partitions, bulk_stage=bulk_stage, idle_exit_s=until_idle,
+                                   metrics_port=metrics_port, metrics_host=metrics_host, stop=stop)
         finally:
             consumers_done.set()
             if until_idle is None:
@@ -308,7 +291,7 @@ def sql(query: str, dsn: str | None, data_dir: str, json_mode: bool) -> None:
     try:
         store = Store.connect(target)
     except StoreBusy:
-        columns, rows = _through_running_process(target, query)
+        columns, rows = query_through_server(target, query, token=os.environ.get(cfg.ENV_DASHBOARD_TOKEN) or None)
     else:
         try:
             columns, rows = store.query(query)
@@ -317,43 +300,9 @@ def sql(query: str, dsn: str | None, data_dir: str, json_mode: bool) -> None:
     out = Output(json_mode)
     if json_mode:
         for row in rows:
-            out.json({c: _plain(v) for c, v in zip(columns, row)})
+            out.json({c: _plain(v) for c, v in zip(columns, row, strict=True)})
     else:
         out.table(f"{len(rows)} row(s)", columns, rows)
-
-
-def _through_running_process(dsn: str, query: str) -> tuple[list[str], list[Any]]:
-    """The dashboard's read-only SQL endpoint of the process holding ``dsn``; StoreBusy if none."""
-    import json as _json
-    import urllib.error
-    import urllib.parse
-    import urllib.request
-
-    from privaudit.dashboards.server import ENV_TOKEN, serving_file
-
-    notice = serving_file(dsn)
-    serving = None
-    if notice is not None:
-        try:
-            serving = _json.loads(notice.read_text())
-            os.kill(int(serving["pid"]), 0)  # still running? (a SIGKILLed process leaves its notice)
-        except (OSError, ValueError, KeyError, TypeError):
-            serving = None
-    if not serving:
-        raise StoreBusy(f"the embedded store {dsn.removeprefix('chdb://')} is in use by another process that serves "
-                        "no dashboard: stop it, or run it with --dashboard-port to query through it")
-    headers = {"Authorization": f"Bearer {os.environ[ENV_TOKEN]}"} if os.environ.get(ENV_TOKEN) else {}
-    url = f"{serving['url']}api/sql?" + urllib.parse.urlencode({"q": query})
-    try:
-        with urllib.request.urlopen(urllib.request.Request(url, headers=headers), timeout=120) as response:
-            body = _json.loads(response.read())
-    except urllib.error.HTTPError as exc:
-        reason = _json.loads(exc.read() or b"{}").get("error", exc.reason)
-        raise StoreError(f"through the process serving {serving['url']}: {reason}") from exc
-    except OSError as exc:
-        raise StoreBusy(f"the embedded store is held by pid {serving['pid']}, whose dashboard at {serving['url']} "
-                        f"does not answer: {exc}") from exc
-    return body["columns"], [tuple(r) for r in body["rows"]]
 
 
 def _plain(value: Any) -> Any:

@@ -45,7 +45,8 @@ def show(file: Path | None, label: str | None, json_mode: bool) -> None:
 
 def _show(out: Output, compiled: Policy, label: str | None) -> None:
     doc = compiled.document
-    out.line(f"[bold]{doc.policy_id}[/]: {doc.controller}; services {', '.join(doc.services)}; home country {doc.home_country}")
+    out.line(f"[bold]{doc.policy_id}[/]: {doc.controller}; services {', '.join(doc.services)}; "
+             f"home country {doc.home_country}")
     out.line(f"source: {doc.source_document}  ({compiled.source})")
     categories = {item.code: item for item in doc.items}
     out.table(
@@ -67,13 +68,15 @@ def _show(out: Output, compiled: Policy, label: str | None) -> None:
         out.table(
             "Items collected (수집 항목)",
             ("code", "이름", "required", "source"),
-            ((c.code, categories[c.code].name_ko, "yes" if c.required else "", c.source) for c in version.collected_items),
+            ((c.code, categories[c.code].name_ko, "yes" if c.required else "", c.source)
+             for c in version.collected_items),
         )
         out.table(
             "Recipients (제3자 제공)",
             ("id", "이름", "countries", "purposes", "items", "basis", "source"),
             (
-                (r.id, r.name_ko, ", ".join(r.countries), ", ".join(r.purposes), ", ".join(r.items), r.legal_basis, r.source)
+                (r.id, r.name_ko, ", ".join(r.countries), ", ".join(r.purposes), ", ".join(r.items), r.legal_basis,
+                 r.source)
                 for r in version.recipients
             ),
         )
@@ -81,7 +84,8 @@ def _show(out: Output, compiled: Policy, label: str | None) -> None:
             "Processors (위탁)",
             ("id", "이름", "tasks", "items", "countries", "sub-processors", "source"),
             (
-                (p.id, p.name_ko, ", ".join(p.tasks), ", ".join(p.items), ", ".join(p.countries), ", ".join(p.sub_processors), p.source)
+                (p.id, p.name_ko, ", ".join(p.tasks), ", ".join(p.items), ", ".join(p.countries),
+                 ", ".join(p.sub_processors), p.source)
                 for p in version.processors
             ),
         )
@@ -90,6 +94,8 @@ def _show(out: Output, compiled: Policy, label: str | None) -> None:
         out.table("Not retained", ("item", "source"), ((n.item, n.source) for n in version.not_retained))
         r, b = version.retention, version.bulk_access
         out.line(
-            f"retention: until {' or '.join(r.ends_with)}; afterwards only {', '.join(r.after_end_purposes) or 'nothing'} and deletion"
+            f"retention: until {' or '.join(r.ends_with)}; "
+            f"afterwards only {', '.join(r.after_end_purposes) or 'nothing'} and deletion"
         )
-        out.line(f"bulk access: more than {b.max_distinct_subjects} distinct subjects per actor in {b.window_minutes} min")
+        out.line(f"bulk access: more than {b.max_distinct_subjects} distinct subjects per actor "
+                 f"in {b.window_minutes} min")

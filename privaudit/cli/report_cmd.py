@@ -59,9 +59,10 @@ def print_pdf(html_text: str, pdf: Path) -> None:
         page = Path(tmp) / "report.html"
         page.write_text(html_text, encoding="utf-8")
         proc = subprocess.run(
-            [browser, "--headless", "--no-sandbox", "--disable-gpu", "--no-first-run", "--disable-background-networking",
-             "--disable-component-update", "--disable-sync", f"--user-data-dir={Path(tmp) / 'profile'}",
-             "--no-pdf-header-footer", f"--print-to-pdf={pdf.resolve()}", page.as_uri()],
+            [browser, "--headless", "--no-sandbox", "--disable-gpu", "--no-first-run",
+             "--disable-background-networking", "--disable-component-update", "--disable-sync",
+             f"--user-data-dir={Path(tmp) / 'profile'}", "--no-pdf-header-footer", f"--print-to-pdf={pdf.resolve()}",
+             page.as_uri()],
             capture_output=True, text=True, timeout=120,
         )
     if proc.returncode != 0 or not pdf.exists():

@@ -40,7 +40,8 @@ def check_cmd(root: Path | None, json_mode: bool) -> None:
             "Working schemas vs last released (BACKWARD)",
             ("event type", "released", "compatible", "problems"),
             (
-                (r.event_type, r.released or "(never released)", "yes" if r.compatible else "[red]NO[/]", "; ".join(r.problems))
+                (r.event_type, r.released or "(never released)", "yes" if r.compatible else "[red]NO[/]",
+                 "; ".join(r.problems))
                 for r in results
             ),
         )

@@ -41,7 +41,7 @@ __all__ = [
 
 def default_policy_path() -> Path:
     """The shipped policy (the CareSquare ImFine Doctor policy)."""
-    return Path(str(resources.files("privaudit.policies").joinpath(DEFAULT_POLICY)))
+    return Path(str(resources.files("privaudit.shipped_policies").joinpath(DEFAULT_POLICY)))
 
 
 def load_policy(path: str | Path | None = None) -> Policy:

@@ -60,4 +60,5 @@ def to_arrow(table: str, columns_data: Sequence[Sequence[Any]], column_names: Se
     schema = SCHEMAS.get(table)
     if schema is None or any(name not in schema for name in column_names):
         return None
-    return pa.table({name: pa.array(values, type=schema[name]) for name, values in zip(column_names, columns_data)})
+    pairs = zip(column_names, columns_data, strict=True)
+    return pa.table({name: pa.array(values, type=schema[name]) for name, values in pairs})

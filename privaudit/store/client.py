@@ -18,8 +18,8 @@ import sys
 import tempfile
 import threading
 from collections.abc import Iterator, Sequence
-from datetime import datetime, timezone
-from typing import Any, Union
+from datetime import UTC, datetime
+from typing import Any
 
 import clickhouse_connect
 import pyarrow as pa
@@ -77,14 +77,16 @@ class Store:
         except ClickHouseError as exc:
             raise _store_error(exc) from exc
 
-    def query(self, sql: str, parameters: dict[str, Any] | None = None, *, readonly: bool = False) -> tuple[list[str], list[tuple]]:
+    def query(self, sql: str, parameters: dict[str, Any] | None = None, *,
+              readonly: bool = False) -> tuple[list[str], list[tuple[Any, ...]]]:
         """``(column names, rows)``; ``readonly`` refuses anything but reading (ClickHouse's own check)."""
         try:
             with self._lock:
                 if readonly and self.embedded:
                     result = self._readonly_client().query(sql, parameters=parameters)
                 else:
-                    result = self.client.query(sql, parameters=parameters, settings={"readonly": 1} if readonly else None)
+                    settings = {"readonly": 1} if readonly else None
+                    result = self.client.query(sql, parameters=parameters, settings=settings)
         except ClickHouseError as exc:
             raise _store_error(exc) from exc
         return list(result.column_names), [tuple(r) for r in result.result_rows]
@@ -213,7 +215,7 @@ def _quiet_stderr(said: list[str]) -> Iterator[None]:
 
 
 #: What an insert sends: an Arrow table, or (columns, names) for a table Arrow cannot describe.
-InsertData = Union[pa.Table, tuple[list[Sequence[Any]], list[str]]]
+InsertData = pa.Table | tuple[list[Sequence[Any]], list[str]]
 
 
 def insert_data(table: str, columns_data: Sequence[Sequence[Any]], column_names: Sequence[str]) -> InsertData:
@@ -228,7 +230,7 @@ def insert_data(table: str, columns_data: Sequence[Sequence[Any]], column_names:
 
 def as_utc(value: datetime) -> datetime:
     """A DateTime64(3, 'UTC') value as read back, made aware (the client may return it naive)."""
-    return value if value.tzinfo is not None else value.replace(tzinfo=timezone.utc)
+    return value if value.tzinfo is not None else value.replace(tzinfo=UTC)
 
 
 #: ClickHouse error codes that mean "not now" rather than "never": the statement may succeed when

@@ -222,7 +222,8 @@ _USAGE_SELECT = (
 #: from the emitter) counted twice. Kept only to render migration 1 as released.
 USAGE_DAILY_V1 = Table(
     "usage_daily",
-    (*_USAGE_KEY, ("events", "SimpleAggregateFunction(sum, UInt64)"), ("subjects", "AggregateFunction(uniqExact, String)")),
+    (*_USAGE_KEY, ("events", "SimpleAggregateFunction(sum, UInt64)"),
+     ("subjects", "AggregateFunction(uniqExact, String)")),
     order_by="(day, service, type, purpose, counterparty, action)",
     engine="AggregatingMergeTree",
     partition_by="toYYYYMM(day)",
@@ -236,7 +237,8 @@ USAGE_DAILY_MV_V1 = View("usage_daily_mv", "usage_daily", _USAGE_SELECT.format(e
 #: it later, the statistics at once). ``uniqExact`` keeps 16 bytes per event a day.
 USAGE_DAILY = Table(
     "usage_daily",
-    (*_USAGE_KEY, ("events", "AggregateFunction(uniqExact, UUID)"), ("subjects", "AggregateFunction(uniqExact, String)")),
+    (*_USAGE_KEY, ("events", "AggregateFunction(uniqExact, UUID)"),
+     ("subjects", "AggregateFunction(uniqExact, String)")),
     order_by="(day, service, type, purpose, counterparty, action)",
     engine="AggregatingMergeTree",
     partition_by="toYYYYMM(day)",
@@ -393,7 +395,8 @@ def backfill(t: Target, view: View, where: str = "") -> str:
     ``where`` (through the Distributed tables on a cluster, so every shard's events are read and the
     rows land on their shards)."""
     db = _ident(t.database)
-    return f"INSERT INTO {db}.{view.target} " + view.select.format(db=db, events="events", where=f" WHERE {where}" if where else "")
+    select = view.select.format(db=db, events="events", where=f" WHERE {where}" if where else "")
+    return f"INSERT INTO {db}.{view.target} {select}"
 
 
 def modify_ttl(t: Target, table: Table) -> str:

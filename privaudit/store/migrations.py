@@ -50,7 +50,8 @@ MIGRATIONS: tuple[Migration, ...] = (
         *ddl.add_column(t, ddl.PROGRESS, "high_watermark", "UInt64 DEFAULT 0"),
     ]),
     Migration(3, "usage statistics count a repeated event once", _exact_usage),
-    Migration(4, "caught-up partitions, for the bulk stage across processes", lambda t: ddl.create_table(t, ddl.CAUGHT_UP)),
+    Migration(4, "caught-up partitions, for the bulk stage across processes",
+              lambda t: ddl.create_table(t, ddl.CAUGHT_UP)),
 )
 
 

@@ -19,6 +19,7 @@ committed what it could not load.
 
 from __future__ import annotations
 
+import contextlib
 import os
 import shutil
 import socket
@@ -159,7 +160,8 @@ class RemoteStore:
     def command(self, sql: str, parameters: dict[str, Any] | None = None) -> Any:
         return self._call("command", sql, parameters)
 
-    def query(self, sql: str, parameters: dict[str, Any] | None = None, *, readonly: bool = False) -> tuple[list[str], list[tuple]]:
+    def query(self, sql: str, parameters: dict[str, Any] | None = None, *,
+              readonly: bool = False) -> tuple[list[str], list[tuple[Any, ...]]]:
         return self._call("query", sql, parameters, readonly)  # type: ignore[no-any-return]
 
     #: As the store's own: the Arrow table is built here, then sent (:meth:`insert_data`).
@@ -169,7 +171,5 @@ class RemoteStore:
         self._call("insert", table, data, token)
 
     def close(self) -> None:
-        try:
+        with contextlib.suppress(OSError):
             self._conn.close()
-        except OSError:
-            pass

@@ -53,7 +53,8 @@ class Retrying:
     def command(self, sql: str, parameters: dict[str, Any] | None = None) -> Any:
         return self._retry("a store command", partial(self.store.command, sql, parameters))
 
-    def query(self, sql: str, parameters: dict[str, Any] | None = None, *, readonly: bool = False) -> tuple[list[str], list[tuple]]:
+    def query(self, sql: str, parameters: dict[str, Any] | None = None, *,
+              readonly: bool = False) -> tuple[list[str], list[tuple[Any, ...]]]:
         return self._retry("a store query", partial(self.store.query, sql, parameters, readonly=readonly))  # type: ignore[no-any-return]
 
     #: As the store's own: the data is built once, then sent (again) by :meth:`insert_data`.

@@ -72,7 +72,8 @@ def sql(data_dir: Path, query: str) -> list[dict]:
 
 
 def stored_verdicts(data_dir: Path) -> list[tuple[str, str]]:
-    return [(r["e"], r["rule"]) for r in sql(data_dir, "SELECT toString(event_id) AS e, rule FROM privaudit.violations")]
+    rows = sql(data_dir, "SELECT toString(event_id) AS e, rule FROM privaudit.violations")
+    return [(r["e"], r["rule"]) for r in rows]
 
 
 def count(data_dir: Path, query: str) -> int:

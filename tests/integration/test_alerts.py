@@ -10,15 +10,15 @@ import subprocess
 import sys
 import time
 from collections import Counter
-from datetime import datetime, timezone
+from datetime import UTC, datetime
 from pathlib import Path
 
 import pytest
 
-from privaudit.alerting import group_key, verify
-from privaudit.alerting.groups import _EPOCH
-from privaudit.alerting.local import LocalAlertmanager, WebhookReceiver
 from privaudit.bus.broker import free_port
+from privaudit.consumers.alerting import group_key, verify
+from privaudit.consumers.alerting.groups import _EPOCH
+from privaudit.consumers.alerting.local import LocalAlertmanager, WebhookReceiver
 
 from .conftest import PARTITIONS, produce, simulated, sql, wait_for
 
@@ -60,8 +60,8 @@ def expected_groups(data_dir: Path) -> Counter[str]:
                          "toUnixTimestamp64Milli(occurred_at) AS ms FROM privaudit.violations FINAL")
     out: Counter[str] = Counter()
     for r in rows:
-        at = datetime.fromtimestamp(int(r["ms"]) / 1000, timezone.utc)
-        start = datetime.fromtimestamp((int(r["ms"]) // 1000) // WINDOW_S * WINDOW_S, timezone.utc)
+        at = datetime.fromtimestamp(int(r["ms"]) / 1000, UTC)
+        start = datetime.fromtimestamp((int(r["ms"]) // 1000) // WINDOW_S * WINDOW_S, UTC)
         assert start <= at and start >= _EPOCH
         out[group_key(r["rule"], r["service"], r["party"], start)] += 1
     return out
@@ -79,7 +79,8 @@ def test_every_group_is_notified_once_to_alertmanager_and_to_a_webhook_that_was_
         proc = subprocess.Popen(
             [sys.executable, "-m", "privaudit.cli", "run", "--bootstrap", broker.bootstrap, "--data-dir", str(data_dir),
              "--partitions", str(PARTITIONS), "--until-idle", "3", "--alerting", str(routing), "--json"],
-            stdout=subprocess.PIPE, stderr=subprocess.PIPE, text=True, env={**os.environ, "TEST_HOOK_SECRET": SECRET, "TEST_PD_KEY": "pd-routing-key"},
+            stdout=subprocess.PIPE, stderr=subprocess.PIPE, text=True,
+            env={**os.environ, "TEST_HOOK_SECRET": SECRET, "TEST_PD_KEY": "pd-routing-key"},
         )
         try:
             assert wait_for(lambda: len(am.alerts()) > 0, timeout=120), "nothing reached Alertmanager"
@@ -123,7 +124,8 @@ def test_every_group_is_notified_once_to_alertmanager_and_to_a_webhook_that_was_
         # Slack and PagerDuty formats, each routed group once
         slack = [r.body for r in chat.snapshot() if r.path == "/slack"]
         pager = [r.body for r in chat.snapshot() if r.path == "/pagerduty"]
-        rules = {r["rule"]: r["severity"] for r in sql(data_dir, "SELECT DISTINCT rule, severity FROM privaudit.violations")}
+        rows = sql(data_dir, "SELECT DISTINCT rule, severity FROM privaudit.violations")
+        rules = {r["rule"]: r["severity"] for r in rows}
         assert slack and all(b["text"].startswith("[medium] PA-01") and b["blocks"] for b in slack)
         assert pager and all(b["routing_key"] == "pd-routing-key" and b["event_action"] == "trigger" for b in pager)
         assert all(b["payload"]["severity"] == "critical" and rules[b["payload"]["class"]] == "critical" for b in pager)

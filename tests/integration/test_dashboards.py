@@ -11,13 +11,13 @@ import sys
 import time
 import urllib.error
 import urllib.request
-from datetime import datetime, timedelta, timezone
+from datetime import UTC, datetime, timedelta, timezone
 from pathlib import Path
 
 import pytest
 
-from privaudit.alerting.local import LocalAlertmanager, WebhookReceiver
 from privaudit.bus.broker import free_port
+from privaudit.consumers.alerting.local import LocalAlertmanager, WebhookReceiver
 from privaudit.dashboards.panels import PANELS
 from tests.helpers import REPO
 
@@ -52,13 +52,14 @@ def demo_dir(tmp_path_factory: pytest.TempPathFactory) -> Path:
 
 
 def _bounds(data: Path) -> tuple[int, int]:
-    [row] = sql(data, "SELECT toUnixTimestamp(min(occurred_at)) AS a, toUnixTimestamp(max(occurred_at)) + 1 AS b FROM privaudit.events")
+    [row] = sql(data, "SELECT toUnixTimestamp(min(occurred_at)) AS a, toUnixTimestamp(max(occurred_at)) + 1 AS b "
+                      "FROM privaudit.events")
     return int(row["a"]), int(row["b"])
 
 
 def _grafana(data: Path, start: int, end: int, *service: str) -> dict:
-    proc = subprocess.run([sys.executable, str(REPO / "tests" / "integration" / "grafana_panels.py"), str(data), str(start),
-                           str(end), *service], capture_output=True, text=True, timeout=180)
+    proc = subprocess.run([sys.executable, str(REPO / "tests" / "integration" / "grafana_panels.py"), str(data),
+                           str(start), str(end), *service], capture_output=True, text=True, timeout=180)
     assert proc.returncode == 0, proc.stderr[-3000:]
     return json.loads(proc.stdout.splitlines()[-1])
 
@@ -66,7 +67,8 @@ def _grafana(data: Path, start: int, end: int, *service: str) -> dict:
 def test_every_grafana_panel_runs_on_the_engine_and_fills_with_demo_data(demo_dir: Path) -> None:
     start, end = _bounds(demo_dir)
     results = _grafana(demo_dir, start, end)
-    assert set(results) == {p.title for p in PANELS}, "the Grafana JSON is out of date: python -m privaudit.dashboards.grafana"
+    out_of_date = "the Grafana JSON is out of date: python -m privaudit.dashboards.grafana"
+    assert set(results) == {p.title for p in PANELS}, out_of_date
     errors = {t: r["error"] for t, r in results.items() if "error" in r}
     assert errors == {}
     may_be_empty = {p.title for p in PANELS if p.may_be_empty}
@@ -76,7 +78,8 @@ def test_every_grafana_panel_runs_on_the_engine_and_fills_with_demo_data(demo_di
     assert int(totals[0]) == count(demo_dir, "SELECT count() FROM privaudit.events FINAL")
     # the service variable reaches the SQL: the totals shrink to that service's
     one = _grafana(demo_dir, start, end, "payments")
-    assert int(one["Totals"]["first"][0]) == count(demo_dir, "SELECT count() FROM privaudit.events FINAL WHERE service = 'payments'")
+    payments = count(demo_dir, "SELECT count() FROM privaudit.events FINAL WHERE service = 'payments'")
+    assert int(one["Totals"]["first"][0]) == payments
     # ... and a quote in it is escaped, not executed
     assert "error" not in _grafana(demo_dir, start, end, "x' OR 1=1 --")["Totals"]
 
@@ -122,7 +125,8 @@ def test_the_dashboard_in_headless_chromium_matches_sql_and_filters_change_the_n
     payments = count(demo_dir, "SELECT count() FROM privaudit.events FINAL WHERE service = 'payments'")
     violations = count(demo_dir, "SELECT count() FROM privaudit.violations FINAL")
     critical = count(demo_dir, "SELECT count() FROM privaudit.violations FINAL WHERE severity = 'critical'")
-    [sample] = sql(demo_dir, "SELECT toString(event_id) AS e, rule, subject_id FROM privaudit.violations FINAL ORDER BY occurred_at LIMIT 1")
+    [sample] = sql(demo_dir, "SELECT toString(event_id) AS e, rule, subject_id FROM privaudit.violations FINAL "
+                             "ORDER BY occurred_at LIMIT 1")
     ARTIFACTS.mkdir(parents=True, exist_ok=True)
     server = Dashboard(demo_dir).wait()
     try:
@@ -166,9 +170,9 @@ def test_the_dashboard_in_headless_chromium_matches_sql_and_filters_change_the_n
 
 
 def test_the_dashboard_refuses_bad_filters_and_off_loopback_wants_a_token(demo_dir: Path) -> None:
-    refused = subprocess.run([sys.executable, "-m", "privaudit.cli", "dashboard", "--data-dir", str(demo_dir), "--host", "0.0.0.0",
-                              "--port", str(free_port())], capture_output=True, text=True, timeout=60,
-                             env={k: v for k, v in os.environ.items() if k != "PRIVAUDIT_DASHBOARD_TOKEN"})
+    refused = subprocess.run([sys.executable, "-m", "privaudit.cli", "dashboard", "--data-dir", str(demo_dir),
+                              "--host", "0.0.0.0", "--port", str(free_port())], capture_output=True, text=True,
+                             timeout=60, env={k: v for k, v in os.environ.items() if k != "PRIVAUDIT_DASHBOARD_TOKEN"})
     assert refused.returncode == 2 and "needs a token" in refused.stderr
     server = Dashboard(demo_dir, "--host", "0.0.0.0", env={"PRIVAUDIT_DASHBOARD_TOKEN": "t0ken"}).wait()
     try:
@@ -176,11 +180,13 @@ def test_the_dashboard_refuses_bad_filters_and_off_loopback_wants_a_token(demo_d
         with pytest.raises(urllib.error.HTTPError) as denied:
             urllib.request.urlopen(api + "filters", timeout=10)
         assert denied.value.code == 401
-        ok = urllib.request.urlopen(urllib.request.Request(api + "filters", headers={"Authorization": "Bearer t0ken"}), timeout=10)
+        bearer = {"Authorization": "Bearer t0ken"}
+        ok = urllib.request.urlopen(urllib.request.Request(api + "filters", headers=bearer), timeout=10)
         assert json.loads(ok.read())["services"]
-        for bad in ("panel/totals?from=yesterday", "panel/totals?rule=PA-999", "panel/totals?severity=x'--", "event/not-a-uuid"):
+        for bad in ("panel/totals?from=yesterday", "panel/totals?rule=PA-999", "panel/totals?severity=x'--",
+                    "event/not-a-uuid"):
             with pytest.raises(urllib.error.HTTPError) as refused_filter:
-                urllib.request.urlopen(urllib.request.Request(api + bad, headers={"Authorization": "Bearer t0ken"}), timeout=10)
+                urllib.request.urlopen(urllib.request.Request(api + bad, headers=bearer), timeout=10)
             assert refused_filter.value.code == 400, bad
     finally:
         server.stop()
@@ -190,13 +196,16 @@ def test_the_monthly_report_counts_what_sql_counts(demo_dir: Path, tmp_path: Pat
     [row] = sql(demo_dir, "SELECT formatDateTime(min(occurred_at), '%Y-%m', 'Asia/Seoul') AS m FROM privaudit.events")
     month = row["m"]
     start = datetime.strptime(month, "%Y-%m").replace(tzinfo=timezone(timedelta(hours=9)))
-    in_month = (f"occurred_at >= toDateTime64('{start.astimezone(timezone.utc):%Y-%m-%d %H:%M:%S}', 3, 'UTC') "
-                f"AND toTimeZone(occurred_at, 'Asia/Seoul') < addMonths(toStartOfMonth(toTimeZone(toDateTime64('{start.astimezone(timezone.utc):%Y-%m-%d %H:%M:%S}', 3, 'UTC'), 'Asia/Seoul')), 1)")
-    downloads = count(demo_dir, f"SELECT count() FROM privaudit.events FINAL WHERE type = 'access' AND action IN ('DOWNLOAD', 'EXPORT') AND {in_month}")
-    no_reason = count(demo_dir, f"SELECT count() FROM privaudit.events FINAL WHERE type = 'access' AND action IN ('DOWNLOAD', 'EXPORT') AND ifNull(reason, '') = '' AND {in_month}")
+    first = f"toDateTime64('{start.astimezone(UTC):%Y-%m-%d %H:%M:%S}', 3, 'UTC')"
+    in_month = (f"occurred_at >= {first} AND toTimeZone(occurred_at, 'Asia/Seoul') "
+                f"< addMonths(toStartOfMonth(toTimeZone({first}, 'Asia/Seoul')), 1)")
+    downloads_in_month = ("SELECT count() FROM privaudit.events FINAL WHERE type = 'access' "
+                          f"AND action IN ('DOWNLOAD', 'EXPORT') AND {in_month}")
+    downloads = count(demo_dir, downloads_in_month)
+    no_reason = count(demo_dir, f"{downloads_in_month} AND ifNull(reason, '') = ''")
     out = tmp_path / "report.html"
-    proc = subprocess.run([sys.executable, "-m", "privaudit.cli", "report", "--data-dir", str(demo_dir), "--month", month,
-                           "--out", str(out)], capture_output=True, text=True, timeout=120)
+    proc = subprocess.run([sys.executable, "-m", "privaudit.cli", "report", "--data-dir", str(demo_dir),
+                           "--month", month, "--out", str(out)], capture_output=True, text=True, timeout=120)
     assert proc.returncode == 0, proc.stderr
     text = out.read_text(encoding="utf-8")
     assert f"{downloads:,} downloads or exports, {no_reason:,} without a reason" in text
@@ -204,13 +213,13 @@ def test_the_monthly_report_counts_what_sql_counts(demo_dir: Path, tmp_path: Pat
     assert "Kept since the start of logging" in text and "730 days" in text
     if HAVE_ALERTMANAGER:
         assert "of them in an alert delivered to on-call" in text and ", 0 of them in an alert" not in text
-    bad = subprocess.run([sys.executable, "-m", "privaudit.cli", "report", "--data-dir", str(demo_dir), "--month", "June"],
-                         capture_output=True, text=True, timeout=60)
+    bad = subprocess.run([sys.executable, "-m", "privaudit.cli", "report", "--data-dir", str(demo_dir),
+                          "--month", "June"], capture_output=True, text=True, timeout=60)
     assert bad.returncode == 2 and "--month: not a month (YYYY-MM)" in bad.stderr
     if CHROMIUM:
         pdf = tmp_path / "report.pdf"
-        printed = subprocess.run([sys.executable, "-m", "privaudit.cli", "report", "--data-dir", str(demo_dir), "--month", month,
-                                  "--pdf", str(pdf)], capture_output=True, text=True, timeout=180)
+        printed = subprocess.run([sys.executable, "-m", "privaudit.cli", "report", "--data-dir", str(demo_dir),
+                                  "--month", month, "--pdf", str(pdf)], capture_output=True, text=True, timeout=180)
         assert printed.returncode == 0, printed.stderr
         assert pdf.read_bytes()[:5] == b"%PDF-"
 
@@ -223,13 +232,14 @@ def test_run_hosts_the_dashboard_beside_the_consumer_on_one_embedded_store(broke
     events = simulated(1500, seed=41)
     produce(broker.bootstrap, events, tmp_path / "spool")
     port = free_port()
-    proc = subprocess.Popen([sys.executable, "-m", "privaudit.cli", "run", "--bootstrap", broker.bootstrap, "--data-dir",
-                             str(tmp_path / "data"), "--partitions", "4", "--dashboard-port", str(port)],
+    proc = subprocess.Popen([sys.executable, "-m", "privaudit.cli", "run", "--bootstrap", broker.bootstrap,
+                             "--data-dir", str(tmp_path / "data"), "--partitions", "4", "--dashboard-port", str(port)],
                             stdout=subprocess.PIPE, stderr=subprocess.PIPE, text=True)
     try:
         def loaded() -> int:
             try:
-                with urllib.request.urlopen(f"http://127.0.0.1:{port}/api/panel/totals?from=2000-01-01&to=2099-12-31", timeout=5) as r:
+                totals = f"http://127.0.0.1:{port}/api/panel/totals?from=2000-01-01&to=2099-12-31"
+                with urllib.request.urlopen(totals, timeout=5) as r:
                     return int(json.loads(r.read())["rows"][0][0])
             except OSError:
                 return -1

@@ -15,14 +15,13 @@ import pytest
 
 from privaudit.bus import LocalBroker, ensure_topics, free_port
 from privaudit.consumers import AuditConsumer, BulkStage, ConsumerConfig
+from privaudit.consumers.service import run_consumers
 from privaudit.errors import StoreUnavailable
 from privaudit.policy import load_policy
-from privaudit.service import run_consumers
 from privaudit.producers import AuditEmitter
 from privaudit.schemas import Codec
 from privaudit.settings import TOPIC_EVENTS, default_dsn
 from privaudit.store import Store
-
 from tests.helpers import access
 
 from .conftest import (
@@ -98,7 +97,8 @@ def _group_run(bootstrap: str, data_dir: str, spool: str, client: str, report: l
 def test_two_consumers_and_rebalances_give_the_verdicts_of_check(broker, tmp_path, client):
     events = simulated(8000, seed=3)
     produce(broker.bootstrap, events[:4000], tmp_path / "spool")  # the rest once both consumers run
-    first, second = _in_a_process("_group_run", broker.bootstrap, str(tmp_path / "data"), str(tmp_path / "spool-2"), client)
+    first, second = _in_a_process("_group_run", broker.bootstrap, str(tmp_path / "data"), str(tmp_path / "spool-2"),
+                                  client)
     assert first >= 1000 and second > 0 and first + second >= 8000  # both really consumed
     data = tmp_path / "data"
     assert count(data, "SELECT count() FROM privaudit.events") == 8000
@@ -162,16 +162,18 @@ import json, sys
 from datetime import datetime, timedelta, timezone
 from privaudit.consumers import BulkStage
 from privaudit.policy import load_policy
-from privaudit.service import run_consumers
+from privaudit.consumers.service import run_consumers
 from privaudit.store import Store
 store = Store.connect("chdb://" + sys.argv[1])
 store.migrate()
 now = datetime.now(timezone.utc)
 def say(topic, partition, next_offset=None, high=None, idle_for=5.0, said_ago=0.0):
     n = next_offset if next_offset is not None else (10, 20)[partition]
-    store.insert("caught_up", [[topic], [partition], [n], [n if high is None else high], [now - timedelta(seconds=idle_for)],
-                               ["m"], [datetime.now(timezone.utc) - timedelta(seconds=said_ago)]],
-                 ["kafka_topic", "kafka_partition", "next_offset", "high_watermark", "idle_since", "consumer", "updated_at"])
+    store.insert("caught_up", [[topic], [partition], [n], [n if high is None else high],
+                               [now - timedelta(seconds=idle_for)], ["m"],
+                               [datetime.now(timezone.utc) - timedelta(seconds=said_ago)]],
+                 ["kafka_topic", "kafka_partition", "next_offset", "high_watermark", "idle_since", "consumer",
+                  "updated_at"])
 def case(name, second=True, **how):  # a topic of two partitions, loaded to offsets 10 and 20
     topic = name.replace(" ", "-")
     store.insert("progress", [[topic, topic], [0, 1], [10, 20], [now, now]],
@@ -210,7 +212,7 @@ from privaudit.consumers import BulkStage
 from privaudit.consumers.batch import process
 from privaudit.consumers.sink import Sink
 from privaudit.policy import load_policy
-from privaudit.service import run_consumers
+from privaudit.consumers.service import run_consumers
 from privaudit.producers.simulator import SimulationConfig, simulate
 from privaudit.schemas import Codec
 from privaudit.store import Store
@@ -226,7 +228,8 @@ first, last = events[0].occurred_at, events[-1].occurred_at
 steps = 9
 for i in range(1, steps + 1):  # the watermark moves on in steps of about a quarter of the window
     mark = first + (last - first) * i / steps
-    store.insert("progress", [["steps"], [0], [i], [mark]], ["kafka_topic", "kafka_partition", "next_offset", "max_occurred_at"])
+    store.insert("progress", [["steps"], [0], [i], [mark]],
+                 ["kafka_topic", "kafka_partition", "next_offset", "max_occurred_at"])
     stage.run_once()
 _, rows = store.query("SELECT toString(event_id) FROM privaudit.violations WHERE rule = 'PA-012'")
 checker = Checker(policy)
@@ -260,7 +263,7 @@ from privaudit.checker import Checker
 from privaudit.consumers.batch import process
 from privaudit.consumers.sink import Sink, _tables
 from privaudit.policy import load_policy
-from privaudit.service import run_consumers
+from privaudit.consumers.service import run_consumers
 from privaudit.producers.simulator import SimulationConfig, simulate
 from privaudit.schemas import Codec
 from privaudit.store import Store
@@ -278,11 +281,13 @@ TABLES = ("events", "violations", "subject_state", "dead_letters")
 def counts():
     out = {}
     for table in TABLES:
-        _, rows = store.query(f"SELECT count(), uniqExact(kafka_partition, kafka_offset{', rule' if table == 'violations' else ''}) FROM privaudit.{table} WHERE kafka_topic = 't'")
+        key = "kafka_partition, kafka_offset" + (", rule" if table == "violations" else "")
+        _, rows = store.query(f"SELECT count(), uniqExact({key}) FROM privaudit.{table} WHERE kafka_topic = 't'")
         out[table] = list(rows[0])
     return out
 def expected(*batches):
-    return {table: sum(len(next(iter(cols.values()))) for name, cols in _tables(list(batches)) if name == table) for table in TABLES}
+    return {table: sum(len(next(iter(cols.values()))) for name, cols in _tables(list(batches)) if name == table)
+            for table in TABLES}
 # one group of two partitions' ranges, loaded once; repaired (as after a crash) it adds nothing
 a, b = batch(0, events[:600]), batch(1, events[600:], offset=1000)
 sink.load([a, b])

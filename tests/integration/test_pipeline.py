@@ -68,16 +68,19 @@ def test_sigkill_at_random_points_leaves_everything_exactly_once(broker, tmp_pat
         log = tmp_path / f"consumer-{cycle}.log"
         with log.open("w") as err:
             proc = subprocess.Popen(consume_cmd(broker.bootstrap, data, "--max-records", "250"),
-                                    stdout=subprocess.DEVNULL, stderr=err, env=os.environ | {"PRIVAUDIT_LOG_LEVEL": "INFO"})
+                                    stdout=subprocess.DEVNULL, stderr=err,
+                                    env=os.environ | {"PRIVAUDIT_LOG_LEVEL": "INFO"})
             # Killed at a random point of its loading: the clock starts when it is given its
             # partitions (a start-up and a group join take 4-10 s here, more after a kill, whose
             # member the group keeps until its session times out).
-            assert wait_for(lambda: "assigned" in log.read_text() or proc.poll() is not None, timeout=60), log.read_text()
+            started = wait_for(lambda log=log, proc=proc: "assigned" in log.read_text() or proc.poll() is not None,
+                               timeout=60)
+            assert started, log.read_text()
             time.sleep(rng.uniform(0.0, 2.5))
             assert proc.poll() is None, log.read_text()[-2000:]
             assert kill(proc) == -signal.SIGKILL
         loaded.append(count(data, "SELECT count() FROM privaudit.events"))
-    assert 0 < loaded[-1], f"the consumer never got to load anything before being killed (counts {loaded})"
+    assert loaded[-1] > 0, f"the consumer never got to load anything before being killed (counts {loaded})"
     consume(broker.bootstrap, data, "--max-records", "250")
     _assert_each_once(data, events)
 
@@ -101,7 +104,8 @@ def test_poison_records_go_to_the_dlq_and_the_rest_goes_on(broker, tmp_path):
     recent = simulated(1)[0].occurred_at  # inside the retention TTL
     good = [membership("SIGNUP", subject_id=f"p-good-{i}", occurred_at=recent) for i in range(5)]
     valid = codec.encode(access(occurred_at=recent))
-    breaking = codec.encode_record("access", access(occurred_at=recent).model_dump(exclude={"type"}) | {"data_items": []})
+    no_items = access(occurred_at=recent).model_dump(exclude={"type"}) | {"data_items": []}
+    breaking = codec.encode_record("access", no_items)
     # bytes written by Apache Avro's Python library, not by us: must decode like ours
     import avro.io
     import avro.schema
@@ -266,7 +270,8 @@ def test_sigterm_finishes_and_exits_0_and_sql_on_a_busy_store_says_so(broker, tm
         busy = subprocess.run([sys.executable, "-m", "privaudit.cli", "sql", "--data-dir", str(data), "SELECT 1"],
                               capture_output=True, text=True, timeout=60)
         assert busy.returncode == 2
-        assert busy.stderr.startswith("privaudit: error: the embedded store") and "in use by another process" in busy.stderr
+        assert busy.stderr.startswith("privaudit: error: the embedded store")
+        assert "in use by another process" in busy.stderr
         assert busy.stderr.count("\n") == 1
 
         def metrics() -> str:
@@ -329,7 +334,7 @@ def test_consumer_processes_killed_with_sigkill_leave_everything_exactly_once(br
     for victim in ("consumer", "host"):
         proc = subprocess.Popen(consume_cmd(broker.bootstrap, data, "--processes", "2", "--max-records", "250"),
                                 stdout=subprocess.DEVNULL, stderr=subprocess.PIPE)
-        assert wait_for(lambda: len(_consumer_processes(proc.pid)) == 2, 30)
+        assert wait_for(lambda proc=proc: len(_consumer_processes(proc.pid)) == 2, 30)
         children = _consumer_processes(proc.pid)
         time.sleep(rng.uniform(4.0, 6.0))
         assert proc.poll() is None, proc.stderr.read().decode()[-2000:] if proc.stderr else ""
@@ -340,9 +345,10 @@ def test_consumer_processes_killed_with_sigkill_leave_everything_exactly_once(br
             assert "consumer-" in said and "exited with signal SIGKILL" in said, said[-2000:]
         else:
             assert kill(proc) == -signal.SIGKILL
-            assert wait_for(lambda: all(_gone(c) for c in children), 30), "a consumer process outlived its host"
+            gone = wait_for(lambda children=children: all(_gone(c) for c in children), 30)
+            assert gone, "a consumer process outlived its host"
         loaded.append(count(data, "SELECT count() FROM privaudit.events"))
-    assert 0 < loaded[0] and loaded[-1] < 12000, f"the kills did not land mid-stream: {loaded}"
+    assert loaded[0] > 0 and loaded[-1] < 12000, f"the kills did not land mid-stream: {loaded}"
     summary = consume(broker.bootstrap, data, "--processes", "2", "--max-records", "250")
     assert summary["records"] > 0
     _assert_each_once(data, events)
@@ -443,9 +449,11 @@ def test_commands_that_do_not_set_the_retention_keep_the_one_set(tmp_path):
     assert "kept 1095 days" in cli("db", "migrate", "--retention-days", "1095")
     cli("report", "--month", "2026-10", "--out", str(tmp_path / "review.html"))  # migrates, sets nothing
     assert "kept 1095 days" in cli("db", "migrate")
-    ttls = sql(tmp_path / "data", "SELECT name, extract(engine_full, 'toIntervalDay\\(\\d+\\)') AS ttl FROM system.tables "
-                                  "WHERE database = 'privaudit' AND engine_full LIKE '%TTL%' ORDER BY name")
-    assert ttls == [{"name": "events", "ttl": "toIntervalDay(1095)"}, {"name": "violations", "ttl": "toIntervalDay(1095)"}]
+    ttls = sql(tmp_path / "data", "SELECT name, extract(engine_full, 'toIntervalDay\\(\\d+\\)') AS ttl "
+                                  "FROM system.tables WHERE database = 'privaudit' AND engine_full LIKE '%TTL%' "
+                                  "ORDER BY name")
+    assert ttls == [{"name": "events", "ttl": "toIntervalDay(1095)"},
+                    {"name": "violations", "ttl": "toIntervalDay(1095)"}]
     assert "TTL is 1095 days" in (tmp_path / "review.html").read_text()
     assert "kept 800 days" in cli("db", "migrate", "--retention-days", "800")  # set on purpose: applied
 

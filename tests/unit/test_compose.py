@@ -13,7 +13,8 @@ SERVICES = COMPOSE["services"]
 
 
 def test_the_services_and_their_health_checks():
-    assert set(SERVICES) == {"kafka", "clickhouse", "consumer", "simulator", "alertmanager", "alerts", "dashboard", "grafana"}
+    assert set(SERVICES) == {"kafka", "clickhouse", "consumer", "simulator", "alertmanager", "alerts", "dashboard",
+                             "grafana"}
     for name in ("kafka", "clickhouse", "consumer", "alertmanager", "grafana"):
         assert SERVICES[name]["healthcheck"]["test"], name
     assert SERVICES["kafka"]["environment"]["KAFKA_PROCESS_ROLES"] == "broker,controller"  # KRaft, no ZooKeeper
@@ -48,22 +49,24 @@ def test_each_privaudit_command_parses_with_the_real_cli():
 
 
 def test_alerting_grafana_and_their_mounted_files():
-    from privaudit.alerting import load_alerting
+    from privaudit.consumers.alerting import load_alerting
 
     mounts = {m.split(":")[0]: m.split(":")[1] for m in SERVICES["alerts"]["volumes"]}
     routing = load_alerting(REPO / mounts["./deploy/alerting.yaml"].replace("/etc/privaudit/", "deploy/"))
     assert routing.sinks["oncall"].url == "http://alertmanager:9093"
-    assert SERVICES["alerts"]["command"][SERVICES["alerts"]["command"].index("--config") + 1] == mounts["./deploy/alerting.yaml"]
+    command = SERVICES["alerts"]["command"]
+    assert command[command.index("--config") + 1] == mounts["./deploy/alerting.yaml"]
     am = yaml.safe_load((REPO / "deploy" / "alertmanager.yml").read_text(encoding="utf-8"))
     assert am["route"]["receiver"] in {r["name"] for r in am["receivers"]}
     grafana = SERVICES["grafana"]
     assert "grafana-clickhouse-datasource" in grafana["environment"]["GF_INSTALL_PLUGINS"]
     for volume in grafana["volumes"]:
         assert (REPO / volume.split(":")[0]).is_dir(), volume
-    sources = yaml.safe_load((REPO / "dashboards/grafana/provisioning/datasources/privaudit.yaml").read_text(encoding="utf-8"))
+    provisioning = REPO / "dashboards/grafana/provisioning"
+    sources = yaml.safe_load((provisioning / "datasources/privaudit.yaml").read_text(encoding="utf-8"))
     clickhouse = next(d for d in sources["datasources"] if d["type"] == "grafana-clickhouse-datasource")
     assert clickhouse["jsonData"]["host"] == "clickhouse" and clickhouse["uid"] == "privaudit-clickhouse"
-    dashboards = yaml.safe_load((REPO / "dashboards/grafana/provisioning/dashboards/privaudit.yaml").read_text(encoding="utf-8"))
+    dashboards = yaml.safe_load((provisioning / "dashboards/privaudit.yaml").read_text(encoding="utf-8"))
     path = dashboards["providers"][0]["options"]["path"]
     assert any(v.endswith(":" + path + ":ro") for v in grafana["volumes"])
     token = SERVICES["dashboard"]["environment"]["PRIVAUDIT_DASHBOARD_TOKEN"]

@@ -35,7 +35,8 @@ events = st.one_of(
     ),
     st.builds(
         lambda s, rid, c, p, i, b, when: share(
-            subject_id=s, recipient_id=rid, recipient_country=c, purpose=p, data_items=i, legal_basis=b, occurred_at=when
+            subject_id=s, recipient_id=rid, recipient_country=c, purpose=p, data_items=i, legal_basis=b,
+            occurred_at=when,
         ),
         SUBJECTS, st.sampled_from(["CARD_ISSUER", "AD_PARTNER", "POLICE"]), COUNTRIES, PURPOSES, ITEMS,
         st.sampled_from(["CONSENT", "CONTRACT", "STATUTE", "EMERGENCY"]), WHEN,
@@ -45,7 +46,8 @@ events = st.one_of(
             subject_id=s, processor_id=pid, from_processor_id=frm, task=task, purpose=p, data_items=i,
             destination_country=c, occurred_at=when,
         ),
-        SUBJECTS, st.sampled_from(["CALL_CENTER", "CLOUD_HOST", "SHADOW"]), st.sampled_from([None, "CALL_CENTER", "CLOUD_HOST"]),
+        SUBJECTS, st.sampled_from(["CALL_CENTER", "CLOUD_HOST", "SHADOW"]),
+        st.sampled_from([None, "CALL_CENTER", "CLOUD_HOST"]),
         st.sampled_from(["COUNSELLING", "HOSTING", "OTHER"]), PURPOSES, ITEMS, COUNTRIES, WHEN,
     ),
     st.builds(

@@ -4,6 +4,7 @@ from __future__ import annotations
 
 import json
 import shutil
+from datetime import UTC
 
 import pytest
 import yaml
@@ -38,7 +39,7 @@ class TestCheck:
         out = [json.loads(line) for line in result.stdout.splitlines()]
         inputs = text.splitlines()
         assert len(out) == len(inputs)
-        for number, (line, verdict) in enumerate(zip(inputs, out), 1):
+        for number, (line, verdict) in enumerate(zip(inputs, out, strict=True), 1):
             if "error" in verdict:
                 assert verdict["line"] == number
             else:
@@ -59,9 +60,9 @@ class TestCheck:
         assert out[4]["violations"] == []
 
     def test_an_event_before_the_first_policy_version_is_an_error_line(self, run):
-        from datetime import datetime, timezone
+        from datetime import datetime
 
-        result = run("check", input=lines_of(access(occurred_at=datetime(2019, 6, 1, tzinfo=timezone.utc))))
+        result = run("check", input=lines_of(access(occurred_at=datetime(2019, 6, 1, tzinfo=UTC))))
         [out] = [json.loads(line) for line in result.stdout.splitlines()]
         assert out["line"] == 1 and "before the first version" in out["error"]
 
@@ -146,7 +147,8 @@ class TestSchemasAndRules:
         result = run("schemas", "check", "--dir", str(root), "--json")
         assert result.exit_code == 1
         by_type = {r["event_type"]: r for r in json.loads(result.stdout)}
-        assert not by_type["access"]["compatible"] and "reader_field_missing_default_value" in by_type["access"]["problems"][0]
+        assert not by_type["access"]["compatible"]
+        assert "reader_field_missing_default_value" in by_type["access"]["problems"][0]
         assert by_type["share"]["compatible"]
 
     def test_rules(self, run):

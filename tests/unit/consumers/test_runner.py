@@ -8,14 +8,17 @@ older than this member's last) is timing-dependent in the group tests, where it 
 from __future__ import annotations
 
 import time
+from collections import deque
 from concurrent.futures import Future
 
 import pytest
 
 from privaudit.bus import Record
+from privaudit.checker import Checker
 from privaudit.consumers import AuditConsumer, ConsumerConfig
 from privaudit.consumers import runner as runner_module
 from privaudit.consumers.batch import DeadLetter, PartitionBatch
+from privaudit.consumers.partition import Partition
 from privaudit.consumers.runner import InFlight
 from privaudit.errors import BrokerError, CommitRefused
 from privaudit.policy import load_policy
@@ -71,8 +74,8 @@ def member(monkeypatch):  # type: ignore[no-untyped-def]
     def make(owned: range, *, others_said: bool, behind: int = 0, process_owns_all: bool = True) -> AuditConsumer:
         store, bulk = _Store(), _Bulk(others_said)
         m = AuditConsumer(ConsumerConfig(bootstrap="unused", gc_threshold=None), store, load_policy(), bulk=bulk)  # type: ignore[arg-type]
-        m._next = {(TOPIC, p): 100 for p in owned}
-        m.consumer.high = {tp: 100 + behind for tp in m._next}
+        m.partitions = {(TOPIC, p): Partition((TOPIC, p), Checker(m.policy), 100, deque()) for p in owned}
+        m.consumer.high = {tp: 100 + behind for tp in m.partitions}
         m.totals.last_record_at = time.monotonic() - 60  # idle for a minute
         m.covered = lambda: process_owns_all
         made.append(m)
@@ -142,7 +145,7 @@ def test_dead_letters_and_violations_are_sent_again_until_the_broker_takes_them(
     m = AuditConsumer(ConsumerConfig(bootstrap="unused", gc_threshold=None), _Store(), load_policy())  # type: ignore[arg-type]
     try:
         m.producer.failures = 2  # type: ignore[attr-defined]
-        m._publish([_batch_to_publish()])
+        m.sink.publish([_batch_to_publish()])
         sent = [("privaudit.dlq", b"garbage"), ("privaudit.violations", b'{"rule": "PA-003"}')]
         assert m.producer.sent == sent * 3  # type: ignore[attr-defined]  # at least once: all again each time
         assert m.metrics.registry.get_sample_value("privaudit_publish_retries_total") == 2
@@ -156,9 +159,9 @@ def test_stopping_ends_the_wait_for_the_broker_with_its_error(monkeypatch):
     m = AuditConsumer(ConsumerConfig(bootstrap="unused", gc_threshold=None), _Store(), load_policy())  # type: ignore[arg-type]
     try:
         m.producer.failures = 10**6  # type: ignore[attr-defined]
-        m._stop.set()
+        m.sink.stop.set()
         with pytest.raises(BrokerError, match="stopping: what was not committed is read again"):
-            m._publish([_batch_to_publish()])
+            m.sink.publish([_batch_to_publish()])
     finally:
         m.close()
 
@@ -191,12 +194,13 @@ def settling(monkeypatch):  # type: ignore[no-untyped-def]
     monkeypatch.setattr(runner_module, "make_consumer", _Committing)
     monkeypatch.setattr(runner_module, "make_producer", _Client)
     m = AuditConsumer(ConsumerConfig(bootstrap="unused", gc_threshold=None), _Journal(), load_policy())  # type: ignore[arg-type]
-    m._pending = {(TOPIC, 0), (TOPIC, 1)}
+    m._assigned_now = {(TOPIC, 0), (TOPIC, 1)}
     m._start_assigned()
     loaded: Future[None] = Future()
     loaded.set_result(None)
     batches = [PartitionBatch(TOPIC, 0, 10, 14), PartitionBatch(TOPIC, 1, 10, 12)]
-    m._inflight = InFlight(loaded, batches, [], time.perf_counter(), {(TOPIC, p): m._checkers[(TOPIC, p)] for p in (0, 1)})
+    owners = {(TOPIC, p): m.partitions[(TOPIC, p)] for p in (0, 1)}
+    m._inflight = InFlight(loaded, batches, [], time.perf_counter(), owners)
     yield m
     m.close()
 
@@ -204,7 +208,7 @@ def settling(monkeypatch):  # type: ignore[no-untyped-def]
 def test_a_batch_is_committed_and_counted_only_for_partitions_kept_since_it_was_handed_over(settling):
     m = settling
     m._revoked({(TOPIC, 0)})  # a rebalance takes partition 0 away and gives it back
-    m._pending = {(TOPIC, 0)}
+    m._assigned_now = {(TOPIC, 0)}
     m._start_assigned()
     m.settle()
     # partition 0 starts again from its committed offset and replays the range from the journal
@@ -227,10 +231,10 @@ def test_records_of_a_partition_from_before_its_assignment_are_dropped(settling,
     m.consumer.rewinds_on_begin = rewinds  # type: ignore[attr-defined]
     held = [Record(TOPIC, 0, 15, None, b"", 0), Record(TOPIC, 1, 13, None, b"", 0)]  # an earlier poll's
     m._revoked({(TOPIC, 0)})
-    m._pending = {(TOPIC, 0)}  # given back in the same rebalance
+    m._assigned_now = {(TOPIC, 0)}  # given back in the same rebalance
     polled = [Record(TOPIC, 0, 16, None, b"", 0), Record(TOPIC, 1, 14, None, b"", 0)]
     kept = m._started(list(held), list(polled))
-    assert (TOPIC, 0) in m._checkers  # started: read again from the committed offset
+    assert (TOPIC, 0) in m.partitions  # started: read again from the committed offset
     # what was held of partition 0 came from its previous assignment; what the poll returned of it
     # too when the client was moved (kafka-python's seek), not when the assignment starts there
     assert kept == ([held[1], polled[1]] if rewinds else [held[1], *polled])

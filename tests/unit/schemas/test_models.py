@@ -3,7 +3,7 @@
 from __future__ import annotations
 
 import json
-from datetime import datetime, timezone
+from datetime import UTC, datetime
 from typing import Any
 
 import pytest
@@ -51,7 +51,7 @@ def test_enum_symbols_match_the_avro_schemas():
 
 def test_z_and_offsets_are_normalised_to_utc_milliseconds():
     event = parse(occurred_at="2024-05-01T18:00:00.123456+09:00")
-    assert event.occurred_at == datetime(2024, 5, 1, 9, 0, 0, 123000, tzinfo=timezone.utc)
+    assert event.occurred_at == datetime(2024, 5, 1, 9, 0, 0, 123000, tzinfo=UTC)
     assert parse().occurred_at.tzinfo is not None
     assert event.record_count == 1  # the default
 

@@ -2,7 +2,7 @@
 
 from __future__ import annotations
 
-from datetime import datetime, timezone
+from datetime import UTC, datetime
 
 import pyarrow as pa
 import pytest
@@ -34,8 +34,9 @@ def test_clickhouse_types_map_to_arrow(kind, expected):
 
 
 def test_columns_become_an_arrow_table_or_none_when_one_is_unknown():
-    at = datetime(2026, 11, 29, 12, 0, 0, 123000, tzinfo=timezone.utc)
-    data = to_arrow("progress", [["t"], [3], [10], [at]], ["kafka_topic", "kafka_partition", "next_offset", "max_occurred_at"])
+    at = datetime(2026, 11, 29, 12, 0, 0, 123000, tzinfo=UTC)
+    data = to_arrow("progress", [["t"], [3], [10], [at]],
+                    ["kafka_topic", "kafka_partition", "next_offset", "max_occurred_at"])
     assert data is not None and data.num_rows == 1 and data.column("max_occurred_at")[0].as_py() == at
     assert to_arrow("progress", [[1]], ["no_such_column"]) is None
     assert to_arrow("no_such_table", [[1]], ["x"]) is None

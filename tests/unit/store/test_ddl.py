@@ -28,14 +28,19 @@ def test_cluster_rendering_uses_replicated_local_tables_and_distributed_fronts()
     statements = render(ddl.Target("privaudit", 1095, "audit_cluster"))
     assert all(" ON CLUSTER audit_cluster" in s for s in statements if not s.startswith("INSERT"))  # DDL on every node
     for table in ddl.TABLES:
-        local = next(s for s in statements if f"privaudit.{table.name}_local ON CLUSTER" in s and s.startswith("CREATE TABLE"))
-        assert re.search(rf"ENGINE = Replicated\w*MergeTree\('/clickhouse/tables/{{shard}}/privaudit/{table.name}_local', '{{replica}}'", local)
-        front = next(s for s in statements if f"privaudit.{table.name} ON CLUSTER audit_cluster AS privaudit.{table.name}_local" in s)
+        name = table.name
+        local = next(s for s in statements
+                     if f"privaudit.{name}_local ON CLUSTER" in s and s.startswith("CREATE TABLE"))
+        path = rf"'/clickhouse/tables/{{shard}}/privaudit/{name}_local', '{{replica}}'"
+        assert re.search(rf"ENGINE = Replicated\w*MergeTree\({path}", local)
+        front = next(s for s in statements
+                     if f"privaudit.{name} ON CLUSTER audit_cluster AS privaudit.{name}_local" in s)
         assert f"ENGINE = Distributed(audit_cluster, privaudit, {table.name}_local, {table.shard_key})" in front
         if table.dedup:
             assert f"replicated_deduplication_window = {ddl.DEDUP_WINDOW}" in local
     progress = next(s for s in statements if "privaudit.progress_local ON CLUSTER" in s)
-    assert "ReplicatedReplacingMergeTree('/clickhouse/tables/{shard}/privaudit/progress_local', '{replica}', updated_at)" in progress
+    path = "'/clickhouse/tables/{shard}/privaudit/progress_local', '{replica}'"
+    assert f"ReplicatedReplacingMergeTree({path}, updated_at)" in progress
     view = next(s for s in statements if "MATERIALIZED VIEW" in s)
     assert "TO privaudit.usage_daily_local" in view and "FROM privaudit.events_local" in view
     assert "INTERVAL 1095 DAY" in "\n".join(statements)
@@ -70,9 +75,11 @@ def test_migration_3_rebuilds_usage_daily_on_every_node_and_backfills_through_th
     local = statements[3]
     assert local.startswith("CREATE TABLE IF NOT EXISTS privaudit.usage_daily_local ON CLUSTER audit_cluster")
     assert "events AggregateFunction(uniqExact, UUID)" in local and "ReplicatedAggregatingMergeTree" in local
-    assert "uniqExactState(event_id) AS events" in statements[5] and "FROM privaudit.events_local GROUP BY" in statements[5]
+    assert "uniqExactState(event_id) AS events" in statements[5]
+    assert "FROM privaudit.events_local GROUP BY" in statements[5]
     backfill = statements[6]
-    assert backfill.startswith("INSERT INTO privaudit.usage_daily SELECT") and "FROM privaudit.events GROUP BY" in backfill
+    assert backfill.startswith("INSERT INTO privaudit.usage_daily SELECT")
+    assert "FROM privaudit.events GROUP BY" in backfill
     # migration 1 stays as released: a sum
     first = "\n".join(MIGRATIONS[0].statements(ddl.Target()))
     assert "events SimpleAggregateFunction(sum, UInt64)" in first and "count() AS events" in first

@@ -6,7 +6,7 @@ The served store here is a recording stand-in (the real engine is exercised thro
 from __future__ import annotations
 
 import threading
-from datetime import datetime, timezone
+from datetime import UTC, datetime
 
 import pyarrow as pa
 import pytest
@@ -50,11 +50,12 @@ def test_queries_commands_and_inserts_travel_and_come_back(served):
     store, server = served
     remote = RemoteStore(server.spec)
     assert remote.embedded and remote.database == "privaudit"
-    assert remote.query("SELECT {p:UInt8}", {"p": 7}, readonly=True) == (["sql", "readonly", "p"], [("SELECT {p:UInt8}", True, 7)])
+    answer = remote.query("SELECT {p:UInt8}", {"p": 7}, readonly=True)
+    assert answer == (["sql", "readonly", "p"], [("SELECT {p:UInt8}", True, 7)])
     assert remote.command("OPTIMIZE TABLE x") == "done: OPTIMIZE TABLE x"
-    at = datetime(2026, 11, 29, tzinfo=timezone.utc)
-    remote.insert("progress", [["t"], [1], [5], [at]], ["kafka_topic", "kafka_partition", "next_offset", "max_occurred_at"],
-                  token="audit/t/1/0-4/progress")
+    at = datetime(2026, 11, 29, tzinfo=UTC)
+    remote.insert("progress", [["t"], [1], [5], [at]],
+                  ["kafka_topic", "kafka_partition", "next_offset", "max_occurred_at"], token="audit/t/1/0-4/progress")
     remote.insert("progress", [[]], ["kafka_topic"])  # nothing to insert: nothing sent
     [(table, data, token)] = store.inserts
     assert table == "progress" and token == "audit/t/1/0-4/progress"

@@ -6,6 +6,7 @@ the real engine and broker."""
 
 from __future__ import annotations
 
+import itertools
 import threading
 import time
 
@@ -87,7 +88,7 @@ def test_an_unavailable_store_is_retried_with_growing_waits_until_it_answers(cap
         assert store.query("SELECT 1", readonly=True) == "ok"
     assert len(flaky.calls) == 5 and len(counted) == 4
     assert {c[1:] for c in flaky.calls} == {("query", "SELECT 1", True)}  # the same statement each time
-    waits = [b[0] - a[0] for a, b in zip(flaky.calls, flaky.calls[1:])]
+    waits = [b[0] - a[0] for a, b in itertools.pairwise(flaky.calls)]
     assert waits[0] >= 0.02 and waits[1] >= 0.04 and waits[3] >= 0.05  # doubling, then capped
     ours = [r.message for r in caplog.records if r.name == "privaudit.backoff"]  # (other tests' threads log too)
     assert sum("next in" in m for m in ours) == 4
@@ -102,7 +103,8 @@ def test_an_insert_is_built_once_and_sent_again_as_it_was():
     store.insert("progress", [[]], ["kafka_topic"])  # nothing to insert: nothing sent
     assert len(flaky.calls) == 3
     first = flaky.calls[0][3]
-    assert all(c[1:3] == ("insert", "progress") and c[3] is first and c[4] == "audit/t/1/0-4/progress" for c in flaky.calls)
+    assert all(c[1:3] == ("insert", "progress") and c[3] is first and c[4] == "audit/t/1/0-4/progress"
+               for c in flaky.calls)
 
 
 def test_a_statement_that_would_fail_again_is_not_retried():

@@ -22,7 +22,7 @@ import time
 import urllib.error
 import urllib.request
 from collections.abc import Callable
-from datetime import datetime, timezone
+from datetime import UTC, datetime
 from typing import Any
 
 from .config import SinkConfig
@@ -38,7 +38,7 @@ class Rejected(Exception):
 
 
 def _iso(at: datetime) -> str:
-    return at.astimezone(timezone.utc).isoformat(timespec="milliseconds").replace("+00:00", "Z")
+    return at.astimezone(UTC).isoformat(timespec="milliseconds").replace("+00:00", "Z")
 
 
 def event_link(dashboard_url: str, event_id: str) -> str:
@@ -119,7 +119,8 @@ def slack_body(group: Group, dashboard_url: str) -> dict[str, Any]:
         "blocks": [
             {"type": "section", "text": {"type": "mrkdwn", "text": f"*{summary(group)}*\n{d['message'] or ''}"}},
             {"type": "section", "fields": [{"type": "mrkdwn", "text": f"*{k}*\n{v}"} for k, v in fields]},
-            {"type": "section", "text": {"type": "mrkdwn", "text": f"<{d['dashboard_url']}|Open the event in the dashboard>"}},
+            {"type": "section",
+             "text": {"type": "mrkdwn", "text": f"<{d['dashboard_url']}|Open the event in the dashboard>"}},
         ],
     }
 
@@ -195,7 +196,8 @@ class Sink:
 
     def _post(self, url: str, payload: Any, headers: dict[str, str]) -> tuple[str, str]:
         body = json.dumps(payload, ensure_ascii=False).encode("utf-8")
-        headers = {"Content-Type": "application/json", "User-Agent": "privaudit-alerts", **self.config.headers, **headers}
+        headers = {"Content-Type": "application/json", "User-Agent": "privaudit-alerts", **self.config.headers,
+                   **headers}
         if self._secret is not None:
             headers["X-Privaudit-Signature"] = sign(self._secret, body)
         try:

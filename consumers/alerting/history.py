@@ -6,7 +6,7 @@ to a sink is never sent to that sink again, whatever is replayed upstream.
 
 from __future__ import annotations
 
-from datetime import datetime, timedelta, timezone
+from datetime import UTC, datetime, timedelta
 from typing import Protocol
 
 from privaudit.store import Store
@@ -26,7 +26,7 @@ class History(Protocol):
 class ClickHouseHistory:
     def __init__(self, store: Store) -> None:
         self.store = store
-        self._last = datetime.now(timezone.utc)
+        self._last = datetime.now(UTC)
 
     def load(self, keys: list[str]) -> Known:
         out: Known = {}
@@ -54,11 +54,11 @@ class ClickHouseHistory:
                     d.notified_at if d else None, stamp,
                 ))
         if rows:
-            self.store.insert("alerts", [list(c) for c in zip(*rows)], ALERT_COLUMN_NAMES)
+            self.store.insert("alerts", [list(c) for c in zip(*rows, strict=True)], ALERT_COLUMN_NAMES)
 
     def _stamp(self) -> datetime:
         """Strictly increasing, so the newest row of a (group, sink) always wins the merge."""
-        now = datetime.now(timezone.utc)
+        now = datetime.now(UTC)
         self._last = now if now > self._last else self._last + timedelta(milliseconds=1)
         return self._last
 

@@ -52,7 +52,7 @@ class WebhookReceiver:
         receiver = self
 
         class Handler(BaseHTTPRequestHandler):
-            def do_POST(self) -> None:  # noqa: N802 (http.server's naming)
+            def do_POST(self) -> None:
                 raw = self.rfile.read(int(self.headers.get("Content-Length", "0")))
                 try:
                     body = json.loads(raw)
@@ -128,7 +128,7 @@ class LocalAlertmanager:
             f"      - url: '{self.receiver_url}/alertmanager'\n"
             "        send_resolved: false\n"
         )
-        out = open(self.log, "ab") if self.log else subprocess.DEVNULL
+        out = open(self.log, "ab") if self.log else subprocess.DEVNULL  # noqa: SIM115 - closed by the child's exit
         self._proc = subprocess.Popen(
             [alertmanager_binary(), f"--config.file={config}", f"--storage.path={self._dir / 'data'}",
              f"--web.listen-address=127.0.0.1:{self.port}", "--cluster.listen-address=", "--log.level=warn"],

@@ -15,6 +15,7 @@ shared ``multiprocessing.Queue``, killing one consumer process hung the others a
 
 from __future__ import annotations
 
+import contextlib
 import logging
 import multiprocessing as mp
 import os
@@ -26,12 +27,16 @@ from dataclasses import dataclass, replace
 from multiprocessing.connection import Connection, wait
 from typing import Any
 
-from privaudit.consumers import AuditConsumer, BulkStage, ConsumerConfig, Totals
-from privaudit.consumers.metrics import Metrics, RelayMetrics
 from privaudit.errors import ConsumerProcessFailed
 from privaudit.policy import Policy
 from privaudit.settings import configure_logging
+from privaudit.signals import install_stop_signals
 from privaudit.store import RemoteSpec, RemoteStore, Retrying, Store, StoreServer
+
+from .bulk import BulkStage
+from .config import ConsumerConfig
+from .metrics import Metrics, RelayMetrics
+from .runner import AuditConsumer, Totals
 
 #: How long stopped consumer processes get to finish their batch before they are killed (what they
 #: had not committed is read again, exactly once, by the next run).
@@ -63,8 +68,9 @@ class ProcessHost:
         for i in range(processes):
             name = f"consumer-{i + 1}"
             here, there = ctx.Pipe()
-            process = ctx.Process(target=consumer_process, name=name, args=(
-                self._server.spec, replace(config, name=name), policy, there, logging.getLogger("privaudit").getEffectiveLevel()))
+            level = logging.getLogger("privaudit").getEffectiveLevel()
+            process = ctx.Process(target=consumer_process, name=name,
+                                  args=(self._server.spec, replace(config, name=name), policy, there, level))
             self._members[here] = _Member(process, Totals())
             self._their_ends.append(there)
         self._open = set(self._members)
@@ -83,7 +89,7 @@ class ProcessHost:
     def run(self, stop: threading.Event, tick: Callable[[list[Totals]], None]) -> list[Totals]:
         """Until every process has exited; ``tick`` sees the totals after each report or half second."""
         try:
-            for member, there in zip(self._members.values(), self._their_ends):
+            for member, there in zip(self._members.values(), self._their_ends, strict=True):
                 member.process.start()
                 there.close()  # the child's end: once the child exits, reading ours ends
             while self._open and time.monotonic() < self._stop_by:
@@ -107,10 +113,8 @@ class ProcessHost:
 
     def _tell(self, message: str) -> None:
         for pipe in self._open:
-            try:
+            with contextlib.suppress(OSError):  # that process is gone; its end of the pipe says so when read
                 pipe.send((message,))
-            except OSError:
-                pass  # that process is gone; its end of the pipe says so when read
 
     def _receive(self) -> None:
         for pipe in wait(list(self._open), timeout=0.5):
@@ -180,8 +184,6 @@ def consumer_process(spec: RemoteSpec, config: ConsumerConfig, policy: Policy, h
     says "go" (all together, so that they join the group in one round rather than the first taking
     every partition and giving them up a moment later). It stops when the host says so, on
     SIGTERM/SIGINT (finishing its batch), or when the host is gone."""
-    from privaudit.service import install_stop_signals  # the service imports this module
-
     configure_logging(log_level)  # as the host's ``--log-level``
     stop, go = threading.Event(), threading.Event()
     install_stop_signals(stop)
@@ -203,10 +205,8 @@ def consumer_process(spec: RemoteSpec, config: ConsumerConfig, policy: Policy, h
 
     def report(member: AuditConsumer | None, error: str | None = None) -> None:
         totals = replace(member.totals, by_rule=dict(member.totals.by_rule)) if member is not None else Totals()
-        try:
+        with contextlib.suppress(OSError):  # the host is gone: nobody to tell
             host.send(("report", totals, relay.drain(), error))
-        except OSError:
-            pass  # the host is gone: nobody to tell
 
     member: AuditConsumer | None = None
     try:

@@ -11,10 +11,10 @@ import time
 
 import pytest
 
-from privaudit import service
 from privaudit.bus import free_port
+from privaudit.cli import startup
+from privaudit.cli.startup import open_dependencies
 from privaudit.errors import RegistryUnavailable, StoreError, StoreUnavailable
-from privaudit.service import open_dependencies
 from privaudit.store import Store, shown_dsn
 
 
@@ -68,8 +68,9 @@ class _Opened:
         self.closed = True
 
 
-def _open(server: _Server, monkeypatch: pytest.MonkeyPatch, wait_s: float, schema_registry: str | None = None) -> object:
-    monkeypatch.setattr(service.Store, "connect", server.connect)
+def _open(server: _Server, monkeypatch: pytest.MonkeyPatch, wait_s: float,
+          schema_registry: str | None = None) -> object:
+    monkeypatch.setattr(startup.Store, "connect", server.connect)
     return open_dependencies("http://ch:8123", None, stop=threading.Event(), wait_s=wait_s, retention_days=1095,
                              schema_registry=schema_registry)
 
@@ -94,7 +95,8 @@ def test_a_migration_cut_off_closes_that_client_and_starts_again(monkeypatch):
 def test_a_server_that_never_comes_fails_after_the_wait_with_the_last_error(monkeypatch):
     server = _Server(down=10**6)
     started = time.monotonic()
-    with pytest.raises(StoreUnavailable, match=r"Connection refused \(still failing after \d attempt\(s\) over \d s; giving up\)"):
+    giving_up = r"Connection refused \(still failing after \d attempt\(s\) over \d s; giving up\)"
+    with pytest.raises(StoreUnavailable, match=giving_up):
         _open(server, monkeypatch, wait_s=2)
     assert time.monotonic() - started < 2.5 and 2 <= len(server.connects) <= 3
 

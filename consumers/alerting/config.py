@@ -155,7 +155,8 @@ class AlertingConfig(_Strict):
         for i, route in enumerate(self.routes):
             for j, name in enumerate(route.sinks):
                 if name not in self.sinks:
-                    raise ValueError(f"routes[{i}].sinks[{j}]: unknown sink {name!r} (declared: {', '.join(self.sinks)})")
+                    raise ValueError(f"routes[{i}].sinks[{j}]: unknown sink {name!r} "
+                                     f"(declared: {', '.join(self.sinks)})")
         return self
 
     def sinks_for(self, severity: str, rule: str, service: str) -> list[str]:

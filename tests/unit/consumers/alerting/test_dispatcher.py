@@ -8,9 +8,9 @@ from typing import Any
 
 import pytest
 
-from privaudit.alerting import Dispatcher, MemoryHistory, Sink, parse_alerting, sign, verify
-from privaudit.alerting.sinks import SinkUnavailable
 from privaudit.bus import Record
+from privaudit.consumers.alerting import Dispatcher, MemoryHistory, Sink, parse_alerting, sign, verify
+from privaudit.consumers.alerting.sinks import SinkUnavailable
 from privaudit.errors import ConfigError
 
 CONFIG = {
@@ -37,7 +37,8 @@ class FakeConsumer:
         self.offset = 0
 
     def add(self, violation: dict[str, Any], partition: int = 0) -> None:
-        self.queue.append(Record("privaudit.violations", partition, self.offset, b"k", json.dumps(violation).encode(), 0))
+        value = json.dumps(violation).encode()
+        self.queue.append(Record("privaudit.violations", partition, self.offset, b"k", value, 0))
         self.offset += 1
 
     def poll(self, timeout_s: float, max_records: int) -> list[Record]:

@@ -12,19 +12,19 @@ from __future__ import annotations
 
 import hashlib
 from dataclasses import dataclass, field
-from datetime import datetime, timedelta, timezone
+from datetime import UTC, datetime, timedelta
 from typing import Any, Literal
 
 from privaudit.checker.rules import RULES
 
 Status = Literal["pending", "retrying", "delivered", "rejected"]
 DONE: frozenset[str] = frozenset({"delivered", "rejected"})
-_EPOCH = datetime(1970, 1, 1, tzinfo=timezone.utc)
+_EPOCH = datetime(1970, 1, 1, tzinfo=UTC)
 
 
 def parse_time(text: str) -> datetime:
     at = datetime.fromisoformat(text.replace("Z", "+00:00"))
-    return at if at.tzinfo else at.replace(tzinfo=timezone.utc)
+    return at if at.tzinfo else at.replace(tzinfo=UTC)
 
 
 @dataclass
@@ -96,5 +96,5 @@ def group_of(violation: dict[str, Any], window_s: float) -> Group:
 
 def group_key(rule: str, service: str, party: str, window_start: datetime) -> str:
     """Stable across processes and restarts; short enough for PagerDuty's dedup_key and labels."""
-    text = f"{rule}|{service}|{party}|{window_start.astimezone(timezone.utc).isoformat()}"
+    text = f"{rule}|{service}|{party}|{window_start.astimezone(UTC).isoformat()}"
     return f"{rule}-{hashlib.sha256(text.encode()).hexdigest()[:16]}"

@@ -2,7 +2,7 @@
 PagerDuty, with a history in ClickHouse. See :mod:`.dispatcher` for the guarantees."""
 
 from .config import AlertingConfig, load_alerting, parse_alerting
-from .dispatcher import DispatchTotals, Dispatcher
+from .dispatcher import Dispatcher, DispatchTotals
 from .groups import Group, group_key, group_of
 from .history import ClickHouseHistory, MemoryHistory
 from .sinks import Sink, sign, verify

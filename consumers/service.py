@@ -3,14 +3,13 @@
 The embedded store admits one process per data directory, so ``privaudit run`` hosts everything
 that touches it in one process. The consumers run there as threads sharing one :class:`Store`
 (``consumers``), or, to check on more than one core, each in a process of its own (``processes``)
-that reaches the store through this one (:mod:`privaudit.processes`); the bulk stage, the alert
+that reaches the store through this one (:mod:`.processes`); the bulk stage, the alert
 dispatcher and the dashboard stay in the host either way. Against a ClickHouse server the same code
 also runs as separate ``privaudit consume`` processes, as many as wanted.
 """
 
 from __future__ import annotations
 
-import signal
 import sys
 import threading
 import time
@@ -18,15 +17,15 @@ from collections.abc import Callable
 from dataclasses import dataclass, replace
 from typing import Any
 
-from privaudit.backoff import with_backoff
-from privaudit.bus import ensure_topics, make_producer
-from privaudit.consumers import AuditConsumer, BulkStage, ConsumerConfig, Totals
-from privaudit.consumers.metrics import Metrics
+from privaudit.bus import make_producer
 from privaudit.policy import Policy
-from privaudit.processes import ProcessHost
-from privaudit.errors import RegistryUnavailable, StoreUnavailable
-from privaudit.schemas.schema_registry import SchemaRegistry
-from privaudit.store import Retrying, Store, shown_dsn
+from privaudit.store import Retrying, Store
+
+from .bulk import BulkStage
+from .config import ConsumerConfig
+from .metrics import Metrics
+from .processes import ProcessHost
+from .runner import AuditConsumer, Totals
 
 
 @dataclass
@@ -53,70 +52,6 @@ class RunResult:
             "dlq": sum(t.dead for t in self.totals),
             "elapsed_s": round(self.elapsed_s, 2),
         }
-
-
-class Companion(threading.Thread):
-    """A thread beside the consumers (the alert dispatcher): if it fails, ``stop_all`` is set so the
-    whole process stops, and :meth:`raise_error` re-raises its error on the main thread rather
-    than letting it die unseen while the consumers go on."""
-
-    def __init__(self, target: Any, stop_all: threading.Event, *, name: str, **kwargs: Any) -> None:
-        super().__init__(name=name)
-        self._work, self._stop_all, self._kwargs = target, stop_all, kwargs
-        self.error: BaseException | None = None
-
-    def run(self) -> None:
-        try:
-            self._work(**self._kwargs)
-        except BaseException as exc:  # re-raised on the main thread by raise_error()
-            self.error = exc
-            self._stop_all.set()
-
-    def raise_error(self) -> None:
-        if self.error is not None:
-            raise self.error
-
-
-def install_stop_signals(stop: threading.Event) -> None:
-    """SIGTERM and SIGINT finish the batch in hand, commit, and exit 0."""
-    if threading.current_thread() is not threading.main_thread():
-        return
-    for sig in (signal.SIGTERM, signal.SIGINT):
-        signal.signal(sig, lambda *_: stop.set())
-
-
-def open_dependencies(dsn: str, bootstrap: str | None, *, stop: threading.Event, wait_s: float,
-                      retention_days: int | None = None, partitions: int = 6,
-                      schema_registry: str | None = None) -> Store:
-    """At start-up: the schema registry, if given, reached once; the store, migrated
-    (``retention_days`` None keeps the store's TTL setting); and (given ``bootstrap``) the
-    pipeline's topics. A registry, ClickHouse server or broker not reachable yet (a restart,
-    services started together) is tried again with growing pauses for up to ``wait_s``, each
-    failure logged; then the last error is raised. An embedded store opens or fails at once:
-    nothing else can bring it up."""
-    if schema_registry is not None:
-        registry = SchemaRegistry(schema_registry)
-        with_backoff(registry.probe, retry_on=RegistryUnavailable, stop=stop,
-                     what=f"reaching the schema registry at {registry.shown}", give_up_after_s=wait_s)
-
-    def store_up() -> Store:
-        store = Store.connect(dsn)
-        try:
-            store.migrate(retention_days)
-        except BaseException:
-            store.close()
-            raise
-        return store
-
-    store = with_backoff(store_up, retry_on=StoreUnavailable, stop=stop, what=f"opening ClickHouse at {shown_dsn(dsn)}",
-                         give_up_after_s=wait_s)
-    if bootstrap is not None:
-        try:
-            ensure_topics(bootstrap, partitions, timeout_s=wait_s, stop=stop)
-        except BaseException:
-            store.close()
-            raise
-    return store
 
 
 def run_consumers(

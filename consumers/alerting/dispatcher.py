@@ -15,8 +15,9 @@ Each round (:meth:`Dispatcher.step`):
 So offsets never pass an alert that no sink took yet: a dispatcher killed at any point re-reads
 from there, and the history tells which groups were already delivered. One gap remains, and it is
 narrow: the history is written after each sink's requests of a round, so a kill between a
-receiver's 2xx and that write sends those groups again after the restart. Alertmanager and PagerDuty collapse such a repeat themselves (same labels, same
-``dedup_key``); the webhook carries the group key in ``X-Privaudit-Group`` for receivers to do so.
+receiver's 2xx and that write sends those groups again after the restart. Alertmanager and
+PagerDuty collapse such a repeat themselves (same labels, same ``dedup_key``); the webhook carries
+the group key in ``X-Privaudit-Group`` for receivers to do so.
 
 Violations are keyed by (rule, service, party) when published, so all of a group's records share a
 partition: several dispatchers in one consumer group never notify the same group.
@@ -32,7 +33,7 @@ import uuid
 from collections import deque
 from collections.abc import Callable
 from dataclasses import dataclass, field
-from datetime import datetime, timedelta, timezone
+from datetime import UTC, datetime, timedelta
 
 from privaudit.bus import Record
 from privaudit.bus.clients import TP, Consumer
@@ -194,7 +195,7 @@ class Dispatcher:
                 d.last_error = error
                 g.dirty = True
                 if status == "delivered":
-                    d.status, d.notified_at = "delivered", datetime.now(timezone.utc)
+                    d.status, d.notified_at = "delivered", datetime.now(UTC)
                     self.totals.delivered += 1
                     self.totals.by_sink[name] = self.totals.by_sink.get(name, 0) + 1
                 elif status == "rejected":
