@@ -4,7 +4,7 @@ VENV   := .venv
 BIN    := $(VENV)/bin
 STAMP  := $(VENV)/.installed
 
-.PHONY: demo test bench clean
+.PHONY: demo test test-unit lint bench clean
 
 $(STAMP): pyproject.toml
 	$(PYTHON) -m venv $(VENV)
@@ -23,6 +23,17 @@ demo: $(STAMP)
 test: $(STAMP)
 	$(BIN)/python -m pytest $(PYTEST_ARGS)
 
+## make test-unit: the fast suite (no broker, engine or browser; about half a minute)
+test-unit: $(STAMP)
+	$(BIN)/python -m pytest tests/unit $(PYTEST_ARGS)
+
+## make lint: ruff; mypy, strict (a short baseline in pyproject.toml); the import-linter contracts
+## (layers, no cycles). mypy and import-linter read the installed layout: tools/srctree.py
+lint: $(STAMP)
+	$(BIN)/ruff check .
+	$(BIN)/python tools/srctree.py $(CURDIR)/$(BIN)/mypy
+	$(BIN)/python tools/srctree.py --in-tree $(CURDIR)/$(BIN)/lint-imports $(CURDIR)/pyproject.toml
+
 ## make bench: the benchmarks recorded in docs/benchmarks.md
 bench: $(STAMP)
 	$(BIN)/python bench/check_throughput.py --events 200000 --json
@@ -34,4 +45,4 @@ bench: $(STAMP)
 	$(BIN)/python bench/emitter_calls.py --events 20000 --rate 2000 --json
 
 clean:
-	rm -rf $(VENV) .pytest_cache .hypothesis build *.egg-info
+	rm -rf $(VENV) .pytest_cache .hypothesis .mypy_cache .ruff_cache build *.egg-info

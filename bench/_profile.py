@@ -25,7 +25,7 @@ import re
 import threading
 import time
 import tracemalloc
-from collections import Counter, defaultdict
+from collections import defaultdict
 from typing import Any
 
 from privaudit.store import Store
@@ -72,7 +72,8 @@ class MinuteProfile:
             entry[2] += rows
 
     def _sample(self) -> None:
-        start, last_cpu, last_calls = time.monotonic(), _thread_cpu(), {}
+        start, last_cpu = time.monotonic(), _thread_cpu()
+        last_calls: dict[str, Any] = {}
         with open(self.path, "w") as out:
             stopped = False
             while not stopped:  # a line a minute, and one for the part-minute at the end
@@ -133,8 +134,8 @@ class _Timed:
         return timed
 
 
-def _thread_cpu() -> Counter[str]:
-    out: Counter[str] = Counter()
+def _thread_cpu() -> defaultdict[str, float]:
+    out: defaultdict[str, float] = defaultdict(float)  # CPU seconds per thread name
     tick = os.sysconf("SC_CLK_TCK")
     for tid in os.listdir("/proc/self/task"):
         try:

@@ -43,7 +43,7 @@ def main() -> None:
     minutes: list[dict] = []
     with LocalBroker(log=Path(tempfile.mkdtemp(prefix="privaudit-broker-")) / "broker.log") as broker:
         ensure_topics(broker.bootstrap, PARTITIONS)
-        consumer = make_consumer(args.client, broker.bootstrap, "broker-latency", [TOPIC_EVENTS],  # type: ignore[arg-type]
+        consumer = make_consumer(args.client, broker.bootstrap, "broker-latency", [TOPIC_EVENTS],
                                  on_assign=lambda s: None, on_revoke=lambda s: None)
         while not consumer.assignment():
             consumer.poll(0.5, 100)

@@ -63,7 +63,8 @@ def main() -> None:
         producer = mp.get_context("spawn").Process(target=_produce, args=(broker.bootstrap, args.seconds, args.rate))
         producer.start()
         assert broker.process is not None
-        minute, began, cpu, latencies = 0, time.monotonic(), _cpu_s(broker.process.pid), []
+        minute, began, cpu = 0, time.monotonic(), _cpu_s(broker.process.pid)
+        latencies: list[float] = []
         while producer.is_alive():
             for records in consumer.poll(500).values():
                 now_ms = time.time() * 1000

@@ -33,7 +33,7 @@ from privaudit.schemas import MODELS, Codec
 from _stream import synthetic_stream
 
 
-def _rate(n: int, fn) -> float:  # type: ignore[no-untyped-def]
+def _rate(n: int, fn) -> float:
     gc.collect()
     gc.disable()
     try:

@@ -72,7 +72,7 @@ def raw_consume(client: str, bootstrap: str, n: int) -> tuple[float, list[bytes]
         records = consumer.poll(0.5, 5000)
         if records and first is None:
             first = time.perf_counter()
-        values.extend(r.value for r in records)
+        values.extend(r.value for r in records if r.value is not None)
     elapsed = time.perf_counter() - (first or time.perf_counter())
     consumer.close()
     return n / elapsed, values
@@ -146,15 +146,15 @@ class _Timed(AuditConsumer):
     latencies: Latencies
     loads: list[tuple[float, float]]  # (when, seconds) of each batch's load, for the per-minute view
 
-    def loaded(self, records):  # type: ignore[no-untyped-def]
+    def loaded(self, records):
         now_ms = time.time() * 1000
         add = self.latencies.add
         for r in records:
             add(now_ms - r.timestamp_ms)
 
-    def _store(self, batches, records):  # type: ignore[no-untyped-def]
+    def _write(self, batches, records):
         began = time.monotonic()
-        super()._store(batches, records)
+        super()._write(batches, records)
         self.loads.append((began, time.monotonic() - began))
 
 
@@ -197,7 +197,8 @@ def pipeline(client: str, bootstrap: str, store: Store, n: int, group: str, *, t
                 when_warm = None
             if sample and first is not None and time.monotonic() >= next_sample:
                 rss.append(_rss_mb())
-                state.append(sum(len(c.state.consents) + len(c.state.membership) for c in consumer._checkers.values()))
+                state.append(sum(len(p.checker.state.consents) + len(p.checker.state.membership)
+                                 for p in consumer.partitions.values()))
                 engine.append(_engine_mb(store))
                 next_sample += 10
     finally:

@@ -36,7 +36,7 @@ from privaudit.bus import Producer, publish
 from privaudit.checker import Checker, Violation
 from privaudit.policy import Policy, from_millis, to_millis
 from privaudit.settings import TOPIC_EVENTS, TOPIC_VIOLATIONS
-from privaudit.store import Store, as_utc
+from privaudit.store import Statements, as_utc
 from privaudit.store.ddl import VIOLATION_COLUMN_NAMES
 
 from .batch import add_violation
@@ -45,7 +45,7 @@ PLANNED, DONE = "bulk", "bulk-done"
 
 
 class BulkStage:
-    def __init__(self, store: Store, policy: Policy, producer: Producer | None, *, partitions: int,
+    def __init__(self, store: Statements, policy: Policy, producer: Producer | None, *, partitions: int,
                  topic: str = TOPIC_EVENTS, stop: threading.Event | None = None,
                  on_publish_retry: Callable[[], None] | None = None) -> None:
         self.store = store

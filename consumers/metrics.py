@@ -6,6 +6,9 @@ from collections import deque
 
 from prometheus_client import CollectorRegistry, Counter, Gauge, Histogram, start_http_server
 
+#: One recorded metric operation: (metric, label values, method, argument).
+Op = tuple[str, tuple[str, ...], str, float]
+
 
 class Metrics:
     def __init__(self) -> None:
@@ -39,22 +42,24 @@ class RelayMetrics:
     """The same metrics as :class:`Metrics`, recorded as operations for another process to apply
     (:meth:`replay`): a consumer process has no endpoint of its own; the host serves them all."""
 
-    NAMES = ("events", "violations", "dlq", "records", "batch_seconds", "lag", "store_retries", "publish_retries",
-             "registry_retries")
-
     def __init__(self) -> None:
-        self.ops: deque[tuple[str, tuple[str, ...], str, float]] = deque()  # appends are thread-safe
-        for name in self.NAMES:
-            setattr(self, name, _Relay(self.ops, name, ()))
+        self.ops: deque[Op] = deque()  # appends are thread-safe
+        ops = self.ops
+        self.events, self.violations, self.dlq = _Relay(ops, "events"), _Relay(ops, "violations"), _Relay(ops, "dlq")
+        self.records, self.lag = _Relay(ops, "records"), _Relay(ops, "lag")
+        self.batch_seconds = _Relay(ops, "batch_seconds")
+        self.store_retries = _Relay(ops, "store_retries")
+        self.publish_retries = _Relay(ops, "publish_retries")
+        self.registry_retries = _Relay(ops, "registry_retries")
 
-    def drain(self) -> list[tuple[str, tuple[str, ...], str, float]]:
+    def drain(self) -> list[Op]:
         out = []
         while self.ops:
             out.append(self.ops.popleft())
         return out
 
     @staticmethod
-    def replay(metrics: Metrics, ops: list[tuple[str, tuple[str, ...], str, float]]) -> None:
+    def replay(metrics: Metrics, ops: list[Op]) -> None:
         for name, labels, op, value in ops:
             metric = getattr(metrics, name)
             if labels:
@@ -63,7 +68,7 @@ class RelayMetrics:
 
 
 class _Relay:
-    def __init__(self, ops: deque, name: str, labels: tuple[str, ...]) -> None:
+    def __init__(self, ops: deque[Op], name: str, labels: tuple[str, ...] = ()) -> None:
         self._ops, self._name, self._labels = ops, name, labels
 
     def labels(self, *values: str) -> _Relay:

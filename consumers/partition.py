@@ -13,8 +13,7 @@ from __future__ import annotations
 from collections import OrderedDict, deque
 from dataclasses import dataclass, field
 
-from privaudit.bus import Record
-from privaudit.bus.clients import TP
+from privaudit.bus import TP, Record
 from privaudit.checker import Checker
 
 

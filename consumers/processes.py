@@ -58,10 +58,8 @@ class ProcessHost:
     def __init__(self, config: ConsumerConfig, store: Store | Retrying, policy: Policy, bulk: BulkStage | None, *,
                  processes: int, partitions: int, idle_exit_s: float | None, metrics: Metrics) -> None:
         self.config, self.bulk, self.metrics, self.idle_exit_s = config, bulk, metrics, idle_exit_s
-        self._watch = bulk or BulkStage(store, policy, None, partitions=partitions, topic=config.topic)  # type: ignore[arg-type]
-        # Served as it is: an unavailable store is retried by each process (with its own stop),
-        # not here, where a retry would hold the process's call without it knowing why.
-        self._server = StoreServer(store.store if isinstance(store, Retrying) else store)  # type: ignore[arg-type]
+        self._watch = bulk or BulkStage(store, policy, None, partitions=partitions, topic=config.topic)
+        self._server = StoreServer(_unwrapped(store))
         ctx = mp.get_context("spawn")  # never fork a process holding the engine and client threads
         self._members: dict[Connection, _Member] = {}
         self._their_ends: list[Connection] = []
@@ -117,12 +115,13 @@ class ProcessHost:
                 pipe.send((message,))
 
     def _receive(self) -> None:
-        for pipe in wait(list(self._open), timeout=0.5):
-            member = self._members[pipe]  # type: ignore[index]
+        ready = wait(list(self._open), timeout=0.5)
+        for pipe in [p for p in self._open if p in ready]:
+            member = self._members[pipe]
             try:
-                message = pipe.recv()  # type: ignore[union-attr]
+                message = pipe.recv()
             except (EOFError, OSError):
-                self._open.discard(pipe)  # type: ignore[arg-type]
+                self._open.discard(pipe)
                 continue
             if message[0] == "ready":
                 member.ready = True
@@ -169,6 +168,15 @@ class ProcessHost:
         self._note_exits()  # a process that died before its pipe said so
 
 
+def _unwrapped(store: Store | Retrying) -> Store:
+    """The store itself, to serve as it is: an unavailable store is retried by each process (with
+    its own stop), not here, where a retry would hold the process's call without it knowing why."""
+    inner = store.store if isinstance(store, Retrying) else store
+    if not isinstance(inner, Store):
+        raise TypeError(f"consumer processes are served a store of this process, not {type(inner).__name__}")
+    return inner
+
+
 def _exit_status(code: int) -> str:
     if code < 0:
         try:
@@ -210,8 +218,8 @@ def consumer_process(spec: RemoteSpec, config: ConsumerConfig, policy: Policy, h
 
     member: AuditConsumer | None = None
     try:
-        store = Retrying(RemoteStore(spec), stop, on_retry=relay.store_retries.inc)  # type: ignore[attr-defined]
-        member = AuditConsumer(config, store, policy, metrics=relay, after_batch=report)  # type: ignore[arg-type]
+        store = Retrying(RemoteStore(spec), stop, on_retry=relay.store_retries.inc)
+        member = AuditConsumer(config, store, policy, metrics=relay, after_batch=report)
         threading.Thread(target=listen, name="privaudit-host-listener", daemon=True).start()
         host.send(("ready",))
         go.wait()

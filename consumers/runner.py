@@ -42,18 +42,17 @@ from datetime import UTC, datetime, timedelta
 from functools import partial
 
 from privaudit.backoff import with_backoff
-from privaudit.bus import Record, make_consumer, make_producer
-from privaudit.bus.clients import TP
+from privaudit.bus import TP, Record, make_consumer, make_producer
 from privaudit.checker import Checker, CheckerState
 from privaudit.errors import CommitRefused, RegistryUnavailable
 from privaudit.policy import Policy
 from privaudit.schemas import Codec
-from privaudit.store import Store
+from privaudit.store import Statements
 
 from .batch import Decoded, PartitionBatch, check, decode
 from .bulk import BulkStage
 from .config import ConsumerConfig
-from .metrics import Metrics
+from .metrics import Metrics, RelayMetrics
 from .partition import HeldSubjects, Partition
 from .sink import Sink
 
@@ -104,11 +103,11 @@ class AuditConsumer:
     def __init__(
         self,
         config: ConsumerConfig,
-        store: Store,
+        store: Statements,
         policy: Policy,
         *,
         codec: Codec | None = None,
-        metrics: Metrics | None = None,
+        metrics: Metrics | RelayMetrics | None = None,
         bulk: BulkStage | None = None,
         after_batch: Callable[[AuditConsumer], None] | None = None,
     ) -> None:
@@ -283,9 +282,9 @@ class AuditConsumer:
             if partition.held is not None:
                 partition.checker.state.forget(partition.held.evict())
         for r in records:
-            partition = self.partitions.get((r.topic, r.partition))
-            if partition is not None:  # else: not (or no longer) ours
-                partition.accept(r)
+            owner = self.partitions.get((r.topic, r.partition))
+            if owner is not None:  # else: not (or no longer) ours
+                owner.accept(r)
         work = []
         for partition in self.partitions.values():
             for chunk, replayed in partition.take_ranges():

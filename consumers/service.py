@@ -19,7 +19,7 @@ from typing import Any
 
 from privaudit.bus import make_producer
 from privaudit.policy import Policy
-from privaudit.store import Retrying, Store
+from privaudit.store import Retrying, Statements, Store
 
 from .bulk import BulkStage
 from .config import ConsumerConfig
@@ -91,7 +91,7 @@ def run_consumers(
             observe(totals)
 
     bulk_producer = make_producer(config.client, config.bootstrap) if bulk_stage else None
-    bulk = BulkStage(retrying, policy, bulk_producer, partitions=partitions, topic=config.topic, stop=stop,  # type: ignore[arg-type]
+    bulk = BulkStage(retrying, policy, bulk_producer, partitions=partitions, topic=config.topic, stop=stop,
                      on_publish_retry=metrics.publish_retries.inc) if bulk_stage else None
     try:
         if processes > 0:
@@ -99,7 +99,7 @@ def run_consumers(
                                idle_exit_s=idle_exit_s, metrics=metrics)
             totals = host.run(stop, tick)
         else:
-            totals = _run_threads(config, retrying, policy, bulk, metrics, consumers=consumers,  # type: ignore[arg-type]
+            totals = _run_threads(config, retrying, policy, bulk, metrics, consumers=consumers,
                                   partitions=partitions, idle_exit_s=idle_exit_s, stop=stop, tick=tick)
         if bulk is not None:
             bulk.run_once(final=idle_exit_s is not None)  # a finite run: all loaded time is complete
@@ -111,7 +111,7 @@ def run_consumers(
     return RunResult(totals, bulk.found if bulk is not None else 0, time.monotonic() - started)
 
 
-def _run_threads(config: ConsumerConfig, store: Store, policy: Policy, bulk: BulkStage | None, metrics: Metrics, *,
+def _run_threads(config: ConsumerConfig, store: Statements, policy: Policy, bulk: BulkStage | None, metrics: Metrics, *,
                  consumers: int, partitions: int, idle_exit_s: float | None, stop: threading.Event,
                  tick: Callable[[list[Totals]], None]) -> list[Totals]:
     members = [

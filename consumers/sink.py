@@ -34,13 +34,12 @@ from collections.abc import Callable, Iterator
 from datetime import datetime
 from typing import Any
 
-from privaudit.bus import Producer, publish
-from privaudit.bus.clients import TP
+from privaudit.bus import TP, Message, Producer, publish
 from privaudit.checker import CheckerState
 from privaudit.checker.state import Grant
 from privaudit.policy import to_millis
 from privaudit.settings import TOPIC_DLQ, TOPIC_VIOLATIONS
-from privaudit.store import Store, as_utc, ddl
+from privaudit.store import Statements, as_utc, ddl
 from privaudit.store.ddl import DEAD_LETTER_COLUMN_NAMES
 
 from .batch import PartitionBatch
@@ -52,7 +51,7 @@ class Sink:
     """Writes batches to the store and their dead letters and violations to Kafka. Without a
     producer nothing is published (for tools that only load)."""
 
-    def __init__(self, store: Store, producer: Producer | None = None, *, stop: threading.Event | None = None,
+    def __init__(self, store: Statements, producer: Producer | None = None, *, stop: threading.Event | None = None,
                  on_publish_retry: Callable[[], None] | None = None, name: str = "consumer") -> None:
         self.store = store
         self.producer = producer
@@ -126,7 +125,8 @@ class Sink:
         (:func:`privaudit.bus.publish`), until it takes them or the consumer is stopped."""
         if self.producer is None:
             return
-        messages = [(TOPIC_DLQ, d.record.value, d.record.key, d.headers()) for b in batches for d in b.dead]
+        messages: list[Message] = [(TOPIC_DLQ, d.record.value, d.record.key, d.headers())
+                                   for b in batches for d in b.dead]
         messages += [(TOPIC_VIOLATIONS, value, key, None) for b in batches for key, value in b.published]
         publish(self.producer, messages, stop=self.stop, on_retry=self._on_publish_retry,
                 what=f"{self.name}: publishing {len(messages)} dead letter(s) and violation(s)")

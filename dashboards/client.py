@@ -23,7 +23,7 @@ from .server import serving_file
 def serving_process(dsn: str) -> dict[str, Any]:
     """The notice of the live process serving the embedded store ``dsn``; :class:`StoreBusy` if none."""
     notice = serving_file(dsn)
-    serving = None
+    serving: dict[str, Any] | None = None
     if notice is not None:
         try:
             serving = json.loads(notice.read_text())
@@ -33,7 +33,7 @@ def serving_process(dsn: str) -> dict[str, Any]:
     if not serving:
         raise StoreBusy(f"the embedded store {dsn.removeprefix('chdb://')} is in use by another process that serves "
                         "no dashboard: stop it, or run it with --dashboard-port to query through it")
-    return serving  # type: ignore[no-any-return]
+    return serving
 
 
 def query_through_server(dsn: str, query: str, *, token: str | None = None) -> tuple[list[str], list[tuple[Any, ...]]]:

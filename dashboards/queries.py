@@ -11,7 +11,7 @@ from typing import Any
 from privaudit.checker.rules import RULES
 from privaudit.errors import ConfigError, StoreError
 from privaudit.policy import Policy
-from privaudit.store import Store
+from privaudit.store import Statements
 
 from .panels import BY_ID, EVENT_SQL, EVENT_VIOLATIONS_SQL, FILTERS_SQL, SUBJECT_SQL, Panel
 
@@ -75,7 +75,7 @@ def _plain(value: Any) -> Any:
 
 
 class Queries:
-    def __init__(self, store: Store, policy: Policy | None = None) -> None:
+    def __init__(self, store: Statements, policy: Policy | None = None) -> None:
         self.store = store
         self.purpose_text: dict[str, str] = {}
         if policy is not None:

@@ -28,7 +28,7 @@ from privaudit.checker.rules import RULES
 from privaudit.errors import ConfigError
 from privaudit.policy import Policy
 from privaudit.settings import MIN_RETENTION_DAYS
-from privaudit.store import Store, as_utc
+from privaudit.store import Statements, as_utc
 
 from .panels import DOWNLOADS, EVENTS, IN_RANGE, INCOMPLETE
 
@@ -110,12 +110,12 @@ SECTIONS: dict[str, str] = {
 }
 
 
-def gather(store: Store, month: Month) -> dict[str, tuple[list[str], list[tuple]]]:
+def gather(store: Statements, month: Month) -> dict[str, tuple[list[str], list[tuple[Any, ...]]]]:
     params = {"from": month.start.astimezone(UTC), "to": month.end.astimezone(UTC)}
     return {name: store.query(sql, params) for name, sql in SECTIONS.items()}
 
 
-def render(data: dict[str, tuple[list[str], list[tuple]]], month: Month, policy: Policy | None = None,
+def render(data: dict[str, tuple[list[str], list[tuple[Any, ...]]]], month: Month, policy: Policy | None = None,
            now: datetime | None = None) -> str:
     now = now or datetime.now(UTC)
     volume = dict((t, n) for t, n, _ in data["volume"][1])
@@ -144,7 +144,7 @@ def render(data: dict[str, tuple[list[str], list[tuple]]], month: Month, policy:
                      f"(at least {MIN_RETENTION_DAYS}).")
     dead_letters = ", ".join(f"{k}: {n:,}" for k, n in data["dlq"][1]) or "none"
 
-    def table(cols: list[str], rows: list[tuple], empty: str, limit: int | None = None) -> str:
+    def table(cols: list[str], rows: list[tuple[Any, ...]], empty: str, limit: int | None = None) -> str:
         if not rows:
             return f'<p class="empty">{html.escape(empty)}</p>'
         shown = rows if limit is None else rows[:limit]

@@ -139,10 +139,10 @@ def _clean(w: _World) -> dict[str, Any]:
                 "action": "COLLECT", "purpose": "MEMBER_MANAGEMENT", "data_items": ["DEVICE_ID"],
                 "source_ip": "10.20.0.10", "service": "imfine-doctor-app"}
     if roll < 0.05:
-        subject = w.withdraw()
-        if subject is not None:
+        leaving = w.withdraw()
+        if leaving is not None:
             change = rng.choice(["WITHDRAWAL", "WITHDRAWAL", "CONTRACT_END"])
-            return {"type": "membership", "subject_id": subject, "change": change, "service": "imfine-doctor-app"}
+            return {"type": "membership", "subject_id": leaving, "change": change, "service": "imfine-doctor-app"}
     if roll < 0.07:  # marketing consent given or withdrawn on the homepage
         subject = w.member()
         granted = subject not in w.marketing

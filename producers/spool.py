@@ -25,7 +25,7 @@ import os
 import struct
 import threading
 import zlib
-from collections.abc import Iterator
+from collections.abc import Iterator, Sequence
 from dataclasses import dataclass
 from pathlib import Path
 
@@ -93,7 +93,7 @@ class Spool:
         """Durably append one record (flushed and fsynced before returning)."""
         self.extend(topic, [(key, value)])
 
-    def extend(self, topic: str, records: list[tuple[bytes | None, bytes]]) -> None:
+    def extend(self, topic: str, records: Sequence[tuple[bytes | None, bytes]]) -> None:
         """Durably append records in order, with one fsync (per segment written). Past the bound
         nothing is appended: :class:`SpoolFull`, loud rather than lossy."""
         chunks = [_encode(topic, key, value) for key, value in records]

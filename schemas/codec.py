@@ -83,8 +83,10 @@ class Codec:
 
     # -- decoding -------------------------------------------------------------------------
 
-    def decode(self, data: bytes) -> Event:
+    def decode(self, data: bytes | None) -> Event:
         """Decode and validate: an event, or :class:`DecodeError` / :class:`EventError`."""
+        if data is None:
+            raise DecodeError("a tombstone: the record has no value (null), so no event")
         event_type, record = self.decode_record(data)
         try:
             return MODELS[event_type].model_validate(record)

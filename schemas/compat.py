@@ -1,4 +1,6 @@
-"""Schema evolution: are the working schemas BACKWARD compatible with the last released ones?
+"""Schema evolution: can a reader with one schema read what another wrote? (Used by
+:meth:`~.registry.SchemaSet.check_backward`, ``privaudit schemas check``, and to accept a schema
+registry's schemas.)
 
 BACKWARD, as a schema registry means it: a consumer using the *working* schema as its reader
 can read every datum written with the *last released* schema. (So a field may be added
@@ -15,8 +17,6 @@ from typing import Any
 
 import avro.schema
 from avro.compatibility import ReaderWriterCompatibilityChecker, SchemaCompatibilityType
-
-from .registry import EVENT_TYPES, SchemaSet
 
 
 @dataclass(frozen=True)
@@ -35,23 +35,11 @@ class CompatResult:
         }
 
 
-def check_backward(schemas: SchemaSet) -> list[CompatResult]:
-    """One result per event type, in the contract's order."""
-    results = []
-    for event_type in EVENT_TYPES:
-        released = schemas.latest_released(event_type)
-        if released is None:
-            results.append(CompatResult(event_type, None, True, ()))
-            continue
-        problems = can_read(schemas.working[event_type].raw, released.raw)
-        results.append(CompatResult(event_type, released.version, not problems, problems))
-    return results
-
-
 def can_read(reader: dict[str, Any], writer: dict[str, Any]) -> tuple[str, ...]:
     """What stops a consumer with schema ``reader`` from reading every datum written with
     ``writer`` (both as JSON): empty when it can."""
-    result = ReaderWriterCompatibilityChecker().get_compatibility(
+    checker = ReaderWriterCompatibilityChecker()  # type: ignore[no-untyped-call]  # avro's __init__ has no hints
+    result = checker.get_compatibility(
         avro.schema.parse(json.dumps(reader)), avro.schema.parse(json.dumps(writer)))
     if result.compatibility is SchemaCompatibilityType.compatible:
         return ()

@@ -172,8 +172,11 @@ Event = Annotated[
     Field(discriminator="type"),
 ]
 
+#: One of the five model classes.
+EventModel = type[AccessEvent] | type[ShareEvent] | type[TransferEvent] | type[ConsentEvent] | type[MembershipEvent]
+
 #: event type name -> model class, in the contract's order.
-MODELS: dict[str, type[_Event]] = {
+MODELS: dict[str, EventModel] = {
     "access": AccessEvent,
     "share": ShareEvent,
     "transfer": TransferEvent,
@@ -196,10 +199,10 @@ def describe(exc: ValidationError) -> str:
     """One line for a pydantic error: ``data_items: List should have at least 1 item ...``."""
     parts = []
     for err in exc.errors(include_url=False):
-        loc = err["loc"]
-        if loc and loc[0] in MODELS:  # the discriminated union puts the event type first
-            loc = loc[1:]
-        loc = format_loc(loc)
+        path = err["loc"]
+        if path and path[0] in MODELS:  # the discriminated union puts the event type first
+            path = path[1:]
+        loc = format_loc(path)
         msg = err["msg"].removeprefix("Value error, ")
         if err["type"] in ("union_tag_not_found", "union_tag_invalid"):
             loc, msg = "type", f"must be one of {', '.join(MODELS)}"

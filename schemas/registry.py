@@ -26,7 +26,7 @@ import json
 from dataclasses import dataclass
 from importlib import resources
 from pathlib import Path
-from typing import Any
+from typing import Any, Protocol
 
 import avro.schema
 from fastavro import parse_schema
@@ -34,11 +34,19 @@ from fastavro.schema import fingerprint, to_parsing_canonical_form
 
 from privaudit.errors import DecodeError, SchemaError
 
-from .schema_registry import SchemaRegistry
+from .compat import CompatResult, can_read
 
 #: Event types in the contract's order; one ``<type>.avsc`` each.
 EVENT_TYPES: tuple[str, ...] = ("access", "share", "transfer", "consent", "membership")
 WORKING = "working"
+
+
+class SchemaLookup(Protocol):
+    """A schema registry's answer for a schema id, or None when it has none (its failures raised as
+    :class:`~privaudit.errors.RegistryUnavailable` or :class:`~privaudit.errors.RegistryError`): the
+    HTTP client :class:`~.schema_registry.SchemaRegistry`, or a stand-in."""
+
+    def schema(self, schema_id: int) -> dict[str, Any] | None: ...
 
 
 @dataclass(frozen=True)
@@ -77,7 +85,7 @@ class SchemaSet:
     """All schema versions under one directory, indexed for decoding."""
 
     def __init__(self, root: Path | None = None, *, confluent_ids: str | Path | None = None,
-                 registry: SchemaRegistry | None = None) -> None:
+                 registry: SchemaLookup | None = None) -> None:
         self.root = Path(root) if root is not None else Path(str(resources.files(__package__)))
         self.working: dict[str, WriterSchema] = {
             t: _load(self.root / "avro" / f"{t}.avsc", t, WORKING) for t in EVENT_TYPES
@@ -108,7 +116,7 @@ class SchemaSet:
         self.by_confluent_id = self._confluent_ids(Path(table)) if table is not None else {}
         self.registry = registry
         self._registered: dict[int, WriterSchema | str] = {}  # the registry's ids, as looked up
-        self._by_name = {_full_name(s.raw): t for t, s in self.working.items()}
+        self._by_name = {name: t for t, s in self.working.items() if (name := _full_name(s.raw)) is not None}
 
     def confluent_writer(self, schema_id: int) -> WriterSchema:
         """The writer schema of a Confluent-framed record: from the id table, else (with a
@@ -136,7 +144,7 @@ class SchemaSet:
             raise DecodeError(found)
         return found
 
-    def _registered_writer(self, schema_id: int, registry: SchemaRegistry) -> WriterSchema | str:
+    def _registered_writer(self, schema_id: int, registry: SchemaLookup) -> WriterSchema | str:
         """The writer schema of a registry id, or why there is none."""
         where = f"Confluent schema id {schema_id}"
         answer = registry.schema(schema_id)
@@ -161,12 +169,23 @@ class SchemaSet:
         if event_type is None:
             return (f"{where}: the registry's schema {name or '(not a record)'} is none of the contract's "
                     f"types ({', '.join(self._by_name)})")
-        from .compat import can_read  # compat imports this module
-
         problems = can_read(self.working[event_type].raw, raw)
         if problems:
             return f"{where}: {name} as registered cannot be read as {event_type}: {'; '.join(problems)}"
         return WriterSchema(event_type, f"registry-{schema_id}", raw, parsed, fp)
+
+    def check_backward(self) -> list[CompatResult]:
+        """Whether each working schema reads all data written with the last released one (BACKWARD,
+        as a schema registry means it), one result per event type in the contract's order."""
+        results = []
+        for event_type in EVENT_TYPES:
+            released = self.latest_released(event_type)
+            if released is None:
+                results.append(CompatResult(event_type, None, True, ()))
+                continue
+            problems = can_read(self.working[event_type].raw, released.raw)
+            results.append(CompatResult(event_type, released.version, not problems, problems))
+        return results
 
     def latest_released(self, event_type: str) -> WriterSchema | None:
         versions = self.released[event_type]

@@ -32,7 +32,7 @@ class StandInRegistry:
     @property
     def url(self) -> str:
         host, port = self._server.server_address[:2]
-        return f"http://{host}:{port}"
+        return f"http://{host!s}:{port}"
 
     def add(self, schema: str | dict[str, Any], schema_type: str | None = None, **extra: Any) -> int:
         """Register ``schema`` (the same text twice gets the same id, as a registry does)."""

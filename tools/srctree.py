@@ -10,7 +10,11 @@ that tree first on its search paths, and rewrites the tree's paths in the tool's
 repository's files::
 
     python tools/srctree.py mypy                 # mypy, configured in pyproject.toml
-    python tools/srctree.py lint-imports         # import-linter's contracts, in pyproject.toml
+    python tools/srctree.py --in-tree lint-imports "$PWD/pyproject.toml"
+
+``--in-tree`` runs the tool from the tree's directory, for a tool that puts its working directory
+first on its import path (import-linter does): the repository's own ``privaudit/`` would hide the
+tree there. Give such a tool its files as absolute paths.
 """
 
 from __future__ import annotations
@@ -56,22 +60,26 @@ def _source_dir(package: str, mapping: dict[str, str]) -> Path:
 
 
 def main(argv: list[str]) -> int:
+    in_tree = argv[:1] == ["--in-tree"]
+    argv = argv[1:] if in_tree else argv
     if not argv:
         print(__doc__, file=sys.stderr)
         return 2
     tree = build()
+    if os.sep in argv[0]:  # a path from here: the tool may run from the tree's directory
+        argv[0] = os.path.abspath(argv[0])
     env = dict(os.environ)
     for name in ("MYPYPATH", "PYTHONPATH"):  # the tree before the editable install's finder
         env[name] = os.pathsep.join(filter(None, [str(tree), env.get(name)]))
-    proc = subprocess.run(argv, cwd=REPO, env=env, capture_output=True, text=True)
+    proc = subprocess.run(argv, cwd=tree if in_tree else REPO, env=env, capture_output=True, text=True)
     # the tree's files as the tool names them: relative to the repository, or absolute
-    in_tree = re.compile("|".join(re.escape(str(root)) + r"/[\w/.-]+\.py" for root in (tree.relative_to(REPO), tree)))
+    tree_path = re.compile("|".join(re.escape(str(root)) + r"/[\w/.-]+\.py" for root in (tree.relative_to(REPO), tree)))
 
     def in_repo(match: re.Match[str]) -> str:
         return os.path.relpath(os.path.realpath(REPO / match.group(0)), REPO)
 
-    sys.stdout.write(in_tree.sub(in_repo, proc.stdout))
-    sys.stderr.write(in_tree.sub(in_repo, proc.stderr))
+    sys.stdout.write(tree_path.sub(in_repo, proc.stdout))
+    sys.stderr.write(tree_path.sub(in_repo, proc.stderr))
     return proc.returncode
 
 

@@ -34,12 +34,12 @@ from collections import deque
 from collections.abc import Callable
 from dataclasses import dataclass, field
 from datetime import UTC, datetime, timedelta
+from typing import Any
 
-from privaudit.bus import Record
-from privaudit.bus.clients import TP, Consumer
+from privaudit.bus import TP, Consumer, Record
 
 from .config import AlertingConfig
-from .groups import Delivery, Group, group_of
+from .groups import Delivery, Group, Status, group_of
 from .history import History
 from .sinks import Sink
 
@@ -128,10 +128,12 @@ class Dispatcher:
     # -- 1. ingest ----------------------------------------------------------------------------
 
     def ingest(self, records: list[Record]) -> None:
-        parsed: list[tuple[Record, dict | None, Group | None]] = []
+        parsed: list[tuple[Record, dict[str, Any] | None, Group | None]] = []
         for r in records:
             self.totals.records += 1
             try:
+                if r.value is None:
+                    raise ValueError("a tombstone (no value)")
                 v = json.loads(r.value)
                 fresh = group_of(v, self.config.group_window)  # reads occurred_at, rule, service
                 uuid.UUID(str(v["event_id"]))  # the history keeps it as a UUID
@@ -142,9 +144,9 @@ class Dispatcher:
                 continue
             parsed.append((r, v, fresh))
         opened: dict[str, Group] = {}
-        for _, _, g in parsed:
-            if g is not None and g.key not in self.groups:
-                opened.setdefault(g.key, g)  # the first violation seen is the notification's example
+        for _, _, new in parsed:
+            if new is not None and new.key not in self.groups:
+                opened.setdefault(new.key, new)  # the first violation seen is the notification's example
         known = self.history.load(list(opened)) if opened else {}
         now = self.clock()
         for key, g in opened.items():
@@ -152,26 +154,25 @@ class Dispatcher:
             g.count = max((c for _, c, _ in before.values()), default=0)  # counted before a restart
             for name in self.config.sinks_for(g.severity, g.rule, g.service):
                 status, _, attempts = before.get(name, ("pending", 0, 0))
-                d = Delivery(name, status if status in ("delivered", "rejected") else "pending", attempts,
-                             due=now + self.config.group_wait)
+                d = Delivery(name, _kept(status), attempts, due=now + self.config.group_wait)
                 g.deliveries[name] = d
             self.groups[key] = g
             self.totals.groups += 1
-        for r, v, fresh in parsed:
+        for r, v, seen in parsed:
             tp = (r.topic, r.partition)
             queue = self._pending.setdefault(tp, deque())
-            if v is None or fresh is None:
+            if v is None or seen is None:
                 queue.append((r.offset, None))
                 continue
-            g = self.groups[fresh.key]
-            self._group_tp.setdefault(g.key, tp)
-            if g.add(v, fresh.first_seen):
+            group = self.groups[seen.key]
+            self._group_tp.setdefault(group.key, tp)
+            if group.add(v, seen.first_seen):
                 self.totals.violations += 1
             else:
                 self.totals.repeats += 1
-            if self._latest_event is None or fresh.first_seen > self._latest_event:
-                self._latest_event = fresh.first_seen
-            queue.append((r.offset, g.key))
+            if self._latest_event is None or seen.first_seen > self._latest_event:
+                self._latest_event = seen.first_seen
+            queue.append((r.offset, group.key))
 
     # -- 2. deliver ---------------------------------------------------------------------------
 
@@ -270,3 +271,8 @@ class Dispatcher:
             if not self.groups[key].done:
                 del self.groups[key]
             self._group_tp.pop(key, None)
+
+
+def _kept(status: str) -> Status:
+    """A delivery's status as the history has it: done stays done; anything else is tried again."""
+    return "delivered" if status == "delivered" else "rejected" if status == "rejected" else "pending"

@@ -9,10 +9,10 @@ from __future__ import annotations
 from datetime import UTC, datetime, timedelta
 from typing import Protocol
 
-from privaudit.store import Store
+from privaudit.store import Statements
 from privaudit.store.ddl import ALERT_COLUMN_NAMES
 
-from .groups import Group
+from .groups import Delivery, Group
 
 #: group key -> sink -> (status, count, attempts)
 Known = dict[str, dict[str, tuple[str, int, int]]]
@@ -24,7 +24,7 @@ class History(Protocol):
 
 
 class ClickHouseHistory:
-    def __init__(self, store: Store) -> None:
+    def __init__(self, store: Statements) -> None:
         self.store = store
         self._last = datetime.now(UTC)
 
@@ -44,14 +44,14 @@ class ClickHouseHistory:
         rows = []
         for g in groups:
             stamp = self._stamp()
-            sinks = list(g.deliveries.values()) or [None]
+            sinks: list[Delivery | None] = [*g.deliveries.values()] or [None]  # None: a row saying "unrouted"
             for d in sinks:
                 rows.append((
-                    g.key, d.sink if d else "", g.rule, g.severity, g.service, g.party, g.window_start, g.window_end,
-                    g.first_seen, g.last_seen, g.count, d.status if d else "unrouted", d.attempts if d else 0,
-                    (d.last_error if d else "")[:1000], str(g.example.get("event_id")),
-                    str(g.example.get("subject_id") or ""), str(g.example.get("policy_version") or ""),
-                    d.notified_at if d else None, stamp,
+                    g.key, d.sink if d is not None else "", g.rule, g.severity, g.service, g.party, g.window_start,
+                    g.window_end, g.first_seen, g.last_seen, g.count, d.status if d is not None else "unrouted",
+                    d.attempts if d is not None else 0, (d.last_error if d is not None else "")[:1000],
+                    str(g.example.get("event_id")), str(g.example.get("subject_id") or ""),
+                    str(g.example.get("policy_version") or ""), d.notified_at if d is not None else None, stamp,
                 ))
         if rows:
             self.store.insert("alerts", [list(c) for c in zip(*rows, strict=True)], ALERT_COLUMN_NAMES)

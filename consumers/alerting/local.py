@@ -150,7 +150,8 @@ class LocalAlertmanager:
     def alerts(self) -> list[dict[str, Any]]:
         """What its API v2 holds now."""
         with urllib.request.urlopen(f"{self.url}/api/v2/alerts", timeout=5) as response:
-            return json.loads(response.read())
+            alerts: list[dict[str, Any]] = json.loads(response.read())
+        return alerts
 
     def stop(self) -> None:
         if self._proc is not None and self._proc.poll() is None:

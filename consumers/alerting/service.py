@@ -4,7 +4,7 @@ from __future__ import annotations
 
 from privaudit.bus import ClientName, make_consumer
 from privaudit.settings import TOPIC_VIOLATIONS
-from privaudit.store import Store
+from privaudit.store import Statements
 
 from .config import AlertingConfig
 from .dispatcher import Dispatcher
@@ -14,7 +14,7 @@ from .sinks import Sink
 DEFAULT_GROUP = "privaudit-alerts"
 
 
-def make_dispatcher(config: AlertingConfig, bootstrap: str, store: Store, *, client: ClientName = "kafka-python",
+def make_dispatcher(config: AlertingConfig, bootstrap: str, store: Statements, *, client: ClientName = "kafka-python",
                     group: str = DEFAULT_GROUP) -> Dispatcher:
     sinks = {name: Sink(name, sink, config.dashboard_url) for name, sink in config.sinks.items()}
     holder: list[Dispatcher] = []

@@ -179,14 +179,14 @@ class Sink:
     def send(self, groups: list[Group]) -> dict[str, tuple[str, str]]:
         """``{group key: (status, error)}``: ``delivered``, ``rejected`` or ``retrying``."""
         if self.config.type == "alertmanager":
-            body = [alertmanager_alert(g, self.dashboard_url) for g in groups]
-            outcome = self._post(f"{self.config.url.rstrip('/')}/api/v2/alerts", body, {})
+            alerts = [alertmanager_alert(g, self.dashboard_url) for g in groups]
+            outcome = self._post(f"{self.config.url.rstrip('/')}/api/v2/alerts", alerts, {})
             return {g.key: outcome for g in groups}
         out = {}
         for g in groups:
             headers: dict[str, str] = {"X-Privaudit-Group": g.key}
             if self.config.type == "webhook":
-                body: Any = webhook_body(g, self.dashboard_url)
+                body = webhook_body(g, self.dashboard_url)
             elif self.config.type == "slack":
                 body = slack_body(g, self.dashboard_url)
             else:

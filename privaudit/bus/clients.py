@@ -1,9 +1,7 @@
-"""Two Kafka clients behind one small interface: kafka-python (the default) and confluent-kafka.
-
-Measured on these machines, kafka-python consumes about 31k msg/s and confluent-kafka
-about 900k msg/s on the same broker, so the pipeline takes either: ``make_consumer("confluent", ...)``.
-The consumer and producer expose only what the pipeline uses; broker errors become
-:class:`~privaudit.errors.BrokerError`.
+"""The small interface the pipeline has of Kafka, which two clients implement: kafka-python
+(:mod:`.kafka_python`, the default) and confluent-kafka (:mod:`.confluent`, which reads many times
+faster; docs/benchmarks.md); :mod:`.factory` makes either. The consumer and producer expose only
+what the pipeline uses; broker errors become :class:`~privaudit.errors.BrokerError`.
 
 Lag uses the high watermark carried by fetch responses, not ListOffsets: the Tansu 0.6 broker used
 locally answers ListOffsets(latest) with the last record batch's base offset + 1 (measured: 41 for
@@ -15,7 +13,7 @@ from __future__ import annotations
 import threading
 from collections.abc import Callable, Sequence
 from dataclasses import dataclass
-from typing import Any, Literal, Protocol
+from typing import Literal, Protocol
 
 from privaudit.backoff import with_backoff
 from privaudit.errors import BrokerError
@@ -31,7 +29,7 @@ class Record:
     partition: int
     offset: int
     key: bytes | None
-    value: bytes
+    value: bytes | None  # None: a tombstone (what a log-compaction delete writes), never an event
     timestamp_ms: int
 
 
@@ -55,7 +53,8 @@ class Consumer(Protocol):
 
 
 class Producer(Protocol):
-    def send(self, topic: str, value: bytes, key: bytes | None = None, headers: Headers | None = None) -> None: ...
+    def send(self, topic: str, value: bytes | None, key: bytes | None = None,
+             headers: Headers | None = None) -> None: ...
     def flush(self, timeout_s: float) -> None: ...
     def close(self, timeout_s: float = 5.0) -> None: ...
 
@@ -63,40 +62,8 @@ class Producer(Protocol):
 Listener = Callable[[set[TP]], None]
 
 
-def make_consumer(
-    client: ClientName,
-    bootstrap: str,
-    group: str,
-    topics: list[str],
-    *,
-    on_assign: Listener,
-    on_revoke: Listener,
-    session_timeout_ms: int = 6000,
-    client_id: str = "privaudit-consumer",
-) -> Consumer:
-    """A group member subscribed to ``topics``, auto-commit off, reading from the start when new."""
-    if client == "confluent":
-        from .confluent import ConfluentConsumer
-
-        return ConfluentConsumer(bootstrap, group, topics, on_assign, on_revoke, session_timeout_ms, client_id)
-    from .kafka_python import KafkaPythonConsumer
-
-    return KafkaPythonConsumer(bootstrap, group, topics, on_assign, on_revoke, session_timeout_ms, client_id)
-
-
-def make_producer(client: ClientName, bootstrap: str, **options: Any) -> Producer:
-    """An idempotent-as-possible producer: ``acks=all``, retries, one request in flight (ordering)."""
-    if client == "confluent":
-        from .confluent import ConfluentProducer
-
-        return ConfluentProducer(bootstrap, **options)
-    from .kafka_python import KafkaPythonProducer
-
-    return KafkaPythonProducer(bootstrap, **options)
-
-
 #: One record to publish: (topic, value, key, headers).
-Message = tuple[str, bytes, bytes | None, Headers | None]
+Message = tuple[str, bytes | None, bytes | None, Headers | None]
 
 
 def publish(producer: Producer, messages: Sequence[Message], *, stop: threading.Event, what: str,

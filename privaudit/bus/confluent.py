@@ -82,11 +82,15 @@ class ConfluentConsumer:
             raise broker_error("poll", exc) from exc
         out = []
         for m in messages:
-            if m.error() is not None:
-                if m.error().code() == -191:  # _PARTITION_EOF: not an error
+            error = m.error()
+            if error is not None:
+                if error.code() == KafkaError._PARTITION_EOF:  # the end of a partition: not an error
                     continue
-                raise BrokerError(f"poll: {m.error()}")
-            out.append(Record(m.topic(), m.partition(), m.offset(), m.key(), m.value(), m.timestamp()[1]))
+                raise BrokerError(f"poll: {error}")
+            topic, partition, offset = m.topic(), m.partition(), m.offset()
+            if topic is None or partition is None or offset is None:  # only error events lack them
+                raise BrokerError(f"poll: a message without a topic, partition or offset: {m!r}")
+            out.append(Record(topic, partition, offset, m.key(), m.value(), m.timestamp()[1]))
         return out
 
     def commit(self, offsets: dict[TP, int]) -> None:
@@ -143,7 +147,8 @@ class ConfluentProducer:
         if err is not None:
             self.errors.append(str(err))
 
-    def send(self, topic: str, value: bytes, key: bytes | None = None, headers: Headers | None = None) -> None:
+    def send(self, topic: str, value: bytes | None, key: bytes | None = None,
+             headers: Headers | None = None) -> None:
         while True:
             try:
                 self._producer.produce(topic, value=value, key=key, headers=headers or [], on_delivery=self._delivered)

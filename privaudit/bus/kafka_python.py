@@ -23,7 +23,7 @@ from .clients import TP, Headers, Listener, Record, broker_error
 _REFUSED = (CommitFailedError, IllegalGenerationError, RebalanceInProgressError, UnknownMemberIdError)
 
 
-class _Rebalance(ConsumerRebalanceListener):
+class _Rebalance(ConsumerRebalanceListener):  # type: ignore[misc]  # kafka-python has no type hints
     def __init__(self, on_assign: Listener, on_revoke: Listener) -> None:
         self.on_assign, self.on_revoke = on_assign, on_revoke
 
@@ -89,7 +89,8 @@ class KafkaPythonConsumer:
         return {(tp.topic, tp.partition) for tp in self._consumer.assignment()}
 
     def committed(self, tp: TP) -> int | None:
-        return self._consumer.committed(TopicPartition(*tp))
+        offset = self._consumer.committed(TopicPartition(*tp))
+        return None if offset is None else int(offset)
 
     #: begin() seeks: records of the partition returned before may come from where the client was.
     #: (Seen: a partition revoked and given back to the same member in one rebalance kept its fetch
@@ -107,7 +108,8 @@ class KafkaPythonConsumer:
         return offset
 
     def highwater(self, tp: TP) -> int | None:
-        return self._consumer.highwater(TopicPartition(*tp))
+        high = self._consumer.highwater(TopicPartition(*tp))
+        return None if high is None else int(high)
 
     def close(self) -> None:
         self._consumer.close(autocommit=False)
@@ -129,7 +131,8 @@ class KafkaPythonProducer:
             raise broker_error(f"cannot connect a producer to {bootstrap}", exc) from exc
         self.errors: list[BaseException] = []
 
-    def send(self, topic: str, value: bytes, key: bytes | None = None, headers: Headers | None = None) -> None:
+    def send(self, topic: str, value: bytes | None, key: bytes | None = None,
+             headers: Headers | None = None) -> None:
         try:
             future = self._producer.send(topic, value=value, key=key, headers=headers or [])
         except KafkaError as exc:

@@ -20,6 +20,7 @@ from privaudit.schemas.models import (
     AccessEvent,
     ConsentEvent,
     Event,
+    MembershipEvent,
     ShareEvent,
     TransferEvent,
 )
@@ -69,11 +70,10 @@ class Checker:
     def check(self, event: Event) -> list[Violation]:
         """Verdicts for one event, sorted by rule id; records the event in the state."""
         ms = to_millis(event.occurred_at)
-        kind = event.type
-        if kind == "consent":
-            return self._consent(event, ms)  # type: ignore[arg-type]
-        if kind == "membership":
-            self.state.record_membership(event.subject_id, ms, event.change)  # type: ignore[union-attr]
+        if isinstance(event, ConsentEvent):
+            return self._consent(event, ms)
+        if isinstance(event, MembershipEvent):
+            self.state.record_membership(event.subject_id, ms, event.change)
             return []
         version = self.policy.version_at(ms)
         if version is None:
@@ -83,11 +83,11 @@ class Checker:
                 f"policy {self.policy.policy_id} ({first.label}, in force from "
                 f"{first.effective_from.isoformat()})"
             )
-        if kind == "access":
-            return self._access(event, ms, version)  # type: ignore[arg-type]
-        if kind == "share":
-            return self._share(event, ms, version)  # type: ignore[arg-type]
-        return self._transfer(event, ms, version)  # type: ignore[arg-type]
+        if isinstance(event, AccessEvent):
+            return self._access(event, ms, version)
+        if isinstance(event, ShareEvent):
+            return self._share(event, ms, version)
+        return self._transfer(event, ms, version)
 
     def snapshot(self) -> dict[str, Any]:
         return self.state.snapshot()
@@ -253,8 +253,8 @@ class Checker:
         gathered from every partition, in time order."""
         threshold = v.bulk_threshold
         distinct = 0
-        if not _blank(actor_id):
-            distinct = self.state.touch(actor_id, ms, subject_id, v.bulk_window_ms, self._keep_ms)  # type: ignore[arg-type]
+        if actor_id and not actor_id.isspace():  # an actor to count (PA-010 covers a blank one)
+            distinct = self.state.touch(actor_id, ms, subject_id, v.bulk_window_ms, self._keep_ms)
         if distinct > threshold:
             minutes = v.bulk_window_ms // 60_000
             self._add(out, "PA-012", v, f"actor {actor_id!r} touched {distinct} distinct subjects in {minutes} min "

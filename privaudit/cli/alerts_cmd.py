@@ -9,13 +9,21 @@ from typing import Any
 
 import click
 
+from privaudit.bus import ClientName
 from privaudit.consumers.alerting import load_alerting
 from privaudit.consumers.alerting.service import DEFAULT_GROUP, make_dispatcher
 from privaudit.settings import ENV_ALERTING
 from privaudit.signals import install_stop_signals
 from privaudit.store import Retrying
 
-from .pipeline_cmd import _dsn, bootstrap_option, clickhouse_option, data_dir_option, startup_wait_option
+from .options import (
+    bootstrap_option,
+    clickhouse_option,
+    data_dir_option,
+    kafka_client_option,
+    startup_wait_option,
+    store_dsn,
+)
 from .startup import open_dependencies
 from .terminal import Output
 
@@ -29,21 +37,20 @@ from .terminal import Output
 @data_dir_option
 @startup_wait_option
 @click.option("--group", default=DEFAULT_GROUP, show_default=True, help="Kafka consumer group.")
-@click.option("--kafka-client", type=click.Choice(["kafka-python", "confluent"]), default="kafka-python",
-              show_default=True)
+@kafka_client_option
 @click.option("--until-idle", type=float, default=None, metavar="SECONDS",
               help="Exit once every alert is delivered and nothing came for this long.")
 @click.option("--json", "json_mode", is_flag=True, help="Print the final summary as JSON.")
 def alerts(alerting_path: Path, bootstrap: str, dsn: str | None, data_dir: str, startup_wait: float, group: str,
-           kafka_client: str, until_idle: float | None, json_mode: bool) -> None:
+           kafka_client: ClientName, until_idle: float | None, json_mode: bool) -> None:
     """Notify on-call of violations: privaudit.violations to Alertmanager, webhooks, Slack, PagerDuty."""
     config = load_alerting(alerting_path)
     stop = threading.Event()
     install_stop_signals(stop)
-    store = open_dependencies(_dsn(dsn, data_dir), bootstrap, stop=stop, wait_s=startup_wait)
+    store = open_dependencies(store_dsn(dsn, data_dir), bootstrap, stop=stop, wait_s=startup_wait)
     try:
         # its history is retried while the store is unavailable, as the consumers' statements are
-        dispatcher = make_dispatcher(config, bootstrap, Retrying(store, stop), client=kafka_client, group=group)  # type: ignore[arg-type]
+        dispatcher = make_dispatcher(config, bootstrap, Retrying(store, stop), client=kafka_client, group=group)
         totals = dispatcher.run(stop, idle_exit_s=until_idle)
     finally:
         store.close()

@@ -15,7 +15,7 @@ from privaudit.policy import load_policy
 from privaudit.settings import ENV_DASHBOARD_TOKEN
 from privaudit.signals import install_stop_signals
 
-from .pipeline_cmd import _dsn, clickhouse_option, data_dir_option, startup_wait_option
+from .options import clickhouse_option, data_dir_option, startup_wait_option, store_dsn
 from .startup import open_dependencies
 from .terminal import Output
 
@@ -35,7 +35,7 @@ def dashboard(host: str, port: int, dsn: str | None, data_dir: str, startup_wait
     policy = load_policy(policy_path)
     stop = threading.Event()
     install_stop_signals(stop)
-    store = open_dependencies(_dsn(dsn, data_dir), None, stop=stop, wait_s=startup_wait)
+    store = open_dependencies(store_dsn(dsn, data_dir), None, stop=stop, wait_s=startup_wait)
     try:
         server = serve_dashboard(store, policy, host=host, port=port, token=os.environ.get(ENV_DASHBOARD_TOKEN) or None)
         Output().line(f"dashboard: {server.url}  (Ctrl-C to stop)")

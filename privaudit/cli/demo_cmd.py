@@ -17,10 +17,11 @@ import sys
 import threading
 import time
 from pathlib import Path
+from typing import Any
 
 import click
 
-from privaudit.bus import LocalBroker, ensure_topics
+from privaudit.bus import ClientName, LocalBroker, ensure_topics
 from privaudit.checker import Checker
 from privaudit.consumers import ConsumerConfig
 from privaudit.consumers.alerting import load_alerting
@@ -34,6 +35,7 @@ from privaudit.signals import Companion, install_stop_signals
 from privaudit.store import Store
 
 from .check import check_lines
+from .options import kafka_client_option
 from .pipeline_cmd import check_consumers, simulate_events
 from .terminal import Output
 
@@ -47,8 +49,7 @@ from .terminal import Output
 @click.option("--consumers", type=int, default=1, show_default=True, help="Consumer threads in one group.")
 @click.option("--processes", type=click.IntRange(min=0), default=0, show_default=True,
               help="Consumers in processes of their own instead of threads (to check on more than one core).")
-@click.option("--kafka-client", type=click.Choice(["kafka-python", "confluent"]), default="kafka-python",
-              show_default=True)
+@kafka_client_option
 @click.option("--alerting", "alerting_path", type=click.Path(dir_okay=False, exists=True, path_type=Path), default=None,
               help="Also run the alert dispatcher, routing as this file says (e.g. to your Alertmanager).")
 @click.option("--dashboard/--no-dashboard", "serve", default=None,
@@ -56,8 +57,9 @@ from .terminal import Output
 @click.option("--dashboard-port", type=int, default=8750, show_default=True,
               help="Port of the dashboard (0: a free one).")
 @click.option("--json", "json_mode", is_flag=True, help="Print the summary as JSON.")
-def demo(events: int, seed: int, data_dir: Path, partitions: int, consumers: int, processes: int, kafka_client: str,
-         alerting_path: Path | None, serve: bool | None, dashboard_port: int, json_mode: bool) -> None:
+def demo(events: int, seed: int, data_dir: Path, partitions: int, consumers: int, processes: int,
+         kafka_client: ClientName, alerting_path: Path | None, serve: bool | None, dashboard_port: int,
+         json_mode: bool) -> None:
     """Run the whole pipeline locally on simulated services, summarise what it found, and serve
     the dashboard on it."""
     check_consumers(consumers, processes)
@@ -84,14 +86,14 @@ def demo(events: int, seed: int, data_dir: Path, partitions: int, consumers: int
             store.migrate()
             consumers_done, alerts_stop = threading.Event(), threading.Event()
             if alerting is not None:
-                dispatcher = make_dispatcher(alerting, broker.bootstrap, store, client=kafka_client)  # type: ignore[arg-type]
+                dispatcher = make_dispatcher(alerting, broker.bootstrap, store, client=kafka_client)
                 alerts = Companion(dispatcher.run, stop, name="alerts", stop=alerts_stop,
                                    idle_exit_s=None if serve else 2.0, may_exit=consumers_done.is_set)
                 alerts.start()
             out.note("consuming until caught up ...")
             try:
                 result = run_consumers(
-                    ConsumerConfig(bootstrap=broker.bootstrap, client=kafka_client),  # type: ignore[arg-type]
+                    ConsumerConfig(bootstrap=broker.bootstrap, client=kafka_client),
                     store, policy, consumers=consumers, processes=processes, partitions=partitions, idle_exit_s=3.0,
                     stop=stop,
                 )
@@ -139,7 +141,7 @@ def demo(events: int, seed: int, data_dir: Path, partitions: int, consumers: int
         raise SystemExit(1)
 
 
-def _report(out: Output, summary: dict, jsonl: Path, data_dir: Path) -> None:
+def _report(out: Output, summary: dict[str, Any], jsonl: Path, data_dir: Path) -> None:
     if out.json_mode:
         out.json(summary)
         return
@@ -171,7 +173,7 @@ def _invoked_as() -> str:
     return "privaudit"
 
 
-def _summary(store: Store, dlq: int) -> dict:
+def _summary(store: Store, dlq: int) -> dict[str, Any]:
     db = store.database
     _, by_type = store.query(f"SELECT type, count() FROM {db}.events GROUP BY type")
     _, by_rule = store.query(f"SELECT rule, count() FROM {db}.violations GROUP BY rule")

@@ -11,7 +11,7 @@ from typing import Any
 import click
 
 from privaudit import settings as cfg
-from privaudit.bus import LocalBroker, ensure_topics
+from privaudit.bus import ClientName, LocalBroker, ensure_topics
 from privaudit.consumers import ConsumerConfig
 from privaudit.consumers.alerting import load_alerting
 from privaudit.consumers.alerting.service import make_dispatcher
@@ -28,34 +28,18 @@ from privaudit.store import Retrying, Store, shown_dsn
 from privaudit.store import migrations as mig
 from privaudit.store.ddl import Target
 
+from .options import (
+    bootstrap_option,
+    clickhouse_option,
+    cluster_option,
+    data_dir_option,
+    kafka_client_option,
+    retention_option,
+    startup_wait_option,
+    store_dsn,
+)
 from .startup import open_dependencies
 from .terminal import Output
-
-ENV = {"show_envvar": True}
-
-
-def _dsn(value: str | None, data_dir: str) -> str:
-    return value or cfg.default_dsn(data_dir)
-
-
-bootstrap_option = click.option("--bootstrap", envvar=cfg.ENV_BOOTSTRAP, default=cfg.DEFAULT_BOOTSTRAP,
-                                show_default=True, help="Kafka bootstrap servers.", **ENV)
-clickhouse_option = click.option("--clickhouse", "dsn", envvar=cfg.ENV_CLICKHOUSE_DSN, default=None,
-                                 help="ClickHouse DSN: chdb:///DIR (embedded) or http(s)://host:8123 "
-                                      "[default: chdb://DATA_DIR/clickhouse].", **ENV)
-data_dir_option = click.option("--data-dir", envvar=cfg.ENV_DATA_DIR, default=cfg.DEFAULT_DATA_DIR, show_default=True,
-                               help="Where the embedded store lives.", **ENV)
-retention_option = click.option("--retention-days", envvar=cfg.ENV_RETENTION_DAYS, type=int, default=None,
-                                 help=f"Set the TTL of events and violations, in days (at least "
-                                      f"{cfg.MIN_RETENTION_DAYS}) [default: keep the store's setting; "
-                                      f"{cfg.MIN_RETENTION_DAYS} for a new store].", **ENV)
-startup_wait_option = click.option(
-    "--startup-wait", type=click.FloatRange(min=0), envvar=cfg.ENV_STARTUP_WAIT, default=cfg.DEFAULT_STARTUP_WAIT_S,
-    show_default=True, metavar="SECONDS",
-    help="At start, how long to keep trying a ClickHouse server or broker (or a --schema-registry) that cannot "
-         "be reached yet (0: fail at once). Once running, an outage is waited out however long it lasts.", **ENV)
-cluster_option = click.option("--cluster", envvar=cfg.ENV_CLUSTER, default=None,
-                              help="Render DDL ON CLUSTER with Replicated + Distributed tables.", **ENV)
 
 
 @click.command()
@@ -122,8 +106,7 @@ def _consume_options(f: Any) -> Any:
         click.option("--policy", "policy_path", type=click.Path(dir_okay=False, path_type=Path), default=None,
                      help="Policy file (default: the shipped one)."),
         click.option("--group", default="privaudit-audit", show_default=True, help="Kafka consumer group."),
-        click.option("--kafka-client", type=click.Choice(["kafka-python", "confluent"]), default="kafka-python",
-                     show_default=True),
+        kafka_client_option,
         click.option("--consumers", type=int, default=1, show_default=True, help="Consumer threads in this process."),
         click.option("--processes", type=click.IntRange(min=0), default=0, show_default=True,
                      help="Run this many consumers in processes of their own, served the store by this one "
@@ -188,7 +171,7 @@ def check_consumers(consumers: int, processes: int) -> None:
 
 
 def _consume(*, bootstrap: str, dsn: str | None, data_dir: str, retention_days: int | None, policy_path: Path | None,
-             group: str, kafka_client: str, consumers: int, processes: int, partitions: int, bulk_stage: bool,
+             group: str, kafka_client: ClientName, consumers: int, processes: int, partitions: int, bulk_stage: bool,
              until_idle: float | None, metrics_port: int | None, metrics_host: str, max_records: int,
              max_subjects: int, json_mode: bool, startup_wait: float, confluent_ids: Path | None = None,
              schema_registry: str | None = None,
@@ -203,7 +186,7 @@ def _consume(*, bootstrap: str, dsn: str | None, data_dir: str, retention_days: 
     alerting = load_alerting(alerting_path) if alerting_path else None
     stop = threading.Event()
     install_stop_signals(stop)
-    store = open_dependencies(_dsn(dsn, data_dir), bootstrap, stop=stop, wait_s=startup_wait,
+    store = open_dependencies(store_dsn(dsn, data_dir), bootstrap, stop=stop, wait_s=startup_wait,
                               retention_days=retention_days, partitions=partitions, schema_registry=schema_registry)
     companions: list[Companion] = []
     dispatcher = server = None
@@ -211,7 +194,7 @@ def _consume(*, bootstrap: str, dsn: str | None, data_dir: str, retention_days: 
         consumers_done = threading.Event()
         if alerting is not None:
             # its history is retried while the store is unavailable, as the consumers' statements are
-            dispatcher = make_dispatcher(alerting, bootstrap, Retrying(store, stop), client=kafka_client)  # type: ignore[arg-type]
+            dispatcher = make_dispatcher(alerting, bootstrap, Retrying(store, stop), client=kafka_client)
             companions.append(Companion(dispatcher.run, stop, name="alerts", stop=stop, idle_exit_s=until_idle,
                                         may_exit=consumers_done.is_set))
         if dashboard_port is not None:
@@ -220,7 +203,7 @@ def _consume(*, bootstrap: str, dsn: str | None, data_dir: str, retention_days: 
             click.echo(f"dashboard: {server.url}", err=True)
         for thread in companions:
             thread.start()
-        config = ConsumerConfig(bootstrap=bootstrap, group=group, client=kafka_client,  # type: ignore[arg-type]
+        config = ConsumerConfig(bootstrap=bootstrap, group=group, client=kafka_client,
                                 max_records=max_records, max_subjects=max_subjects or None,
                                 confluent_ids=str(confluent_ids) if confluent_ids else None,
                                 schema_registry=schema_registry)
@@ -269,7 +252,7 @@ def migrate(dsn: str | None, data_dir: str, retention_days: int | None, cluster:
         for statement in mig.render(Target("privaudit", retention_days or cfg.MIN_RETENTION_DAYS, cluster)):
             click.echo(statement + ";\n")
         return
-    store = Store.connect(_dsn(dsn, data_dir), cluster=cluster)
+    store = Store.connect(store_dsn(dsn, data_dir), cluster=cluster)
     try:
         applied = store.migrate(retention_days)
         days = store.retention_days()
@@ -287,7 +270,7 @@ def migrate(dsn: str | None, data_dir: str, retention_days: int | None, cluster:
 def sql(query: str, dsn: str | None, data_dir: str, json_mode: bool) -> None:
     """Run QUERY against the configured store. An embedded store held by a process serving the
     dashboard (privaudit run --dashboard-port, demo, dashboard) is queried through it, read-only."""
-    target = _dsn(dsn, data_dir)
+    target = store_dsn(dsn, data_dir)
     try:
         store = Store.connect(target)
     except StoreBusy:

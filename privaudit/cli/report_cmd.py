@@ -15,7 +15,7 @@ from privaudit.errors import ConfigError
 from privaudit.policy import load_policy
 from privaudit.store import Store
 
-from .pipeline_cmd import _dsn, clickhouse_option, data_dir_option
+from .options import clickhouse_option, data_dir_option, store_dsn
 from .terminal import Output
 
 
@@ -34,7 +34,7 @@ def report(month: str, out: Path | None, pdf: Path | None, dsn: str | None, data
     """Write the monthly inspection of access records (Safety Measures standard, Art. 8) as HTML."""
     period = Month.parse(month)
     policy = load_policy(policy_path)
-    store = Store.connect(_dsn(dsn, data_dir))
+    store = Store.connect(store_dsn(dsn, data_dir))
     try:
         store.migrate()
         text = render(gather(store, period), period, policy)

@@ -6,7 +6,6 @@ from pathlib import Path
 
 import click
 
-from privaudit.schemas.compat import check_backward
 from privaudit.schemas.registry import SchemaSet
 
 from .terminal import Output
@@ -31,7 +30,7 @@ def check_cmd(root: Path | None, json_mode: bool) -> None:
     BACKWARD as a schema registry means it: a reader on the working schema reads all data
     written with the last released schema. Exit 1 when any schema is incompatible.
     """
-    results = check_backward(SchemaSet(root))
+    results = SchemaSet(root).check_backward()
     out = Output(json_mode)
     if json_mode:
         out.json([r.as_dict() for r in results])

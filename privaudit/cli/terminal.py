@@ -10,7 +10,7 @@ import json
 import os
 import sys
 from collections.abc import Iterable, Sequence
-from typing import Any, TextIO
+from typing import IO, Any, TextIO
 
 import click
 from rich.console import Console
@@ -22,7 +22,7 @@ class UserError(click.ClickException):
 
     exit_code = 2
 
-    def show(self, file: TextIO | None = None) -> None:
+    def show(self, file: IO[Any] | None = None) -> None:
         click.echo(f"privaudit: error: {self.format_message()}", err=True, file=file)
 
 

@@ -14,6 +14,7 @@ from pathlib import Path
 
 import yaml
 from pydantic import ValidationError
+from pydantic_core import ErrorDetails
 
 from privaudit.errors import PolicyError
 from privaudit.schemas.models import format_loc
@@ -82,7 +83,7 @@ def parse_policy(text: str, source: str = "<string>") -> Policy:
     return compile_policy(doc, source)
 
 
-def _message(err: dict) -> str:
+def _message(err: ErrorDetails) -> str:
     if err["type"] == "extra_forbidden":
         return "unknown field (misspelt?)"
     if err["type"] == "missing":

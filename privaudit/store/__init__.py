@@ -2,8 +2,9 @@
 the same store reached from other processes (:mod:`.remote`), and statements retried while the
 store is unavailable (:mod:`.retry`)."""
 
-from .client import Store, as_utc, shown_dsn
+from .client import Rows, Statements, Store, as_utc, shown_dsn
 from .remote import RemoteSpec, RemoteStore, StoreServer
 from .retry import Retrying
 
-__all__ = ["RemoteSpec", "RemoteStore", "Retrying", "Store", "StoreServer", "as_utc", "shown_dsn"]
+__all__ = ["RemoteSpec", "RemoteStore", "Retrying", "Rows", "Statements", "Store", "StoreServer", "as_utc",
+           "shown_dsn"]

@@ -19,7 +19,7 @@ import tempfile
 import threading
 from collections.abc import Iterator, Sequence
 from datetime import UTC, datetime
-from typing import Any
+from typing import Any, Protocol, TypeAlias
 
 import clickhouse_connect
 import pyarrow as pa
@@ -31,8 +31,47 @@ from privaudit.settings import MIN_RETENTION_DAYS, shown_url
 from . import ddl, migrations
 from .arrow import to_arrow
 
+#: What an insert sends: an Arrow table, or (columns, names) for a table Arrow cannot describe.
+InsertData: TypeAlias = pa.Table | tuple[list[Sequence[Any]], list[str]]
+Rows = list[tuple[Any, ...]]
 
-class Store:
+
+class Statements(Protocol):
+    """What the pipeline's stages need of a store: a :class:`Store`, the same store in another
+    process (:class:`~.remote.RemoteStore`), or either with its statements retried
+    (:class:`~.retry.Retrying`)."""
+
+    dsn: str
+    database: str
+    cluster: str | None
+
+    def command(self, sql: str, parameters: dict[str, Any] | None = None) -> Any: ...
+
+    def query(self, sql: str, parameters: dict[str, Any] | None = None, *,
+              readonly: bool = False) -> tuple[list[str], Rows]: ...
+
+    def insert(self, table: str, columns_data: Sequence[Sequence[Any]], column_names: Sequence[str], *,
+               token: str | None = None) -> None: ...
+
+    def insert_data(self, table: str, data: InsertData, *, token: str | None = None) -> None: ...
+
+
+class BuildsInserts:
+    """The column-oriented ``insert`` of every store: the data is built where the call is made (in a
+    consumer process, or once before retries), then sent by the class's own ``insert_data``."""
+
+    def insert_data(self, table: str, data: InsertData, *, token: str | None = None) -> None:
+        raise NotImplementedError
+
+    def insert(self, table: str, columns_data: Sequence[Sequence[Any]], column_names: Sequence[str], *,
+               token: str | None = None) -> None:
+        """Column-oriented insert; ``token`` deduplicates a repeated insert of the same batch."""
+        if not columns_data or not len(columns_data[0]):
+            return
+        self.insert_data(table, insert_data(table, columns_data, column_names), token=token)
+
+
+class Store(BuildsInserts):
     """A ClickHouse database reached through one clickhouse-connect client (thread-safe here)."""
 
     def __init__(self, client: Any, dsn: str, database: str = "privaudit", cluster: str | None = None) -> None:
@@ -78,7 +117,7 @@ class Store:
             raise _store_error(exc) from exc
 
     def query(self, sql: str, parameters: dict[str, Any] | None = None, *,
-              readonly: bool = False) -> tuple[list[str], list[tuple[Any, ...]]]:
+              readonly: bool = False) -> tuple[list[str], Rows]:
         """``(column names, rows)``; ``readonly`` refuses anything but reading (ClickHouse's own check)."""
         try:
             with self._lock:
@@ -101,19 +140,6 @@ class Store:
             client.command("SET readonly = 1")
             self._readonly = client
         return self._readonly
-
-    def insert(
-        self,
-        table: str,
-        columns_data: Sequence[Sequence[Any]],
-        column_names: Sequence[str],
-        *,
-        token: str | None = None,
-    ) -> None:
-        """Column-oriented insert; ``token`` deduplicates a repeated insert of the same batch."""
-        if not columns_data or not len(columns_data[0]):
-            return
-        self.insert_data(table, insert_data(table, columns_data, column_names), token=token)
 
     def insert_data(self, table: str, data: InsertData, *, token: str | None = None) -> None:
         """Insert what :func:`insert_data` built (possibly in another process: see :mod:`.remote`)."""
@@ -212,10 +238,6 @@ def _quiet_stderr(said: list[str]) -> Iterator[None]:
             os.close(saved)
             scratch.seek(0)
             said.append(scratch.read().decode("utf-8", "replace"))
-
-
-#: What an insert sends: an Arrow table, or (columns, names) for a table Arrow cannot describe.
-InsertData = pa.Table | tuple[list[Sequence[Any]], list[str]]
 
 
 def insert_data(table: str, columns_data: Sequence[Sequence[Any]], column_names: Sequence[str]) -> InsertData:

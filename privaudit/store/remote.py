@@ -31,7 +31,7 @@ from typing import Any
 
 from privaudit.errors import StoreError, StoreUnavailable
 
-from .client import InsertData, Store
+from .client import BuildsInserts, InsertData, Rows, Store
 
 
 @dataclass(frozen=True)
@@ -128,7 +128,7 @@ class StoreServer:
         shutil.rmtree(self._dir, ignore_errors=True)
 
 
-class RemoteStore:
+class RemoteStore(BuildsInserts):
     """A :class:`Store` in another process, reached through a :class:`StoreServer` (thread-safe:
     one request at a time on one connection, as the store itself serialises its statements)."""
 
@@ -161,11 +161,9 @@ class RemoteStore:
         return self._call("command", sql, parameters)
 
     def query(self, sql: str, parameters: dict[str, Any] | None = None, *,
-              readonly: bool = False) -> tuple[list[str], list[tuple[Any, ...]]]:
-        return self._call("query", sql, parameters, readonly)  # type: ignore[no-any-return]
-
-    #: As the store's own: the Arrow table is built here, then sent (:meth:`insert_data`).
-    insert = Store.insert
+              readonly: bool = False) -> tuple[list[str], Rows]:
+        columns, rows = self._call("query", sql, parameters, readonly)
+        return columns, rows
 
     def insert_data(self, table: str, data: InsertData, *, token: str | None = None) -> None:
         self._call("insert", table, data, token)

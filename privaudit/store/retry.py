@@ -26,43 +26,39 @@ from __future__ import annotations
 import threading
 from collections.abc import Callable
 from functools import partial
-from typing import Any
+from typing import Any, TypeVar
 
 from privaudit.backoff import FIRST_DELAY_S, MAX_DELAY_S, with_backoff
 from privaudit.errors import StoreUnavailable
 
-from .client import InsertData, Store
+from .client import BuildsInserts, InsertData, Rows, Store
 from .remote import RemoteStore
 
+T = TypeVar("T")
 
-class Retrying:
+
+class Retrying(BuildsInserts):
     """A :class:`Store` (or :class:`RemoteStore`) whose statements are retried while it is
-    unavailable; everything else (``database``, ``cluster``, ``dsn``, ``migrate`` ...) is the
-    store's own."""
+    unavailable (a :class:`~.client.Statements`, as the store is)."""
 
     def __init__(self, store: Store | RemoteStore, stop: threading.Event, *, first_delay_s: float = FIRST_DELAY_S,
                  max_delay_s: float = MAX_DELAY_S, on_retry: Callable[[], None] | None = None) -> None:
         self.store = store
+        self.dsn, self.database, self.cluster = store.dsn, store.database, store.cluster
         self.stop = stop
         self.first_delay_s, self.max_delay_s = first_delay_s, max_delay_s
         self.on_retry = on_retry
-
-    def __getattr__(self, name: str) -> Any:
-        return getattr(self.store, name)
 
     def command(self, sql: str, parameters: dict[str, Any] | None = None) -> Any:
         return self._retry("a store command", partial(self.store.command, sql, parameters))
 
     def query(self, sql: str, parameters: dict[str, Any] | None = None, *,
-              readonly: bool = False) -> tuple[list[str], list[tuple[Any, ...]]]:
-        return self._retry("a store query", partial(self.store.query, sql, parameters, readonly=readonly))  # type: ignore[no-any-return]
-
-    #: As the store's own: the data is built once, then sent (again) by :meth:`insert_data`.
-    insert = Store.insert
+              readonly: bool = False) -> tuple[list[str], Rows]:
+        return self._retry("a store query", partial(self.store.query, sql, parameters, readonly=readonly))
 
     def insert_data(self, table: str, data: InsertData, *, token: str | None = None) -> None:
         self._retry(f"an insert into {table}", partial(self.store.insert_data, table, data, token=token))
 
-    def _retry(self, what: str, call: Callable[[], Any]) -> Any:
+    def _retry(self, what: str, call: Callable[[], T]) -> T:
         return with_backoff(call, retry_on=StoreUnavailable, stop=self.stop, what=what, on_retry=self.on_retry,
                             first_delay_s=self.first_delay_s, max_delay_s=self.max_delay_s)

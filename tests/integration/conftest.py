@@ -10,7 +10,7 @@ import signal
 import subprocess
 import sys
 import time
-from collections.abc import Iterator
+from collections.abc import Iterator, Sequence
 from pathlib import Path
 
 import pytest
@@ -33,7 +33,7 @@ def broker(tmp_path: Path) -> Iterator[LocalBroker]:
         yield local
 
 
-def produce(bootstrap: str, events: list[Event], spool: Path) -> None:
+def produce(bootstrap: str, events: Sequence[Event], spool: Path) -> None:
     emitter = AuditEmitter(bootstrap, service="test", spool_dir=spool)
     for event in events:
         emitter.send_event(event)
@@ -86,7 +86,7 @@ def kill(proc: subprocess.Popen, sig: int = signal.SIGKILL) -> int:
     return proc.wait(30)
 
 
-def wait_for(predicate, timeout: float = 30.0, every: float = 0.1) -> bool:  # type: ignore[no-untyped-def]
+def wait_for(predicate, timeout: float = 30.0, every: float = 0.1) -> bool:
     deadline = time.monotonic() + timeout
     while time.monotonic() < deadline:
         if predicate():

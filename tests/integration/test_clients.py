@@ -13,7 +13,7 @@ from privaudit.settings import TOPIC_DLQ as TOPIC  # one partition, created by t
 pytestmark = pytest.mark.integration
 
 
-def _assigned(consumer, seen: set) -> list:  # type: ignore[no-untyped-def]
+def _assigned(consumer, seen: set) -> list:
     """Poll until the group has assigned the partition; what those polls returned."""
     got: list = []
     deadline = time.monotonic() + 30
@@ -23,7 +23,7 @@ def _assigned(consumer, seen: set) -> list:  # type: ignore[no-untyped-def]
     return got
 
 
-def _next_offsets(consumer, n: int) -> list[int]:  # type: ignore[no-untyped-def]
+def _next_offsets(consumer, n: int) -> list[int]:
     got: list[int] = []
     deadline = time.monotonic() + 30
     while len(got) < n and time.monotonic() < deadline:
@@ -33,20 +33,20 @@ def _next_offsets(consumer, n: int) -> list[int]:  # type: ignore[no-untyped-def
 
 @pytest.mark.parametrize("client", ["kafka-python", "confluent"])
 def test_a_partition_is_read_from_where_begin_says(broker, client):
-    producer = make_producer(client, broker.bootstrap)  # type: ignore[arg-type]
+    producer = make_producer(client, broker.bootstrap)
     for i in range(50):
         producer.send(TOPIC, f"r{i}".encode(), key=b"k")
     producer.flush(30)
     producer.close()
     group = f"begin-{client}"
     seen: set = set()
-    first = make_consumer(client, broker.bootstrap, group, [TOPIC], on_assign=seen.update, on_revoke=lambda s: None)  # type: ignore[arg-type]
+    first = make_consumer(client, broker.bootstrap, group, [TOPIC], on_assign=seen.update, on_revoke=lambda s: None)
     _assigned(first, seen)
     first.commit({(TOPIC, 0): 10})  # an earlier owner's work
     first.close()
     seen.clear()
 
-    consumer = make_consumer(client, broker.bootstrap, group, [TOPIC], on_assign=seen.update,  # type: ignore[arg-type]
+    consumer = make_consumer(client, broker.bootstrap, group, [TOPIC], on_assign=seen.update,
                              on_revoke=lambda s: None)
     polled = [r.offset for r in _assigned(consumer, seen)]
     if client == "kafka-python":
@@ -63,10 +63,10 @@ def test_a_poll_returns_as_soon_as_records_are_there_not_when_it_has_max_records
     ``max_records`` (librdkafka's ``consume(n, timeout)`` does) put its whole timeout on the latency
     of every record under a steady trickle."""
     seen: set = set()
-    consumer = make_consumer(client, broker.bootstrap, f"poll-{client}", [TOPIC], on_assign=seen.update,  # type: ignore[arg-type]
+    consumer = make_consumer(client, broker.bootstrap, f"poll-{client}", [TOPIC], on_assign=seen.update,
                              on_revoke=lambda s: None)
     _assigned(consumer, seen)
-    producer = make_producer(client, broker.bootstrap)  # type: ignore[arg-type]
+    producer = make_producer(client, broker.bootstrap)
     waits = []
     for i in range(5):
         producer.send(TOPIC, f"t{i}".encode(), key=b"k")

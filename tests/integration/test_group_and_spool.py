@@ -38,7 +38,7 @@ from .conftest import (
 pytestmark = pytest.mark.integration
 
 
-def _wait(predicate, timeout: float = 120) -> None:  # type: ignore[no-untyped-def]
+def _wait(predicate, timeout: float = 120) -> None:
     deadline = time.monotonic() + timeout
     while not predicate():
         if time.monotonic() > deadline:
@@ -361,14 +361,14 @@ class _Outage:
         self._events_inserts, self._plans, self._state_reads = 0, 0, 0
         self._lock = threading.Lock()  # with --processes, the host serves each process on a thread
 
-    def __getattr__(self, name: str):  # type: ignore[no-untyped-def]
+    def __getattr__(self, name: str):
         return getattr(self.store, name)
 
     def _fail(self) -> None:
         self.failed += 1
         raise StoreUnavailable("Code: 210. Connection reset by peer (injected)")
 
-    def insert_data(self, table, data, *, token=None):  # type: ignore[no-untyped-def]
+    def insert_data(self, table, data, *, token=None):
         with self._lock:
             step = 0
             if table == "events" and self._events_inserts < 9:
@@ -382,7 +382,7 @@ class _Outage:
             if step == 2:
                 self._fail()  # landed; the caller cannot know
 
-    def query(self, sql, parameters=None, *, readonly=False):  # type: ignore[no-untyped-def]
+    def query(self, sql, parameters=None, *, readonly=False):
         with self._lock:
             if "subject_state" in sql and self._state_reads == 0:
                 self._state_reads += 1
@@ -481,10 +481,10 @@ class _LongOutage:
     def __init__(self, store: Store, seconds: float) -> None:
         self.store, self.seconds, self.inserts, self.until = store, seconds, 0, 0.0
 
-    def __getattr__(self, name: str):  # type: ignore[no-untyped-def]
+    def __getattr__(self, name: str):
         return getattr(self.store, name)
 
-    def insert_data(self, table, data, *, token=None):  # type: ignore[no-untyped-def]
+    def insert_data(self, table, data, *, token=None):
         if table == "events":
             self.inserts += 1
             if self.inserts == 2:
@@ -502,10 +502,10 @@ def _long_outage_run(bootstrap: str, data_dir: str, report: list) -> None:
     import privaudit.bus.kafka_python as client
 
     class ShortPollInterval(kafka.KafkaConsumer):
-        def __init__(self, *args, **kwargs):  # type: ignore[no-untyped-def]
+        def __init__(self, *args, **kwargs):
             super().__init__(*args, **{**kwargs, "max_poll_interval_ms": 8000})
 
-    client.KafkaConsumer = ShortPollInterval  # type: ignore[misc]
+    client.KafkaConsumer = ShortPollInterval  # type: ignore[attr-defined]  # replaced for this process only
     store = Store.connect(default_dsn(data_dir))
     store.migrate()
     result = run_consumers(ConsumerConfig(bootstrap=bootstrap, max_records=500), _LongOutage(store, 20), load_policy(),  # type: ignore[arg-type]

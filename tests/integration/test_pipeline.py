@@ -19,7 +19,7 @@ import pytest
 from kafka import KafkaProducer
 
 from privaudit.bus import free_port
-from privaudit.schemas import Codec
+from privaudit.schemas import Codec, Event
 from privaudit.settings import TOPIC_DLQ, TOPIC_EVENTS, TOPIC_VIOLATIONS
 from tests.helpers import access, consent, membership
 
@@ -85,7 +85,7 @@ def test_sigkill_at_random_points_leaves_everything_exactly_once(broker, tmp_pat
     _assert_each_once(data, events)
 
 
-def _assert_each_once(data, events) -> None:  # type: ignore[no-untyped-def]
+def _assert_each_once(data, events) -> None:
     """Every event, verdict and state change in ClickHouse exactly once; the verdicts are those of
     ``privaudit check``."""
     n = len(events)
@@ -234,7 +234,7 @@ def test_confluent_serializer_records_are_decoded_with_the_schema_registry_even_
 
 def test_consent_and_withdrawal_before_a_restart_are_honoured_after_it(broker, tmp_path):
     data, t0 = tmp_path / "data", simulated(1)[0].occurred_at
-    before = [
+    before: list[Event] = [
         membership("SIGNUP", subject_id="p-kept", occurred_at=t0),
         consent("PURPOSE", "MARKETING", subject_id="p-kept", data_items=["DEVICE_ID"], occurred_at=t0),
         membership("WITHDRAWAL", subject_id="p-gone", occurred_at=t0),

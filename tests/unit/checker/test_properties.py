@@ -128,9 +128,10 @@ def test_history_latest_is_the_last_seen_change_at_or_before(changes, query):
     for t, value in changes:
         history.add(t, value)
     candidates = [(t, v) for t, v in changes if t <= query]
-    expected = max(candidates, key=lambda tv: tv[0]) if candidates else None
+    expected = None
     if candidates:  # among equal times, the one seen last wins
-        expected = [tv for tv in candidates if tv[0] == expected[0]][-1]
+        last = max(t for t, _ in candidates)
+        expected = [tv for tv in candidates if tv[0] == last][-1]
     assert history.latest(query) == expected
 
 
@@ -165,9 +166,10 @@ def test_a_pruned_history_answers_like_a_full_one_within_the_tolerance_and_stays
         changes.append((t, n))
         query = newest - rng.randint(0, keep)
         candidates = [(ct, v) for ct, v in changes[-400:] if ct <= query]
-        expected = max(candidates, key=lambda tv: tv[0]) if candidates else None
+        expected = None
         if candidates:
-            expected = [tv for tv in candidates if tv[0] == expected[0]][-1]
+            last = max(t for t, _ in candidates)
+            expected = [tv for tv in candidates if tv[0] == last][-1]
         if expected is not None:
             assert pruned.latest(query) == expected
     assert len(pruned.times) < 200  # ~keep / 4 ms of changes a ms apart, not 20,000

@@ -172,10 +172,9 @@ class TestPA005to007Processors:
     def test_pa006_task_or_items_outside_the_declaration(self, processors_policy):
         checker = Checker(processors_policy)
         assert rules(checker, transfer(task="MARKETING_CALLS")) == ["PA-006"]
-        ev = transfer(data_items=["DEVICE_ID", "NAME"])
-        assert rules(checker, ev) == ["PA-002", "PA-006"]
-        ev = access(actor_type="PROCESSOR", processor_id="CALL_CENTER", data_items=["PHONE"])
-        assert rules(checker, ev) == ["PA-002", "PA-006"]
+        assert rules(checker, transfer(data_items=["DEVICE_ID", "NAME"])) == ["PA-002", "PA-006"]
+        by_processor = access(actor_type="PROCESSOR", processor_id="CALL_CENTER", data_items=["PHONE"])
+        assert rules(checker, by_processor) == ["PA-002", "PA-006"]
 
     def test_pa007_reentrustment(self, processors_policy):
         checker = Checker(processors_policy)

@@ -12,7 +12,6 @@ import time
 import pytest
 
 from privaudit.bus import free_port
-from privaudit.cli import startup
 from privaudit.cli.startup import open_dependencies
 from privaudit.errors import RegistryUnavailable, StoreError, StoreUnavailable
 from privaudit.store import Store, shown_dsn
@@ -55,7 +54,8 @@ class _Server:
 
 class _Opened:
     def __init__(self, server: _Server) -> None:
-        self.server, self.migrated, self.closed = server, [], False
+        self.server, self.closed = server, False
+        self.migrated: list[int | None] = []
 
     def migrate(self, retention_days: int | None = None) -> list[int]:
         if self.server.fail_migrate:
@@ -70,7 +70,7 @@ class _Opened:
 
 def _open(server: _Server, monkeypatch: pytest.MonkeyPatch, wait_s: float,
           schema_registry: str | None = None) -> object:
-    monkeypatch.setattr(startup.Store, "connect", server.connect)
+    monkeypatch.setattr(Store, "connect", server.connect)
     return open_dependencies("http://ch:8123", None, stop=threading.Event(), wait_s=wait_s, retention_days=1095,
                              schema_registry=schema_registry)
 

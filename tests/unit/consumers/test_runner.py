@@ -30,13 +30,13 @@ PARTITIONS = 6
 class _Client:
     """The consumer and the producer: every partition at its high watermark."""
 
-    def __init__(self, *args, **kwargs) -> None:  # type: ignore[no-untyped-def]
+    def __init__(self, *args, **kwargs) -> None:
         self.high: dict[tuple[str, int], int] = {}
 
-    def highwater(self, tp):  # type: ignore[no-untyped-def]
+    def highwater(self, tp):
         return self.high.get(tp)
 
-    def close(self, *args) -> None:  # type: ignore[no-untyped-def]
+    def close(self, *args) -> None:
         pass
 
 
@@ -46,7 +46,7 @@ class _Store:
     def __init__(self) -> None:
         self.inserted: list[str] = []
 
-    def insert(self, table, columns_data, column_names, *, token=None):  # type: ignore[no-untyped-def]
+    def insert(self, table, columns_data, column_names, *, token=None):
         self.inserted.append(table)
 
 
@@ -66,7 +66,7 @@ class _Bulk:
 
 
 @pytest.fixture()
-def member(monkeypatch):  # type: ignore[no-untyped-def]
+def member(monkeypatch):
     monkeypatch.setattr(runner_module, "make_consumer", _Client)
     monkeypatch.setattr(runner_module, "make_producer", _Client)
     made = []
@@ -90,26 +90,26 @@ def test_a_member_caught_up_on_part_of_the_partitions_waits_for_the_others_word(
     # Its process owns every partition, but another member of it may still be loading older records.
     m = member(range(3), others_said=False, process_owns_all=True)
     m._when_idle()
-    assert m.bulk.scans == []  # type: ignore[union-attr]
+    assert m.bulk.scans == []
     assert "caught_up" in m.sink.store.inserted  # it says so itself, for the others' scans
 
 
 def test_a_member_caught_up_on_every_partition_scans_to_the_end(member):
     m = member(range(PARTITIONS), others_said=False)
     m._when_idle()
-    assert m.bulk.scans == [True]  # type: ignore[union-attr]
+    assert m.bulk.scans == [True]
 
 
 def test_a_member_scans_to_the_end_when_every_owner_said_it_is_caught_up(member):
     m = member(range(3), others_said=True)
     m._when_idle()
-    assert m.bulk.scans == [True]  # type: ignore[union-attr]
+    assert m.bulk.scans == [True]
 
 
 def test_a_member_behind_its_high_watermarks_neither_says_nor_scans_on_its_own(member):
     m = member(range(PARTITIONS), others_said=False, behind=5)
     m._when_idle()
-    assert m.bulk.scans == [] and m.sink.store.inserted == []  # type: ignore[union-attr]
+    assert m.bulk.scans == [] and m.sink.store.inserted == []
 
 
 # -- publishing while the broker refuses ----------------------------------------------------------
@@ -118,15 +118,15 @@ def test_a_member_behind_its_high_watermarks_neither_says_nor_scans_on_its_own(m
 class _Producer(_Client):
     """A producer whose first ``failures`` flushes fail as a broker that is away."""
 
-    def __init__(self, *args, **kwargs) -> None:  # type: ignore[no-untyped-def]
+    def __init__(self, *args, **kwargs) -> None:
         super().__init__()
         self.sent: list[tuple[str, bytes]] = []
         self.failures = 0
 
-    def send(self, topic, value, key=None, headers=None):  # type: ignore[no-untyped-def]
+    def send(self, topic, value, key=None, headers=None):
         self.sent.append((topic, value))
 
-    def flush(self, timeout_s):  # type: ignore[no-untyped-def]
+    def flush(self, timeout_s):
         if self.failures:
             self.failures -= 1
             raise BrokerError("flush: KafkaTimeoutError: Timeout after waiting for 30 secs (injected)")
@@ -170,27 +170,27 @@ def test_stopping_ends_the_wait_for_the_broker_with_its_error(monkeypatch):
 
 
 class _Committing(_Client):
-    def __init__(self, *args, **kwargs) -> None:  # type: ignore[no-untyped-def]
+    def __init__(self, *args, **kwargs) -> None:
         super().__init__()
         self.commits: list[dict] = []
         self.refuse = False
 
-    def begin(self, tp):  # type: ignore[no-untyped-def]
+    def begin(self, tp):
         return 10
 
-    def commit(self, offsets):  # type: ignore[no-untyped-def]
+    def commit(self, offsets):
         if self.refuse:
             raise CommitRefused("commit: CommitFailedError: the consumer was kicked out of the group (injected)")
         self.commits.append(offsets)
 
 
 class _Journal(_Store):
-    def query(self, sql, parameters=None, *, readonly=False):  # type: ignore[no-untyped-def]
+    def query(self, sql, parameters=None, *, readonly=False):
         return [], []  # no planned ranges
 
 
 @pytest.fixture()
-def settling(monkeypatch):  # type: ignore[no-untyped-def]
+def settling(monkeypatch):
     monkeypatch.setattr(runner_module, "make_consumer", _Committing)
     monkeypatch.setattr(runner_module, "make_producer", _Client)
     m = AuditConsumer(ConsumerConfig(bootstrap="unused", gc_threshold=None), _Journal(), load_policy())  # type: ignore[arg-type]
@@ -212,13 +212,13 @@ def test_a_batch_is_committed_and_counted_only_for_partitions_kept_since_it_was_
     m._start_assigned()
     m.settle()
     # partition 0 starts again from its committed offset and replays the range from the journal
-    assert m.consumer.commits == [{(TOPIC, 1): 13}]  # type: ignore[attr-defined]
+    assert m.consumer.commits == [{(TOPIC, 1): 13}]
     assert m.totals.records == 3
 
 
 def test_a_commit_refused_because_the_group_moved_on_leaves_the_range_to_the_replay(settling, caplog):
     m = settling
-    m.consumer.refuse = True  # type: ignore[attr-defined]
+    m.consumer.refuse = True
     with caplog.at_level("WARNING", logger="privaudit.consumer"):
         m.settle()  # no error: the next poll rejoins, and the journal says what to replay
     assert m.totals.records == 0 and m._inflight is None
@@ -228,7 +228,7 @@ def test_a_commit_refused_because_the_group_moved_on_leaves_the_range_to_the_rep
 @pytest.mark.parametrize("rewinds", [True, False])
 def test_records_of_a_partition_from_before_its_assignment_are_dropped(settling, rewinds):
     m = settling
-    m.consumer.rewinds_on_begin = rewinds  # type: ignore[attr-defined]
+    m.consumer.rewinds_on_begin = rewinds
     held = [Record(TOPIC, 0, 15, None, b"", 0), Record(TOPIC, 1, 13, None, b"", 0)]  # an earlier poll's
     m._revoked({(TOPIC, 0)})
     m._assigned_now = {(TOPIC, 0)}  # given back in the same rebalance

@@ -17,7 +17,7 @@ class Recorded:
     def __init__(self) -> None:
         self.inserts: list[tuple[str, int, str | None]] = []
 
-    def insert(self, table, columns_data, column_names, *, token=None):  # type: ignore[no-untyped-def]
+    def insert(self, table, columns_data, column_names, *, token=None):
         self.inserts.append((table, len(columns_data[0]), token))
 
 

@@ -18,17 +18,17 @@ class _Future:
         self.error = error
         self.acked_at = time.monotonic() + 0.005  # a request's round trip (linger, acks=all)
 
-    def add_callback(self, fn, *args):  # type: ignore[no-untyped-def]
+    def add_callback(self, fn, *args):
         if self.error is None:
             fn(*args, None)
         return self
 
-    def add_errback(self, fn, *args):  # type: ignore[no-untyped-def]
+    def add_errback(self, fn, *args):
         if self.error is not None:
             fn(*args, self.error)
         return self
 
-    def get(self, timeout=None):  # type: ignore[no-untyped-def]
+    def get(self, timeout=None):
         time.sleep(max(0.0, self.acked_at - time.monotonic()))  # calls come in meanwhile
         if self.error is not None:
             raise self.error
@@ -38,13 +38,13 @@ class _Future:
 class _Unanswered:
     """A send the broker never answers (it went away after the producer connected)."""
 
-    def add_callback(self, fn, *args):  # type: ignore[no-untyped-def]
+    def add_callback(self, fn, *args):
         return self
 
-    def add_errback(self, fn, *args):  # type: ignore[no-untyped-def]
+    def add_errback(self, fn, *args):
         return self
 
-    def get(self, timeout=None):  # type: ignore[no-untyped-def]
+    def get(self, timeout=None):
         time.sleep(timeout or 0)
         raise TimeoutError("no answer")
 
@@ -69,7 +69,7 @@ class _Producer:
     def __init__(self, broker: _Broker) -> None:
         self.broker = broker
 
-    def send(self, topic, key=None, value=None):  # type: ignore[no-untyped-def]
+    def send(self, topic, key=None, value=None):
         with self.broker.lock:
             if self.broker.silent:
                 return _Unanswered()
@@ -79,14 +79,14 @@ class _Producer:
             self.broker.delivered.append(value)
         return _Future()
 
-    def flush(self, timeout=None):  # type: ignore[no-untyped-def]
+    def flush(self, timeout=None):
         pass
 
-    def close(self, timeout=None):  # type: ignore[no-untyped-def]
+    def close(self, timeout=None):
         pass
 
 
-def _emitter(tmp_path, broker: _Broker, **options) -> AuditEmitter:  # type: ignore[no-untyped-def]
+def _emitter(tmp_path, broker: _Broker, **options) -> AuditEmitter:
     emitter = AuditEmitter("unused:9092", service="app", spool_dir=tmp_path / "spool", retry_interval_s=0.01,
                            producer_factory=broker.producer, **options)
     emitter.codec.encode = lambda event: event.event_id.encode()  # type: ignore[method-assign]
@@ -104,7 +104,7 @@ def _call(emitter: AuditEmitter, n: int, *, every_s: float = 0.0) -> list[bytes]
     return ids
 
 
-def _wait(predicate, timeout: float = 10.0) -> None:  # type: ignore[no-untyped-def]
+def _wait(predicate, timeout: float = 10.0) -> None:
     deadline = time.monotonic() + timeout
     while not predicate():
         assert time.monotonic() < deadline, "waited too long"

@@ -2,6 +2,8 @@
 
 from __future__ import annotations
 
+import os
+
 import pytest
 
 from privaudit.errors import ConfigError
@@ -59,7 +61,7 @@ def test_segments_roll_over_and_delivered_ones_are_deleted(tmp_path, monkeypatch
 def test_many_records_are_appended_in_order_with_one_fsync_per_segment_or_not_at_all(tmp_path, monkeypatch):
     monkeypatch.setattr(spool_module, "SEGMENT_BYTES", 1000)
     synced = []
-    monkeypatch.setattr(spool_module.os, "fsync", lambda fd: synced.append(fd))
+    monkeypatch.setattr(os, "fsync", lambda fd: synced.append(fd))
     spool = Spool(tmp_path, max_bytes=2500)
     spool.extend("t", [(b"k%d" % i, b"%03d" % i + b"." * 50) for i in range(30)])  # ~2,100 bytes
     assert len(synced) == 3  # three segments written, each synced once

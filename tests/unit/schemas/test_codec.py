@@ -15,11 +15,11 @@ from hypothesis import given, settings
 from hypothesis import strategies as st
 
 from privaudit.errors import DecodeError, EventError, SchemaError
-from privaudit.schemas import Codec, SchemaSet
+from privaudit.schemas import Codec, Event, SchemaSet
 from privaudit.schemas.registry import EVENT_TYPES
 from tests.helpers import access, consent, membership, share, transfer
 
-SAMPLES = [
+SAMPLES: list[Event] = [
     access(reason="audit", record_count=7, processor_id=None, data_items=["DEVICE_ID", "USAGE_RECORD"]),
     share(consent_id="c-9"),
     transfer(from_processor_id="CALL_CENTER"),

@@ -12,7 +12,7 @@ from hypothesis import strategies as st
 
 from privaudit.errors import EventError
 from privaudit.schemas import MODELS, SchemaSet
-from privaudit.schemas.models import ENUMS, parse_json
+from privaudit.schemas.models import ENUMS, ShareEvent, parse_json
 
 VALID: dict[str, Any] = {
     "type": "access",
@@ -92,7 +92,8 @@ def test_country_codes_are_iso_3166_alpha2():
         "subject_id": "p-1", "recipient_id": "CARD_ISSUER", "purpose": "PAYMENT", "data_items": ["CARD_INFO"],
         "legal_basis": "CONTRACT",
     }
-    assert parse_json(json.dumps(share | {"recipient_country": "KR"})).recipient_country == "KR"
+    parsed = parse_json(json.dumps(share | {"recipient_country": "KR"}))
+    assert isinstance(parsed, ShareEvent) and parsed.recipient_country == "KR"
     for bad in ("XX", "kr", "KOR"):
         with pytest.raises(EventError, match="recipient_country: not an ISO 3166-1"):
             parse_json(json.dumps(share | {"recipient_country": bad}))

@@ -22,10 +22,10 @@ class _Recording:
     def __init__(self) -> None:
         self.inserts: list[tuple[str, object, str | None]] = []
 
-    def insert_data(self, table, data, *, token=None):  # type: ignore[no-untyped-def]
+    def insert_data(self, table, data, *, token=None):
         self.inserts.append((table, data, token))
 
-    def query(self, sql, parameters=None, *, readonly=False):  # type: ignore[no-untyped-def]
+    def query(self, sql, parameters=None, *, readonly=False):
         if sql == "bad":
             raise StoreError("Code: 62. Syntax error")
         if sql == "boom":
@@ -34,7 +34,7 @@ class _Recording:
             raise StoreUnavailable("Code: 252. Too many parts")
         return ["sql", "readonly", "p"], [(sql, readonly, (parameters or {}).get("p"))]
 
-    def command(self, sql, parameters=None):  # type: ignore[no-untyped-def]
+    def command(self, sql, parameters=None):
         return f"done: {sql}"
 
 
