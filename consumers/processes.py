@@ -9,8 +9,8 @@ travel, to the host (:mod:`privaudit.store.remote`).
 
 Each process talks to the host on a pipe of its own: "ready" and reports (totals, metrics, an
 error) up, "go" and "stop" down. Never a queue or lock shared between processes: a process killed
-in the middle of a write would leave such a lock held and the others stuck (measured: with a
-shared ``multiprocessing.Queue``, killing one consumer process hung the others at exit).
+in the middle of a write would leave such a lock held and the others stuck (as a shared
+``multiprocessing.Queue`` did when one consumer process was killed).
 """
 
 from __future__ import annotations

@@ -1,13 +1,17 @@
 """privaudit: audit how personal data is actually processed, event by event.
 
-The folders read like the architecture:
+Installed, the repository's top-level folders are one ``privaudit`` namespace. Each layer imports
+only the layers below it (``make lint`` checks it with import-linter; docs/architecture.md):
 
-    schemas/     the event contract: Avro schemas, pydantic models, the binary codec
-    policies/    privacy policies as code (YAML), compiled by privaudit.policy
-    privaudit/   the pure core (policy model, rule catalogue, checker) and the CLI
-    producers/   the emitter library services embed          (pipeline issue)
-    consumers/   the audit consumer: Kafka -> checker -> ClickHouse (pipeline issue)
-    dashboards/  dashboards and reports for the compliance team (alerts issue)
+    privaudit.cli          the command line: the only place that wires stages together
+    privaudit.producers    producers/   the emitter library services embed; the simulated services
+    privaudit.consumers    consumers/   the audit consumer and its hosting, the bulk stage, the alerts
+    privaudit.dashboards   dashboards/  the web dashboard, Grafana panels, the monthly review
+    privaudit.checker      the pure core: the rule catalogue and the checker
+    privaudit.policy       policy files, validated and compiled (the shipped ones: policies/)
+    privaudit.schemas      schemas/     the event contract: Avro schemas, models, codec
+    privaudit.store, .bus  the ClickHouse and Kafka adapters
+    privaudit.backoff, .signals, .settings, .errors   what every layer uses
 """
 
 __version__ = "0.1.0"

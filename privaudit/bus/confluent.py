@@ -67,10 +67,9 @@ class ConfluentConsumer:
         self._consumer.subscribe(topics, on_assign=assigned, on_revoke=revoked)
 
     def poll(self, timeout_s: float, max_records: int) -> list[Record]:
-        # librdkafka's consume(n, timeout) waits until it has n messages or the timeout is over:
-        # with a batch of 20,000 and a steady 5,000 events/s, every poll took the whole timeout
-        # (measured: 50 messages in 501 ms, every time), which put 0.5 s on the latency. Wait for
-        # the first message only, then take what is already fetched, as kafka-python's poll does.
+        # librdkafka's consume(n, timeout) waits for n messages or the whole timeout, which a steady
+        # load pays on every poll (docs/benchmarks.md, "The confluent client's polls"): wait for the
+        # first message only, then take what is already fetched, as kafka-python's poll does.
         try:
             first = self._consumer.poll(timeout_s)
             if first is None:

@@ -45,8 +45,7 @@ class History(Generic[T]):
             times.append(ms)
             self.values.append(value)
             # Pruned as soon as the oldest entry is superseded at the cutoff (one comparison
-            # otherwise): a history waiting for several entries before pruning held up to 9 where
-            # 1-2 do, which over a 30-minute soak looked like a leak (docs/benchmarks.md, run 17).
+            # otherwise): waiting for several first kept histories long (docs/benchmarks.md, run 17).
             if keep_ms is not None and len(times) > 1 and times[1] <= ms - keep_ms:
                 in_force = bisect_right(times, ms - keep_ms) - 1  # the change in force at the cutoff
                 del times[:in_force], self.values[:in_force]

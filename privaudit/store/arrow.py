@@ -1,11 +1,10 @@
 """Inserts as Arrow: the columns of a known table turned into an Arrow table in C++.
 
 clickhouse-connect's Native serialisation walks every value in Python (most of it building the
-dictionaries of ``LowCardinality`` columns). ``pyarrow`` converts the same lists in C++ and
-ClickHouse parses Arrow itself: an insert of 20,000 event rows took 120 ms instead of 146 ms
-(``bench/insert_formats.py``, docs/benchmarks.md). The Arrow type of each column follows from its
-ClickHouse type in :mod:`.ddl`; ClickHouse converts strings to ``UUID`` and ``LowCardinality`` on
-its side.
+dictionaries of ``LowCardinality`` columns); ``pyarrow`` converts the same lists in C++ and
+ClickHouse parses Arrow itself, which is cheaper (``bench/insert_formats.py``, docs/benchmarks.md).
+The Arrow type of each column follows from its ClickHouse type in :mod:`.ddl`; ClickHouse converts
+strings to ``UUID`` and ``LowCardinality`` on its side.
 """
 
 from __future__ import annotations

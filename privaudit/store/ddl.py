@@ -12,7 +12,7 @@ node, ``replicated_deduplication_window`` on a cluster).
 
 from __future__ import annotations
 
-from dataclasses import dataclass
+from dataclasses import dataclass, replace
 
 from privaudit.settings import check_retention
 
@@ -169,21 +169,28 @@ BATCHES = Table(
     comment="the batch journal: offset ranges planned before loading, replayed exactly after a crash",
 )
 
+_PROGRESS_V1_COLUMNS: tuple[tuple[str, str], ...] = (
+    ("kafka_topic", _LC),
+    ("kafka_partition", "UInt16"),
+    ("next_offset", "UInt64"),
+    ("max_occurred_at", _TS),
+    ("updated_at", f"{_TS} DEFAULT now64(3)"),
+)
+#: Added by migration 2: the partition's end as the consumer last saw it (for the lag shown).
+PROGRESS_HIGH_WATERMARK = ("high_watermark", "UInt64 DEFAULT 0")
+
 PROGRESS = Table(
     "progress",
-    (
-        ("kafka_topic", _LC),
-        ("kafka_partition", "UInt16"),
-        ("next_offset", "UInt64"),
-        ("max_occurred_at", _TS),
-        ("updated_at", f"{_TS} DEFAULT now64(3)"),
-    ),
+    (*_PROGRESS_V1_COLUMNS, PROGRESS_HIGH_WATERMARK),
     order_by="(kafka_topic, kafka_partition)",
     engine="ReplacingMergeTree(updated_at)",
     dedup=False,
     shard_key="kafka_partition",
     comment="per partition: loaded up to next_offset, events up to max_occurred_at",
 )
+
+#: ``progress`` as migration 1 created it. Kept only to render migration 1 as released.
+PROGRESS_V1 = replace(PROGRESS, columns=_PROGRESS_V1_COLUMNS)
 
 CAUGHT_UP = Table(
     "caught_up",
@@ -249,7 +256,7 @@ USAGE_DAILY_MV = View("usage_daily_mv", "usage_daily", _USAGE_SELECT.format(even
 
 TABLES: tuple[Table, ...] = (EVENTS, VIOLATIONS, SUBJECT_STATE, BATCHES, PROGRESS, USAGE_DAILY)
 #: The tables as migration 1 created them.
-TABLES_V1: tuple[Table, ...] = (EVENTS, VIOLATIONS, SUBJECT_STATE, BATCHES, PROGRESS, USAGE_DAILY_V1)
+TABLES_V1: tuple[Table, ...] = (EVENTS, VIOLATIONS, SUBJECT_STATE, BATCHES, PROGRESS_V1, USAGE_DAILY_V1)
 
 DEAD_LETTERS = Table(
     "dead_letters",

@@ -47,7 +47,7 @@ MIGRATIONS: tuple[Migration, ...] = (
     Migration(2, "alert history, dead letters, high watermarks in progress", lambda t: [
         *ddl.create_table(t, ddl.ALERTS),
         *ddl.create_table(t, ddl.DEAD_LETTERS),
-        *ddl.add_column(t, ddl.PROGRESS, "high_watermark", "UInt64 DEFAULT 0"),
+        *ddl.add_column(t, ddl.PROGRESS, *ddl.PROGRESS_HIGH_WATERMARK),
     ]),
     Migration(3, "usage statistics count a repeated event once", _exact_usage),
     Migration(4, "caught-up partitions, for the bulk stage across processes",
