@@ -9,6 +9,7 @@ Rows are built column by column, as they are inserted.
 
 from __future__ import annotations
 
+import hashlib
 import json
 from dataclasses import dataclass, field
 from datetime import datetime
@@ -16,7 +17,7 @@ from typing import Any
 
 from privaudit.bus import Record
 from privaudit.checker import Checker, Violation
-from privaudit.errors import DecodeError, EventError, NoPolicyInForce
+from privaudit.errors import REASON_LIMIT, DecodeError, EventError, NoPolicyInForce, excerpt
 from privaudit.policy import to_millis
 from privaudit.schemas import Codec, Event
 from privaudit.store.ddl import EVENT_COLUMN_NAMES, STATE_COLUMN_NAMES, VIOLATION_COLUMN_NAMES
@@ -26,21 +27,46 @@ def _columns(names: tuple[str, ...]) -> dict[str, list[Any]]:
     return {name: [] for name in names}
 
 
+#: The largest record value a dead letter carries as it is. Larger (up to what the broker let in),
+#: its size and SHA-256 travel instead: a dead letter must fit the broker's message size (1 MB by
+#: default), or it is refused and retried for ever while the partition waits.
+DEAD_LETTER_VALUE_LIMIT = 900 * 1024
+
+
 @dataclass
 class DeadLetter:
     record: Record
     kind: str  # decode | contract | policy
-    reason: str
+    reason: str  # one line, at most REASON_LIMIT characters
+
+    def __post_init__(self) -> None:
+        self.reason = excerpt(self.reason, REASON_LIMIT, quoted=False)
+
+    def value(self) -> bytes | None:
+        """What the dead-letter topic gets: the record's value, or when that would not fit the
+        broker, a JSON note of its size and hash (the value stays in the source topic, at the offset
+        the headers give). A tombstone stays a tombstone."""
+        value = self.record.value
+        if value is None or len(value) <= DEAD_LETTER_VALUE_LIMIT:
+            return value
+        return json.dumps({"omitted": "the value is too large to be carried here", "size": len(value),
+                           "sha256": hashlib.sha256(value).hexdigest()}).encode()
 
     def headers(self) -> list[tuple[str, bytes]]:
         r = self.record
-        return [
+        headers = [
             ("privaudit.error", self.kind.encode()),
             ("privaudit.reason", self.reason.encode("utf-8")),
             ("source.topic", r.topic.encode()),
             ("source.partition", str(r.partition).encode()),
             ("source.offset", str(r.offset).encode()),
         ]
+        if r.value is None:
+            headers.append(("privaudit.tombstone", b"true"))
+        elif len(r.value) > DEAD_LETTER_VALUE_LIMIT:
+            headers += [("privaudit.value-size", str(len(r.value)).encode()),
+                        ("privaudit.value-sha256", hashlib.sha256(r.value).hexdigest().encode())]
+        return headers
 
 
 @dataclass
@@ -79,13 +105,14 @@ class Decoded:
         return self.records[0].offset
 
 
-def decode(records: list[Record], codec: Codec) -> Decoded:
-    """``records`` are one partition's, contiguous and in offset order."""
+def decode(records: list[Record], codec: Codec, not_after_ms: int | None = None) -> Decoded:
+    """``records`` are one partition's, contiguous and in offset order; an event dated after
+    ``not_after_ms`` (now plus the clock-skew allowance) is a contract error."""
     decoded: list[tuple[Record, Event]] = []
     dead: list[DeadLetter] = []
     for record in records:
         try:
-            decoded.append((record, codec.decode(record.value)))
+            decoded.append((record, codec.decode(record.value, not_after_ms=not_after_ms)))
         except DecodeError as exc:
             dead.append(DeadLetter(record, "decode", str(exc)))
         except EventError as exc:
@@ -93,9 +120,10 @@ def decode(records: list[Record], codec: Codec) -> Decoded:
     return Decoded(records, decoded, dead)
 
 
-def process(records: list[Record], codec: Codec, checker: Checker) -> PartitionBatch:
+def process(records: list[Record], codec: Codec, checker: Checker, not_after_ms: int | None = None
+            ) -> PartitionBatch:
     """:func:`decode` then :func:`check`, for a checker that holds every subject it needs."""
-    return check(decode(records, codec), checker)
+    return check(decode(records, codec, not_after_ms), checker)
 
 
 def check(decoded: Decoded, checker: Checker) -> PartitionBatch:

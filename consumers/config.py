@@ -6,8 +6,9 @@ from dataclasses import dataclass
 
 from privaudit.bus import ClientName
 from privaudit.schemas import Codec, SchemaSet
+from privaudit.schemas.codec import DEFAULT_MAX_RECORD_BYTES
 from privaudit.schemas.schema_registry import SchemaRegistry
-from privaudit.settings import TOPIC_EVENTS
+from privaudit.settings import DEFAULT_CLOCK_SKEW_S, TOPIC_EVENTS
 
 
 @dataclass(frozen=True)
@@ -40,10 +41,15 @@ class ConsumerConfig:
     confluent_ids: str | None = None
     # A schema registry's URL, asked for the ids no table names (the shipped table is then not used).
     schema_registry: str | None = None
+    # An event dated later than the wall clock plus this is a contract error (a dead letter).
+    clock_skew_s: float = DEFAULT_CLOCK_SKEW_S
+    # A record larger than this is a dead letter, refused before it is decoded.
+    max_record_bytes: int = DEFAULT_MAX_RECORD_BYTES
 
     def codec(self) -> Codec:
         """The decoder these settings ask for (a schema registry, another id table)."""
         if self.confluent_ids is None and self.schema_registry is None:
-            return Codec()
+            return Codec(max_record_bytes=self.max_record_bytes)
         registry = SchemaRegistry(self.schema_registry) if self.schema_registry else None
-        return Codec(SchemaSet(confluent_ids=self.confluent_ids, registry=registry))
+        return Codec(SchemaSet(confluent_ids=self.confluent_ids, registry=registry),
+                     max_record_bytes=self.max_record_bytes)

@@ -31,7 +31,7 @@ from privaudit.errors import ConsumerProcessFailed
 from privaudit.policy import Policy
 from privaudit.settings import configure_logging
 from privaudit.signals import install_stop_signals
-from privaudit.store import RemoteSpec, RemoteStore, Retrying, Store, StoreServer
+from privaudit.store import RemoteSpec, RemoteStore, Retrying, Statements, StoreServer
 
 from .bulk import BulkStage
 from .config import ConsumerConfig
@@ -55,7 +55,7 @@ class ProcessHost:
     bulk stage (its tail once every partition's owner says it is caught up), and stop them all on
     :meth:`stop`, when idle for ``idle_exit_s``, or when one fails."""
 
-    def __init__(self, config: ConsumerConfig, store: Store | Retrying, policy: Policy, bulk: BulkStage | None, *,
+    def __init__(self, config: ConsumerConfig, store: Statements, policy: Policy, bulk: BulkStage | None, *,
                  processes: int, partitions: int, idle_exit_s: float | None, metrics: Metrics) -> None:
         self.config, self.bulk, self.metrics, self.idle_exit_s = config, bulk, metrics, idle_exit_s
         self._watch = bulk or BulkStage(store, policy, None, partitions=partitions, topic=config.topic)
@@ -168,13 +168,10 @@ class ProcessHost:
         self._note_exits()  # a process that died before its pipe said so
 
 
-def _unwrapped(store: Store | Retrying) -> Store:
+def _unwrapped(store: Statements) -> Statements:
     """The store itself, to serve as it is: an unavailable store is retried by each process (with
     its own stop), not here, where a retry would hold the process's call without it knowing why."""
-    inner = store.store if isinstance(store, Retrying) else store
-    if not isinstance(inner, Store):
-        raise TypeError(f"consumer processes are served a store of this process, not {type(inner).__name__}")
-    return inner
+    return store.store if isinstance(store, Retrying) else store
 
 
 def _exit_status(code: int) -> str:

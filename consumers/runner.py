@@ -44,7 +44,7 @@ from functools import partial
 from privaudit.backoff import with_backoff
 from privaudit.bus import TP, Record, make_consumer, make_producer
 from privaudit.checker import Checker, CheckerState
-from privaudit.errors import CommitRefused, RegistryUnavailable
+from privaudit.errors import BrokerError, CommitRefused, RegistryUnavailable
 from privaudit.policy import Policy
 from privaudit.schemas import Codec
 from privaudit.store import Statements
@@ -222,16 +222,22 @@ class AuditConsumer:
         """Poll until ``max_records`` are in hand or ``linger_s`` passed since the first one:
         fewer, larger inserts (each costs milliseconds in ClickHouse whatever its size)."""
         config = self.config
-        records = self._started([], self.consumer.poll(config.poll_timeout_s, config.max_records))
+        records = self._started([], self._poll(config.poll_timeout_s, config.max_records))
         if not records:
             return records
         deadline = time.monotonic() + config.linger_s
         while len(records) < config.max_records and (left := deadline - time.monotonic()) > 0:
-            more = self.consumer.poll(min(left, config.poll_timeout_s), config.max_records - len(records))
+            more = self._poll(min(left, config.poll_timeout_s), config.max_records - len(records))
             records = self._started(records, more)  # a rebalance inside the linger
             if not more:
                 break
         return records
+
+    def _poll(self, timeout_s: float, max_records: int) -> list[Record]:
+        """A poll; while the broker cannot be reached (the client gives up on it), waited for with
+        backoff, one warning a wait, never a reason to stop: nothing is read or committed meanwhile."""
+        return with_backoff(partial(self.consumer.poll, timeout_s, max_records), retry_on=BrokerError,
+                            stop=self._stop, what=f"{self.config.name}: reading from the broker")
 
     def _started(self, held: list[Record], polled: list[Record]) -> list[Record]:
         """``held`` and then ``polled``, after starting the partitions the poll assigned, less what
@@ -286,11 +292,12 @@ class AuditConsumer:
             if owner is not None:  # else: not (or no longer) ours
                 owner.accept(r)
         work = []
+        not_after_ms = int((time.time() + self.config.clock_skew_s) * 1000)  # later: a contract error
         for partition in self.partitions.values():
             for chunk, replayed in partition.take_ranges():
                 # a schema registry that cannot answer is waited for: the chunk is decoded again
                 work.append((partition, replayed, with_backoff(
-                    partial(decode, chunk, self.codec), retry_on=RegistryUnavailable, stop=self._stop,
+                    partial(decode, chunk, self.codec, not_after_ms), retry_on=RegistryUnavailable, stop=self._stop,
                     what="a schema registry lookup", on_retry=self.metrics.registry_retries.inc)))
         self._load_subjects(work)
         batches, owners = [], {}
@@ -327,8 +334,9 @@ class AuditConsumer:
         inflight.future.result()
         batches = [b for b in inflight.batches
                    if self.partitions.get((b.topic, b.partition)) is inflight.owners[(b.topic, b.partition)]]
+        offsets = {(b.topic, b.partition): b.last_offset + 1 for b in batches}
         try:
-            self.consumer.commit({(b.topic, b.partition): b.last_offset + 1 for b in batches})
+            self._commit(offsets)
         except CommitRefused as exc:
             # The group moved on (this member was dropped, e.g. after waiting long for the store):
             # the next poll rejoins it, and whoever owns these partitions then replays these loaded
@@ -342,6 +350,12 @@ class AuditConsumer:
             self._next_bulk = time.monotonic() + self.config.bulk_every_s
         if self.after_batch is not None:
             self.after_batch(self)
+
+    def _commit(self, offsets: dict[TP, int]) -> None:
+        """Commit; a broker that cannot be reached is waited for (committing the same offsets again
+        is harmless). A refusal because the group moved on is raised at once: see :meth:`settle`."""
+        with_backoff(partial(self.consumer.commit, offsets), retry_on=BrokerError, except_for=(CommitRefused,),
+                     stop=self._stop, what=f"{self.config.name}: committing offsets to the broker")
 
     def _load_subjects(self, work: list[tuple[Partition, bool, Decoded]]) -> None:
         """Before the poll's ranges are checked: the state of the subjects they name that their

@@ -125,8 +125,7 @@ class Sink:
         (:func:`privaudit.bus.publish`), until it takes them or the consumer is stopped."""
         if self.producer is None:
             return
-        messages: list[Message] = [(TOPIC_DLQ, d.record.value, d.record.key, d.headers())
-                                   for b in batches for d in b.dead]
+        messages: list[Message] = [(TOPIC_DLQ, d.value(), d.record.key, d.headers()) for b in batches for d in b.dead]
         messages += [(TOPIC_VIOLATIONS, value, key, None) for b in batches for key, value in b.published]
         publish(self.producer, messages, stop=self.stop, on_retry=self._on_publish_retry,
                 what=f"{self.name}: publishing {len(messages)} dead letter(s) and violation(s)")

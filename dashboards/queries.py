@@ -9,9 +9,9 @@ from datetime import UTC, date, datetime, time, timedelta
 from typing import Any
 
 from privaudit.checker.rules import RULES
-from privaudit.errors import ConfigError, StoreError
+from privaudit.errors import ConfigError, StoreError, excerpt
 from privaudit.policy import Policy
-from privaudit.store import Statements
+from privaudit.store import Statements, query_read_only
 
 from .panels import BY_ID, EVENT_SQL, EVENT_VIOLATIONS_SQL, FILTERS_SQL, SUBJECT_SQL, Panel
 
@@ -38,9 +38,9 @@ class Filters:
             raise BadFilter("'to' must not be before 'from'")
         rule, severity, service = args.get("rule", ""), args.get("severity", ""), args.get("service", "")
         if rule and rule not in RULES:
-            raise BadFilter(f"unknown rule {rule!r}")
+            raise BadFilter(f"unknown rule {excerpt(rule)}")
         if severity and severity not in SEVERITIES:
-            raise BadFilter(f"unknown severity {severity!r}")
+            raise BadFilter(f"unknown severity {excerpt(severity)}")
         if len(service) > 200:
             raise BadFilter("service: too long")
         return cls(start, end, service, rule, severity)
@@ -54,11 +54,19 @@ class Filters:
                 "severity": self.severity, "bucket": self.bucket_s}
 
 
+#: The days a filter may name: what ClickHouse's DateTime64 holds, with a day to spare either side.
+FIRST_DAY, LAST_DAY = date(1900, 1, 2), date(2299, 12, 30)
+
+
 def _day(text: str | None, name: str) -> datetime:
     try:
-        return datetime.combine(date.fromisoformat(str(text)), time(), UTC)
+        day = date.fromisoformat(str(text))
     except ValueError:
-        raise BadFilter(f"{name}: not a date (YYYY-MM-DD): {text!r}") from None
+        raise BadFilter(f"{name}: not a date (YYYY-MM-DD): {excerpt(text)}") from None
+    if not FIRST_DAY <= day <= LAST_DAY:
+        raise BadFilter(f"{name}: {day.isoformat()} is out of range "
+                        f"({FIRST_DAY.isoformat()} to {LAST_DAY.isoformat()})")
+    return datetime.combine(day, time(), UTC)
 
 
 def _plain(value: Any) -> Any:
@@ -125,11 +133,10 @@ class Queries:
         return {"event": event, "violations": [{c: _plain(v) for c, v in zip(vcols, r, strict=True)} for r in vrows]}
 
     def sql(self, text: str) -> dict[str, Any]:
-        """A read-only query (what ``privaudit sql`` sends while this process holds the store)."""
-        if not text.strip():
-            raise BadFilter("q: empty query")
+        """A read, nothing else (what ``privaudit sql`` sends while this process holds the store):
+        :func:`~privaudit.store.readonly.query_read_only`."""
         try:
-            columns, rows = self.store.query(text, readonly=True)
+            columns, rows = query_read_only(self.store, text)
         except StoreError as exc:
             raise BadFilter(str(exc)) from exc
         return {"columns": list(columns), "rows": [[_plain(v) for v in r] for r in rows]}

@@ -1,42 +1,59 @@
-"""``privaudit dashboard``: the built-in web UI over the panels' queries.
+"""``privaudit dashboard``: the built-in web UI over the panels' queries, served by Starlette on
+uvicorn in a thread of the process that holds the store.
 
-    server = serve_dashboard(store, policy, host="127.0.0.1", port=8750)   # a daemon thread
+    server = serve_dashboard(store, policy, host="127.0.0.1", port=8750)
     print(server.url); ...; server.close()
 
 Routes: ``/`` the page, ``/static/*`` its assets (shipped in the package: no CDN), and JSON under
 ``/api``: ``filters`` (time bounds, services, rules), ``panels`` (their list), ``panel/<id>?from=
-&to=&service=&rule=&severity=``, ``event/<uuid>``, ``subject/<id>``, and ``sql?q=`` (read-only:
-ClickHouse's ``readonly`` setting; ``privaudit sql`` goes through it while this process holds an
-embedded store). Bound to anything but loopback the server requires a token
-(``PRIVAUDIT_DASHBOARD_TOKEN``), given once as ``?token=`` (kept in an HttpOnly cookie) or as
-``Authorization: Bearer``. The page's Content-Security-Policy allows only its own origin.
+&to=&service=&rule=&severity=``, ``event/<uuid>``, ``subject/<id>``, and ``sql?q=`` (reads only:
+:mod:`privaudit.store.readonly`; ``privaudit sql`` goes through it while this process holds an
+embedded store). Every request passes :mod:`.guards`: its ``Host`` must be this server's, nothing
+another site's page sends is served, and off loopback a token is required (at least
+:data:`MIN_TOKEN_CHARS` characters; one is made and printed once if none is given).
 """
 
 from __future__ import annotations
 
-import hmac
+import asyncio
+import contextlib
 import ipaddress
 import json
 import logging
-import mimetypes
 import os
+import secrets
+import socket
 import threading
+import time
 import urllib.parse
-from http.server import BaseHTTPRequestHandler, ThreadingHTTPServer
 from pathlib import Path
 from typing import Any
 
-from privaudit.errors import ConfigError, PrivauditError
+import uvicorn
+from starlette.applications import Starlette
+from starlette.middleware import Middleware
+from starlette.middleware.sessions import SessionMiddleware
+from starlette.middleware.trustedhost import TrustedHostMiddleware
+from starlette.requests import Request
+from starlette.responses import FileResponse, JSONResponse, Response
+from starlette.routing import Mount, Route
+from starlette.staticfiles import StaticFiles
+
+from privaudit.errors import ConfigError, PrivauditError, excerpt
 from privaudit.policy import Policy
 from privaudit.settings import ENV_DASHBOARD_TOKEN
-from privaudit.store import Store
+from privaudit.store import Statements
 
+from .guards import CrossSite, SecurityHeaders, TokenRequired
 from .panels import PANELS
 from .queries import BadFilter, Queries
 
 log = logging.getLogger("privaudit.dashboard")
 STATIC = Path(__file__).resolve().parent / "static"
-_CSP = "default-src 'self'; img-src 'self' data:; style-src 'self'; script-src 'self'; frame-ancestors 'none'"
+#: A dashboard token shorter than this is refused: it guards the audit record off loopback.
+MIN_TOKEN_CHARS = 32
+#: How long a session opened with the token lasts.
+SESSION_SECONDS = 12 * 3600
 
 
 def is_loopback(host: str) -> bool:
@@ -54,137 +71,138 @@ def serving_file(dsn: str) -> Path | None:
     return Path(dsn.removeprefix("chdb://") + ".serving.json") if dsn.startswith("chdb://") else None
 
 
+def allowed_hosts(host: str, names: tuple[str, ...] = ()) -> list[str]:
+    """The ``Host`` values to serve: the bound address, loopback's names when bound there, this
+    machine's names and addresses when bound to every interface, and ``names``."""
+    allowed = {host, *names}
+    if is_loopback(host):
+        allowed |= {"localhost", "127.0.0.1", "::1"}
+    if host in ("0.0.0.0", "::", ""):
+        allowed |= {"localhost", "127.0.0.1", "::1", socket.gethostname(), socket.getfqdn()}
+        with contextlib.suppress(OSError):
+            allowed |= {str(info[4][0]) for info in socket.getaddrinfo(socket.gethostname(), None)}
+    return sorted(allowed)
+
+
+def create_app(queries: Queries, *, token: str | None, hosts: list[str]) -> Starlette:
+    """The dashboard as an ASGI app (see the module's doc)."""
+
+    def page(request: Request) -> Response:
+        return FileResponse(STATIC / "index.html", media_type="text/html; charset=utf-8")
+
+    def api(call: Any) -> Any:
+        def endpoint(request: Request) -> Response:
+            args = {k: v for k, v in request.query_params.items()}
+            try:
+                found = call(request, args)
+            except BadFilter as exc:
+                return JSONResponse({"error": str(exc)}, 400)
+            except PrivauditError as exc:
+                log.error("dashboard query failed: %s", exc)
+                return JSONResponse({"error": str(exc)}, 500)
+            if isinstance(found, Response):
+                return found
+            return JSONResponse(found)
+
+        return endpoint
+
+    def panel(request: Request, args: dict[str, str]) -> Any:
+        panel_id = request.path_params["panel"]
+        if panel_id not in {p.id for p in PANELS}:
+            return JSONResponse({"error": f"unknown panel {excerpt(panel_id)}"}, 404)
+        return queries.panel(panel_id, queries.default_filters(args))
+
+    def event(request: Request, args: dict[str, str]) -> Any:
+        found = queries.event(request.path_params["event_id"])
+        return found if found else JSONResponse({"error": "no such event"}, 404)
+
+    panels = [{"id": p.id, "section": p.section, "title": p.title, "kind": p.kind, "note": p.note, "links": p.links}
+              for p in PANELS]
+    routes = [
+        Route("/", page), Route("/index.html", page),
+        Mount("/static", StaticFiles(directory=STATIC), name="static"),
+        Route("/api/filters", api(lambda request, args: queries.bounds())),
+        Route("/api/panels", api(lambda request, args: panels)),
+        Route("/api/panel/{panel}", api(panel)),
+        Route("/api/event/{event_id}", api(event)),
+        Route("/api/subject/{subject_id:path}", api(lambda request, args: queries.subject(
+            request.path_params["subject_id"]))),
+        Route("/api/sql", api(lambda request, args: queries.sql(args.get("q", "")))),
+    ]
+    # outermost first: headers on every answer, then Host, then other sites, then the token
+    middleware = [Middleware(SecurityHeaders), Middleware(TrustedHostMiddleware, allowed_hosts=hosts),
+                  Middleware(CrossSite)]
+    if token is not None:
+        middleware += [Middleware(SessionMiddleware, secret_key=secrets.token_urlsafe(32), session_cookie="privaudit",
+                                  max_age=SESSION_SECONDS, same_site="strict", https_only=False),
+                       Middleware(TokenRequired, token=token)]
+    return Starlette(routes=routes, middleware=middleware)
+
+
 class DashboardServer:
-    def __init__(self, httpd: ThreadingHTTPServer, thread: threading.Thread, host: str,
-                 notice: Path | None = None) -> None:
-        self.httpd = httpd
-        self.thread = thread
-        self.host = host
-        self.notice = notice
+    """uvicorn serving the app on a socket bound here, in a daemon thread."""
+
+    def __init__(self, app: Starlette, sock: socket.socket, host: str, notice: Path | None = None, *,
+                 token: str | None = None, token_made: bool = False) -> None:
+        self.host, self.notice, self._socket = host, notice, sock
+        self.token, self.token_made = token, token_made  # made here: to be said once, where it was asked for
+        self._server = uvicorn.Server(uvicorn.Config(app, log_config=None, log_level="warning", access_log=False,
+                                                     lifespan="off"))
+        self.thread = threading.Thread(target=self._run, name="dashboard", daemon=True)
+        self.thread.start()
+        deadline = time.monotonic() + 10
+        while not self._server.started and self.thread.is_alive() and time.monotonic() < deadline:
+            time.sleep(0.01)
+
+    def _run(self) -> None:
+        asyncio.run(self._server.serve(sockets=[self._socket]))
 
     @property
     def port(self) -> int:
-        return int(self.httpd.server_address[1])
+        return int(self._socket.getsockname()[1])
 
     @property
     def url(self) -> str:
-        host = self.host if self.host not in ("0.0.0.0", "::") else "127.0.0.1"
+        host = self.host if self.host not in ("0.0.0.0", "::", "") else "127.0.0.1"
+        host = f"[{host}]" if ":" in host else host
         return f"http://{host}:{self.port}/"
 
     def close(self) -> None:
         if self.notice is not None:
             self.notice.unlink(missing_ok=True)
-        self.httpd.shutdown()
-        self.httpd.server_close()
+        self._server.should_exit = True
+        self.thread.join(10)
+        self._socket.close()
 
 
-def serve_dashboard(store: Store, policy: Policy | None, *, host: str = "127.0.0.1", port: int = 8750,
-                    token: str | None = None) -> DashboardServer:
-    if not is_loopback(host) and not token:
-        raise ConfigError(f"the dashboard bound to {host} (not loopback) needs a token: set {ENV_DASHBOARD_TOKEN}")
-    queries = Queries(store, policy)
-    handler = _handler(queries, token)
-    ThreadingHTTPServer.daemon_threads = True
+def serve_dashboard(store: Statements, policy: Policy | None, *, host: str = "127.0.0.1", port: int = 8750,
+                    token: str | None = None, names: tuple[str, ...] = ()) -> DashboardServer:
+    """Serve the dashboard. Off loopback a token is required; without ``token`` one is made
+    (``server.token_made``: the caller says it once, see :func:`token_link`)."""
+    if token is not None and len(token) < MIN_TOKEN_CHARS:
+        raise ConfigError(f"{ENV_DASHBOARD_TOKEN} is {len(token)} characters long: a dashboard token needs at least "
+                          f"{MIN_TOKEN_CHARS} (e.g. `openssl rand -hex 24`)")
+    made = not is_loopback(host) and token is None
+    if made:
+        token = secrets.token_urlsafe(32)
+    family = socket.AF_INET6 if ":" in host else socket.AF_INET
+    sock = socket.socket(family, socket.SOCK_STREAM)
+    sock.setsockopt(socket.SOL_SOCKET, socket.SO_REUSEADDR, 1)
     try:
-        httpd = ThreadingHTTPServer((host, port), handler)
+        sock.bind((host, port))
     except OSError as exc:
+        sock.close()
         raise ConfigError(f"cannot serve the dashboard on {host}:{port}: {exc.strerror}") from exc
-    thread = threading.Thread(target=httpd.serve_forever, name="dashboard", daemon=True)
-    thread.start()
-    server = DashboardServer(httpd, thread, host, serving_file(store.dsn))
+    sock.listen(128)
+    app = create_app(Queries(store, policy), token=token, hosts=allowed_hosts(host, names))
+    server = DashboardServer(app, sock, host, serving_file(store.dsn), token=token, token_made=made)
     if server.notice is not None:
-        server.notice.write_text(json.dumps({"url": server.url, "pid": os.getpid(), "token": bool(token)}))
+        server.notice.write_text(json.dumps({"url": server.url, "pid": os.getpid(), "token": token is not None}))
     return server
 
 
-def _handler(queries: Queries, token: str | None) -> type[BaseHTTPRequestHandler]:
-    class Handler(BaseHTTPRequestHandler):
-        server_version = "privaudit-dashboard"
-
-        def log_message(self, fmt: str, *args: Any) -> None:
-            log.debug("%s %s", self.address_string(), fmt % args)
-
-        def do_GET(self) -> None:
-            url = urllib.parse.urlsplit(self.path)
-            args = {k: v[-1] for k, v in urllib.parse.parse_qs(url.query).items()}
-            if token is not None and not self._authorised(args):
-                return
-            try:
-                if url.path in ("/", "/index.html"):
-                    return self._file(STATIC / "index.html")
-                if url.path.startswith("/static/"):
-                    name = url.path.removeprefix("/static/")
-                    path = (STATIC / name).resolve()
-                    if STATIC not in path.parents or not path.is_file():
-                        return self._json({"error": "not found"}, 404)
-                    return self._file(path)
-                if url.path.startswith("/api/"):
-                    return self._api(url.path.removeprefix("/api/"), args)
-                self._json({"error": "not found"}, 404)
-            except BadFilter as exc:
-                self._json({"error": str(exc)}, 400)
-            except PrivauditError as exc:
-                log.error("dashboard query failed: %s", exc)
-                self._json({"error": str(exc)}, 500)
-
-        def _api(self, route: str, args: dict[str, str]) -> None:
-            if route == "filters":
-                return self._json(queries.bounds())
-            if route == "panels":
-                return self._json([{"id": p.id, "section": p.section, "title": p.title, "kind": p.kind,
-                                     "note": p.note, "links": p.links} for p in PANELS])
-            if route.startswith("panel/"):
-                panel_id = route.removeprefix("panel/")
-                if panel_id not in {p.id for p in PANELS}:
-                    return self._json({"error": f"unknown panel {panel_id!r}"}, 404)
-                return self._json(queries.panel(panel_id, queries.default_filters(args)))
-            if route.startswith("event/"):
-                found = queries.event(urllib.parse.unquote(route.removeprefix("event/")))
-                return self._json(found if found else {"error": "no such event"}, 200 if found else 404)
-            if route == "sql":
-                return self._json(queries.sql(args.get("q", "")))
-            if route.startswith("subject/"):
-                return self._json(queries.subject(urllib.parse.unquote(route.removeprefix("subject/"))))
-            self._json({"error": "not found"}, 404)
-
-        def _authorised(self, args: dict[str, str]) -> bool:
-            assert token is not None
-            given = args.get("token")
-            if given is not None and hmac.compare_digest(given, token):
-                self.send_response(303)
-                self.send_header("Set-Cookie", f"privaudit_token={token}; HttpOnly; SameSite=Strict; Path=/")
-                self.send_header("Location", urllib.parse.urlsplit(self.path).path or "/")
-                self.end_headers()
-                return False
-            header = self.headers.get("Authorization", "")
-            cookies = dict(c.strip().split("=", 1) for c in self.headers.get("Cookie", "").split(";") if "=" in c)
-            for candidate in (header.removeprefix("Bearer ").strip(), cookies.get("privaudit_token", "")):
-                if candidate and hmac.compare_digest(candidate, token):
-                    return True
-            self._json({"error": "a token is required (?token=... once, or Authorization: Bearer; "
-                                 f"see {ENV_DASHBOARD_TOKEN})"}, 401)
-            return False
-
-        def _headers(self, status: int, kind: str, length: int) -> None:
-            self.send_response(status)
-            self.send_header("Content-Type", kind)
-            self.send_header("Content-Length", str(length))
-            self.send_header("Content-Security-Policy", _CSP)
-            self.send_header("X-Content-Type-Options", "nosniff")
-            self.send_header("Cache-Control", "no-store")
-            self.end_headers()
-
-        def _json(self, value: Any, status: int = 200) -> None:
-            body = json.dumps(value, ensure_ascii=False).encode("utf-8")
-            self._headers(status, "application/json; charset=utf-8", len(body))
-            self.wfile.write(body)
-
-        def _file(self, path: Path) -> None:
-            body = path.read_bytes()
-            kind = mimetypes.guess_type(path.name)[0] or "application/octet-stream"
-            if kind.startswith("text/") or kind.endswith("javascript"):
-                kind += "; charset=utf-8"
-            self._headers(200, kind, len(body))
-            self.wfile.write(body)
-
-    return Handler
+def token_link(server: DashboardServer) -> str:
+    """The address that opens a session (the token once, then a cookie); the plain URL on loopback."""
+    if server.token is None:
+        return server.url
+    return f"{server.url}?{urllib.parse.urlencode({'token': server.token})}"

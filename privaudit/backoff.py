@@ -29,14 +29,18 @@ MAX_DELAY_S = 30.0
 
 def with_backoff(call: Callable[[], T], *, retry_on: type[Exception], stop: threading.Event, what: str,
                  on_retry: Callable[[], None] | None = None, first_delay_s: float = FIRST_DELAY_S,
-                 max_delay_s: float = MAX_DELAY_S, give_up_after_s: float | None = None) -> T:
+                 max_delay_s: float = MAX_DELAY_S, give_up_after_s: float | None = None,
+                 except_for: tuple[type[Exception], ...] = ()) -> T:
     """``call()``'s result, once it does not raise ``retry_on`` (one of our errors, made from one
-    message); any other error is raised at once."""
+    message); any other error, and one of ``except_for`` (subclasses of ``retry_on`` that waiting
+    cannot mend), is raised at once."""
     delay, failures = first_delay_s, 0
     began = time.monotonic()
     while True:
         try:
             result = call()
+        except except_for:
+            raise
         except retry_on as exc:
             failures += 1
             if on_retry is not None:

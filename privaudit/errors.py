@@ -8,9 +8,11 @@ instead of a traceback::
     ├── SchemaError          an Avro schema file is unreadable or invalid
     ├── DecodeError          bytes are not a valid event (framing, unknown schema, bad datum)
     ├── EventError           a decoded or parsed event breaks the contract (pydantic)
+    ├── IdentifierError      an identifier cannot be pseudonymised (empty, or only whitespace)
     ├── NoPolicyInForce      an event happened before the first policy version took effect
     ├── ConfigError          a setting is invalid (e.g. a retention shorter than the law allows)
     ├── StoreError           ClickHouse refused or failed a statement
+    │   ├── QueryRefused     a statement given to a read path is not a read (SQL endpoint, `sql`)
     │   ├── StoreBusy        the embedded store's directory is held by another process
     │   └── StoreUnavailable ClickHouse cannot be reached, or refuses work for now (retried)
     ├── BrokerError          the Kafka broker cannot be reached or refused a request
@@ -19,10 +21,24 @@ instead of a traceback::
     │   └── RegistryUnavailable  it cannot be reached or fails for now (retried)
     └── ConsumerProcessFailed  a consumer process (``--processes``) failed or was killed
 
-Library errors (yaml, fastavro, pydantic) are wrapped with ``raise ... from exc``.
+Library errors (yaml, fastavro, pydantic) are wrapped with ``raise ... from exc``. A message
+never quotes more of a value than :func:`excerpt` lets through: a reason travels in logs, Kafka
+headers and tables, and a 10 MB value must not make it 10 MB.
 """
 
 from __future__ import annotations
+
+#: The most characters of one reason kept anywhere (a dead letter, a ``check`` error line).
+REASON_LIMIT = 1024
+
+
+def excerpt(value: object, limit: int = 80, *, quoted: bool = True) -> str:
+    """``value`` on one line for a message: its ``repr`` (or, with ``quoted=False``, its text),
+    cut to ``limit`` characters with how much was left out."""
+    text = repr(value) if quoted else " ".join(str(value).split())
+    if len(text) <= limit:
+        return text
+    return f"{text[:limit]}... ({len(text) - limit:,} more characters)"
 
 
 class PrivauditError(Exception):
@@ -54,6 +70,10 @@ class EventError(PrivauditError):
     """An event breaks the contract (a field missing, of the wrong type or out of range)."""
 
 
+class IdentifierError(PrivauditError):
+    """An identifier cannot be pseudonymised: nothing is left of it (empty, or only whitespace)."""
+
+
 class NoPolicyInForce(PrivauditError):
     """No version of the policy was in force when the event happened."""
 
@@ -64,6 +84,11 @@ class ConfigError(PrivauditError):
 
 class StoreError(PrivauditError):
     """ClickHouse refused or failed a statement."""
+
+
+class QueryRefused(StoreError):
+    """A statement given to a read path (the dashboard's SQL endpoint, ``privaudit sql``) is not a
+    read: it could write a file, change the store or touch the server's state."""
 
 
 class StoreBusy(StoreError):

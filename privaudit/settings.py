@@ -9,6 +9,7 @@ from __future__ import annotations
 
 import logging
 import os
+import re
 from collections.abc import Mapping
 from dataclasses import dataclass
 from pathlib import Path
@@ -28,6 +29,9 @@ ENV_CONFLUENT_IDS = "PRIVAUDIT_CONFLUENT_IDS"
 ENV_SCHEMA_REGISTRY = "PRIVAUDIT_SCHEMA_REGISTRY"
 ENV_ALERTING = "PRIVAUDIT_ALERTING"
 ENV_DASHBOARD_TOKEN = "PRIVAUDIT_DASHBOARD_TOKEN"
+ENV_DASHBOARD_HOSTS = "PRIVAUDIT_DASHBOARD_HOSTS"
+ENV_CLOCK_SKEW = "PRIVAUDIT_CLOCK_SKEW"
+ENV_MAX_RECORD_BYTES = "PRIVAUDIT_MAX_RECORD_BYTES"
 
 DEFAULT_BOOTSTRAP = "127.0.0.1:9092"
 DEFAULT_DATA_DIR = "data"
@@ -36,6 +40,9 @@ MIN_RETENTION_DAYS = 730
 #: At start, a ClickHouse server or broker that cannot be reached is tried for this long (a wrong
 #: address fails then, with the last error); once running, an outage is waited out without limit.
 DEFAULT_STARTUP_WAIT_S = 60.0
+#: How far past the wall clock an event's occurred_at may be (other machines' clocks run fast);
+#: later is a contract error (a dead letter), never stored.
+DEFAULT_CLOCK_SKEW_S = 86_400.0
 
 TOPIC_EVENTS = "privaudit.events"
 TOPIC_DLQ = "privaudit.dlq"
@@ -43,13 +50,30 @@ TOPIC_VIOLATIONS = "privaudit.violations"
 
 
 def configure_logging(level: int | str) -> None:
-    """Log to stderr: privaudit's own loggers at ``level``, the clients' (kafka, ...) at WARNING.
-    Called by the CLI and by each consumer process, with the CLI's level."""
-    logging.basicConfig(level=logging.WARNING, format="%(asctime)s %(levelname)s %(threadName)s %(name)s: %(message)s")
-    logging.getLogger("privaudit").setLevel(level.upper() if isinstance(level, str) else level)
-    # kafka-python 3 warns when its network thread waited >100 ms for the GIL ("Task ... ran for
-    # 0.106s"), which a process busy producing or checking makes it do; nothing is wrong then
-    logging.getLogger("kafka.net.selector").setLevel(logging.ERROR)
+    """Log to stderr: privaudit's own loggers at ``level``; the libraries' (kafka, uvicorn ...)
+    not at all, unless ``level`` is DEBUG. A broker that is away makes kafka-python log every
+    reconnection attempt, dozens of lines a minute; privaudit says once per wait what it waits for
+    (:mod:`privaudit.backoff`). Called by the CLI and by each consumer process, with the CLI's level."""
+    numeric = logging.getLevelName(level.upper()) if isinstance(level, str) else level
+    debug = numeric <= logging.DEBUG
+    logging.basicConfig(level=logging.DEBUG if debug else logging.CRITICAL,
+                        format="%(asctime)s %(levelname)s %(threadName)s %(name)s: %(message)s")
+    logging.getLogger().setLevel(logging.DEBUG if debug else logging.CRITICAL)
+    logging.getLogger("privaudit").setLevel(numeric)
+
+
+_DURATION = re.compile(r"^\s*(\d+(?:\.\d+)?)\s*(ms|s|m|h|d)?\s*$")
+_UNIT = {"ms": 0.001, "s": 1.0, "m": 60.0, "h": 3600.0, "d": 86400.0, None: 1.0}
+
+
+def parse_duration(value: object) -> float:
+    """``90``, ``"90s"``, ``"5m"``, ``"1h"``, ``"1d"``, ``"250ms"`` -> seconds."""
+    if isinstance(value, (int, float)) and not isinstance(value, bool):
+        return float(value)
+    m = _DURATION.match(str(value))
+    if not m:
+        raise ValueError(f"not a duration: {value!r} (e.g. 30s, 5m, 1h, 1d)")
+    return float(m.group(1)) * _UNIT[m.group(2)]
 
 
 def default_dsn(data_dir: str | Path) -> str:
@@ -65,6 +89,20 @@ def shown_url(url: str) -> str:
         return url
     host = parts.netloc.rpartition("@")[2]
     return urlunsplit(parts._replace(netloc=f"{parts.username}:***@{host}"))
+
+
+def redacted_url(url: str) -> str:
+    """A receiver's URL for a log line or a table: scheme, host and port only. Its credentials,
+    path and query go: a Slack hook's token, or a webhook's, lives in the path."""
+    try:
+        parts = urlsplit(url)
+        host, port = parts.hostname or "", parts.port
+    except ValueError:
+        return "(an unreadable URL)"
+    netloc = f"[{host}]" if ":" in host else host
+    netloc += f":{port}" if port else ""
+    rest = "/..." if parts.path.strip("/") or parts.query else ""
+    return f"{parts.scheme}://{netloc}{rest}"
 
 
 def check_retention(days: int) -> int:

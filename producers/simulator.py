@@ -26,7 +26,8 @@ from dataclasses import dataclass, field
 from datetime import UTC, date, datetime, timedelta, timezone
 from typing import Any
 
-from privaudit.policy import Policy
+from privaudit.errors import ConfigError
+from privaudit.policy import Policy, from_millis, to_millis
 from privaudit.schemas.models import MODELS, Event
 
 from .pseudonym import Pseudonymizer
@@ -55,6 +56,9 @@ class SimulationConfig:
     start: datetime = field(default_factory=default_start)
     mean_gap_ms: int = 2000  # simulated time between events
     max_members: int | None = None  # stop signing up new members past this (a bounded population)
+    # No event is dated after this: when the events would not fit between start and end at
+    # mean_gap_ms, the gap shrinks so that they do (an event from the future breaks the contract).
+    end: datetime = field(default_factory=lambda: datetime.now(UTC))
 
 
 class _World:
@@ -96,8 +100,19 @@ def simulate(config: SimulationConfig, policy: Policy | None = None) -> Iterator
     turn = 0
     burst_actor, burst_left = "", 0  # a staff member reading subjects in bulk (PA-012)
 
-    for _ in range(config.events):
-        at += timedelta(milliseconds=1 + int(rng.expovariate(1 / config.mean_gap_ms)))
+    end_ms = to_millis(config.end)
+    span_ms = end_ms - to_millis(at)
+    if config.events > span_ms:
+        raise ConfigError(f"{config.events:,} events do not fit between {config.start.isoformat()} and "
+                          f"{config.end.isoformat()} at least 1 ms apart: start earlier, or ask for fewer")
+    mean_gap = min(float(config.mean_gap_ms), 0.9 * span_ms / max(1, config.events))
+    ms = to_millis(at)
+
+    for i in range(config.events):
+        # never later than leaves the rest of the events a millisecond each before the end
+        ms = min(ms + 1 + int(rng.expovariate(1 / mean_gap)) if mean_gap > 0 else ms + 1,
+                 end_ms - (config.events - 1 - i))
+        at = from_millis(ms)
         if burst_left:
             fields = _staff_access(world, actor_id=burst_actor, source_ip="10.20.1.99")
             burst_left -= 1

@@ -25,15 +25,19 @@ from typing import Any, Literal
 from fastavro import schemaless_reader, schemaless_writer
 from pydantic import ValidationError
 
-from privaudit.errors import DecodeError, EventError
+from privaudit.errors import DecodeError, EventError, excerpt
 
-from .models import MODELS, Event, describe
+from .bounds import check_arrays
+from .identifiers import may_hold_rrn
+from .models import MAX_ITEMS, MODELS, Event, describe, mask_event, refuse_future
 from .registry import SchemaSet, WriterSchema
 
 SINGLE_OBJECT_MAGIC = b"\xc3\x01"
 CONFLUENT_MAGIC = b"\x00"
 Framing = Literal["single-object", "confluent"]
 _ID = struct.Struct(">I")
+#: A record larger than this is refused before it is decoded (``--max-record-bytes``).
+DEFAULT_MAX_RECORD_BYTES = 1024 * 1024
 
 
 class Codec:
@@ -45,8 +49,10 @@ class Codec:
         *,
         framing: Framing = "single-object",
         confluent_ids: dict[str, int] | None = None,
+        max_record_bytes: int = DEFAULT_MAX_RECORD_BYTES,
     ) -> None:
         self.schemas = schemas or SchemaSet()
+        self.max_record_bytes = max_record_bytes
         if framing not in ("single-object", "confluent"):
             raise ValueError(f"unknown framing {framing!r}")
         self.framing = framing
@@ -83,19 +89,29 @@ class Codec:
 
     # -- decoding -------------------------------------------------------------------------
 
-    def decode(self, data: bytes | None) -> Event:
-        """Decode and validate: an event, or :class:`DecodeError` / :class:`EventError`."""
+    def decode(self, data: bytes | None, *, not_after_ms: int | None = None) -> Event:
+        """Decode and validate: an event, or :class:`DecodeError` / :class:`EventError`. An event
+        dated after ``not_after_ms`` (epoch milliseconds: now plus the clock-skew allowance) breaks
+        the contract; a resident registration number in a free-text field comes back masked."""
         if data is None:
             raise DecodeError("a tombstone: the record has no value (null), so no event")
         event_type, record = self.decode_record(data)
         try:
-            return MODELS[event_type].model_validate(record)
+            event = MODELS[event_type].model_validate(record)
         except ValidationError as exc:
             raise EventError(f"{event_type}: {describe(exc)}") from exc
+        if not_after_ms is not None:
+            refuse_future(event, not_after_ms)
+        return mask_event(event) if may_hold_rrn(data) else event
 
     def decode_record(self, data: bytes) -> tuple[str, dict[str, Any]]:
-        """Decode without contract validation: ``(event type, record as the working schema)``."""
+        """Decode without contract validation: ``(event type, record as the working schema)``. Its
+        size and its arrays' lengths are checked before anything is built from it."""
+        if len(data) > self.max_record_bytes:
+            raise DecodeError(f"a record of {len(data):,} bytes, over the limit of {self.max_record_bytes:,} "
+                              "(--max-record-bytes): refused before decoding")
         writer, offset = self.writer_of(data)
+        check_arrays(data, offset, writer.parsed, MAX_ITEMS, writer.label)
         reader = self.schemas.working[writer.event_type]
         buf = BytesIO(data)
         buf.seek(offset)
@@ -105,7 +121,7 @@ class Codec:
             )
         except Exception as exc:  # fastavro raises EOFError, ValueError, IndexError, its own...
             raise DecodeError(
-                f"{writer.label}: datum does not match its schema ({type(exc).__name__}: {exc})"
+                f"{writer.label}: datum does not match its schema ({type(exc).__name__}: {excerpt(str(exc), 200)})"
             ) from exc
         if buf.tell() != len(data):
             raise DecodeError(

@@ -9,9 +9,16 @@ What the models add to the Avro schema, because Avro cannot say it:
 - ``occurred_at`` carries a UTC offset; it is normalised to UTC and truncated to milliseconds,
   which is what Avro's ``timestamp-millis`` keeps, so JSON and Avro round trips agree;
 - ``subject_id`` is pseudonymous: a value shaped like an e-mail address, a Korean resident
-  registration number or a Korean mobile number is refused, so a raw identifier never enters;
-- ``data_items`` has at least one item on processing events; ``record_count`` is >= 1;
+  registration number or a Korean mobile number, in any of their usual forms, is refused, so a raw
+  identifier never enters (:mod:`.identifiers`);
+- ``data_items`` has at least one item on processing events, and no list more than ``MAX_ITEMS``;
+  ``record_count`` is >= 1;
 - country codes are assigned ISO 3166-1 alpha-2 codes.
+
+A resident registration number found in a free-text field (a reason, an actor's id ...) is masked
+by :func:`mask_event` before the event is stored or published, and the event remembers which fields
+it masked (:attr:`masked_fields`): the checker reports them as PA-015. The codec, ``parse_json`` and
+the emitter call it; a model built directly is not masked.
 """
 
 from __future__ import annotations
@@ -26,13 +33,15 @@ from pydantic import (
     BaseModel,
     ConfigDict,
     Field,
+    PrivateAttr,
     TypeAdapter,
     ValidationError,
 )
 
-from privaudit.errors import EventError
+from privaudit.errors import EventError, excerpt
 
 from .countries import is_country
+from .identifiers import mask_rrn, may_hold_rrn, raw_kind
 
 ActorType = Literal["STAFF", "SYSTEM", "PROCESSOR"]
 Action = Literal["COLLECT", "VIEW", "UPDATE", "DELETE", "DOWNLOAD", "EXPORT", "PRINT", "USE"]
@@ -49,14 +58,9 @@ ENUMS: dict[str, tuple[str, ...]] = {
     "MembershipChange": get_args(MembershipChange),
 }
 
-_RAW_IDENTIFIER = re.compile(
-    r"""^(?:
-        [^@\s]+@[^@\s]+\.[^@\s]+          # e-mail address
-      | \d{6}-?[1-8]\d{6}                 # resident registration number (주민등록번호)
-      | (?:\+?82-?|0)1[016789]-?\d{3,4}-?\d{4}  # Korean mobile number
-    )$""",
-    re.VERBOSE,
-)
+#: The most items a list field (``data_items``, ``purposes``) may hold: far above any real event,
+#: and a bound on what one record can make the consumer build.
+MAX_ITEMS = 256
 
 
 _UUID = re.compile(r"[0-9a-fA-F]{8}-[0-9a-fA-F]{4}-[0-9a-fA-F]{4}-[0-9a-fA-F]{4}-[0-9a-fA-F]{12}")
@@ -66,26 +70,30 @@ def _uuid_text(value: str) -> str:
     """The canonical 8-4-4-4-12 text of a UUID (either case). A regular expression, not
     ``uuid.UUID``: the same set of strings at a fifth of the cost, on every event."""
     if _UUID.fullmatch(value) is None:
-        raise ValueError(f"not a UUID in 8-4-4-4-12 form: {value!r}")
+        raise ValueError(f"not a UUID in 8-4-4-4-12 form: {excerpt(value)}")
     return value
 
 
 def _utc_millis(value: datetime) -> datetime:
     if value.tzinfo is UTC and not value.microsecond % 1000:
         return value  # as Avro's timestamp-millis decodes: already so (no two new datetimes per event)
-    value = value.astimezone(UTC)
+    try:
+        value = value.astimezone(UTC)
+    except OverflowError:  # 9999-12-31T23:59:59-14:00 is past the last representable UTC time
+        raise ValueError(f"out of range: {value.isoformat()} is not a time in UTC") from None
     return value.replace(microsecond=value.microsecond // 1000 * 1000)
 
 
 def _pseudonymous(value: str) -> str:
-    if _RAW_IDENTIFIER.match(value):
-        raise ValueError("looks like a raw identifier (e-mail, resident number or phone); send a pseudonym")
+    kind = raw_kind(value)
+    if kind is not None:
+        raise ValueError(f"looks like a raw identifier (a {kind}); send a pseudonym")
     return value
 
 
 def _country(value: str) -> str:
     if not is_country(value):
-        raise ValueError(f"not an ISO 3166-1 alpha-2 country code: {value!r}")
+        raise ValueError(f"not an ISO 3166-1 alpha-2 country code: {excerpt(value)}")
     return value
 
 
@@ -94,7 +102,8 @@ EventId = Annotated[str, AfterValidator(_uuid_text)]
 Timestamp = Annotated[AwareDatetime, AfterValidator(_utc_millis)]
 SubjectId = Annotated[str, Field(min_length=1), AfterValidator(_pseudonymous)]
 Country = Annotated[str, AfterValidator(_country)]
-Items = Annotated[list[NonEmpty], Field(min_length=1)]
+Items = Annotated[list[NonEmpty], Field(min_length=1, max_length=MAX_ITEMS)]
+Codes = Annotated[list[NonEmpty], Field(max_length=MAX_ITEMS)]
 
 
 class _Event(BaseModel):
@@ -105,6 +114,12 @@ class _Event(BaseModel):
     service: NonEmpty
     subject_id: SubjectId
     policy_version: str | None = None
+    _masked: tuple[str, ...] = PrivateAttr(default=())
+
+    @property
+    def masked_fields(self) -> tuple[str, ...]:
+        """The fields in which :func:`mask_event` masked a resident registration number."""
+        return self._masked
 
 
 class AccessEvent(_Event):
@@ -156,8 +171,8 @@ class ConsentEvent(_Event):
     scope: ConsentScope
     target: NonEmpty
     granted: bool
-    purposes: list[NonEmpty] = []
-    data_items: list[NonEmpty] = []
+    purposes: Codes = []
+    data_items: Codes = []
 
 
 class MembershipEvent(_Event):
@@ -187,18 +202,70 @@ MODELS: dict[str, EventModel] = {
 EVENT_ADAPTER: TypeAdapter[Event] = TypeAdapter(Event)
 
 
-def parse_json(text: str | bytes) -> Event:
-    """One event from its JSON form; :class:`EventError` with a one-line reason otherwise."""
+def parse_json(text: str | bytes, *, not_after_ms: int | None = None) -> Event:
+    """One event from its JSON form (a resident registration number in free text masked);
+    :class:`EventError` with a one-line reason otherwise, also when it happened after
+    ``not_after_ms`` (see :func:`refuse_future`)."""
     try:
-        return EVENT_ADAPTER.validate_json(text)
+        event = EVENT_ADAPTER.validate_json(text)
     except ValidationError as exc:
         raise EventError(describe(exc)) from exc
+    if not_after_ms is not None:
+        refuse_future(event, not_after_ms)
+    return mask_event(event) if may_hold_rrn(text) else event
+
+
+def refuse_future(event: Event, not_after_ms: int) -> None:
+    """:class:`EventError` when ``event`` happened after ``not_after_ms`` (epoch milliseconds): an
+    event from the future is a wrong clock, or a wrong field, and would be kept past any retention."""
+    if (event.occurred_at - _EPOCH) // _MS > not_after_ms:
+        limit = (_EPOCH + not_after_ms * _MS).isoformat(timespec="seconds")
+        raise EventError(f"{event.type}: occurred_at: {event.occurred_at.isoformat(timespec='seconds')} is later "
+                         f"than now plus the clock-skew allowance ({limit})")
+
+
+_EPOCH = datetime(1970, 1, 1, tzinfo=UTC)
+_MS = datetime(1970, 1, 1, 0, 0, 0, 1000, tzinfo=UTC) - _EPOCH
+
+
+#: Fields that are never free text: validated as a UUID, a time, a pseudonym, an enum or a country.
+_NOT_FREE_TEXT = frozenset({"event_id", "occurred_at", "subject_id", "type", "actor_type", "action", "legal_basis",
+                            "scope", "change", "recipient_country", "destination_country", "granted",
+                            "record_count"})
+
+
+def mask_event(event: Event) -> Event:
+    """``event`` with every resident registration number in its free-text fields masked, and
+    those fields named in its :attr:`~_Event.masked_fields`; the same object when there is none."""
+    update: dict[str, object] = {}
+    for name, value in event.__dict__.items():
+        if name in _NOT_FREE_TEXT or value is None:
+            continue
+        if isinstance(value, str):
+            masked, found = mask_rrn(value)
+            if found:
+                update[name] = masked
+        elif isinstance(value, list):
+            items = [mask_rrn(v) for v in value]
+            if any(found for _, found in items):
+                update[name] = [masked for masked, _ in items]
+    if not update:
+        return event
+    copy = event.model_copy(update=update)
+    copy._masked = tuple(sorted(update))
+    return copy
+
+
+#: At most this many of pydantic's errors are described; the rest are counted.
+_DESCRIBED = 5
 
 
 def describe(exc: ValidationError) -> str:
-    """One line for a pydantic error: ``data_items: List should have at least 1 item ...``."""
+    """One line for a pydantic error: ``data_items: List should have at least 1 item ...``; the
+    first few errors, each bounded, then how many more there were."""
     parts = []
-    for err in exc.errors(include_url=False):
+    errors = exc.errors(include_url=False)
+    for err in errors[:_DESCRIBED]:
         path = err["loc"]
         if path and path[0] in MODELS:  # the discriminated union puts the event type first
             path = path[1:]
@@ -206,7 +273,9 @@ def describe(exc: ValidationError) -> str:
         msg = err["msg"].removeprefix("Value error, ")
         if err["type"] in ("union_tag_not_found", "union_tag_invalid"):
             loc, msg = "type", f"must be one of {', '.join(MODELS)}"
-        parts.append(f"{loc}: {msg}" if loc else msg)
+        parts.append(excerpt(f"{loc}: {msg}" if loc else msg, 300, quoted=False))
+    if len(errors) > _DESCRIBED:
+        parts.append(f"and {len(errors) - _DESCRIBED:,} more error(s)")
     return "; ".join(parts)
 
 

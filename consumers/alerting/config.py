@@ -22,7 +22,6 @@ file. A bad file is refused with the path of the bad field, as policy files are.
 from __future__ import annotations
 
 import os
-import re
 from pathlib import Path
 from typing import Annotated, Literal
 
@@ -32,22 +31,9 @@ from pydantic import BaseModel, ConfigDict, Field, ValidationError, field_valida
 from privaudit.checker.rules import RULES
 from privaudit.errors import ConfigError
 from privaudit.schemas.models import format_loc
+from privaudit.settings import parse_duration
 
 SinkType = Literal["alertmanager", "webhook", "slack", "pagerduty"]
-_DURATION = re.compile(r"^\s*(\d+(?:\.\d+)?)\s*(ms|s|m|h|d)?\s*$")
-_UNIT = {"ms": 0.001, "s": 1.0, "m": 60.0, "h": 3600.0, "d": 86400.0, None: 1.0}
-
-
-def parse_duration(value: object) -> float:
-    """``90``, ``"90s"``, ``"5m"``, ``"1h"``, ``"250ms"`` -> seconds."""
-    if isinstance(value, (int, float)) and not isinstance(value, bool):
-        return float(value)
-    m = _DURATION.match(str(value))
-    if not m:
-        raise ValueError(f"not a duration: {value!r} (e.g. 30s, 5m, 1h)")
-    return float(m.group(1)) * _UNIT[m.group(2)]
-
-
 Seconds = Annotated[float, Field(ge=0)]
 
 
@@ -60,6 +46,7 @@ class SinkConfig(_Strict):
     url: str
     timeout: Seconds = 5.0
     secret_env: str | None = None  # webhook: HMAC-SHA256 key, from this environment variable
+    unsigned: bool = False  # webhook: sent without a signature, on purpose (a receiver that checks none)
     routing_key_env: str | None = None  # pagerduty: the integration's routing key, from this variable
     headers: dict[str, str] = {}
 
@@ -79,6 +66,11 @@ class SinkConfig(_Strict):
     def _needs(self) -> SinkConfig:
         if self.type == "pagerduty" and not self.routing_key_env:
             raise ValueError("a pagerduty sink needs routing_key_env (the variable holding the routing key)")
+        if self.type == "webhook" and not self.secret_env and not self.unsigned:
+            raise ValueError("a webhook sink needs secret_env (the variable holding its HMAC key), or `unsigned: true` "
+                             "to send notifications anybody could forge")
+        if self.unsigned and (self.type != "webhook" or self.secret_env):
+            raise ValueError("`unsigned: true` is for a webhook sink without secret_env")
         return self
 
     def secret(self) -> bytes | None:

@@ -25,6 +25,9 @@ from collections.abc import Callable
 from datetime import UTC, datetime
 from typing import Any
 
+from privaudit.errors import excerpt
+from privaudit.settings import redacted_url
+
 from .config import SinkConfig
 from .groups import Group
 
@@ -161,7 +164,7 @@ def http_post(url: str, body: bytes, headers: dict[str, str], timeout: float) ->
         return int(exc.code)
     except (urllib.error.URLError, OSError, TimeoutError) as exc:
         reason = getattr(exc, "reason", exc)
-        raise SinkUnavailable(f"{url}: {reason}") from exc
+        raise SinkUnavailable(f"{redacted_url(url)}: {excerpt(str(reason), 200, quoted=False)}") from exc
 
 
 class Sink:
@@ -217,13 +220,16 @@ def sign(secret: bytes, body: bytes, at: int | None = None) -> str:
     return f"t={t},v1={mac}"
 
 
-def verify(secret: bytes, body: bytes, header: str, tolerance_s: float = 300.0) -> bool:
-    """For receivers (and our tests): the signature is ours and recent."""
+def verify(secret: bytes, body: bytes, header: str | bytes, tolerance_s: float = 300.0) -> bool:
+    """For receivers (and our tests): the signature is ours and recent. Anything else, whatever
+    the header holds (not ASCII, not text, no ``t=``), is False, never an exception."""
     try:
-        parts = dict(p.split("=", 1) for p in header.split(","))
+        text = header.decode("ascii") if isinstance(header, bytes) else header
+        text.encode("ascii")
+        parts = dict(p.split("=", 1) for p in text.split(","))
         t = int(parts["t"])
-    except (ValueError, KeyError):
+    except (ValueError, KeyError, UnicodeError, AttributeError, TypeError):
         return False
     if abs(time.time() - t) > tolerance_s:
         return False
-    return hmac.compare_digest(sign(secret, body, t), header)
+    return hmac.compare_digest(sign(secret, body, t).encode("ascii"), text.encode("ascii"))

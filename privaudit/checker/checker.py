@@ -70,6 +70,11 @@ class Checker:
     def check(self, event: Event) -> list[Violation]:
         """Verdicts for one event, sorted by rule id; records the event in the state."""
         ms = to_millis(event.occurred_at)
+        if event.masked_fields:
+            return self._with_masked(self._check(event, ms), event, ms)
+        return self._check(event, ms)
+
+    def _check(self, event: Event, ms: int) -> list[Violation]:
         if isinstance(event, ConsentEvent):
             return self._consent(event, ms)
         if isinstance(event, MembershipEvent):
@@ -88,6 +93,22 @@ class Checker:
         if isinstance(event, ShareEvent):
             return self._share(event, ms, version)
         return self._transfer(event, ms, version)
+
+    def _with_masked(self, out: list[Violation], event: Event, ms: int) -> list[Violation]:
+        """PA-015 for a resident registration number that was in a free-text field (masked before
+        the event reached us: :func:`~privaudit.schemas.models.mask_event`), merged into the
+        event's PA-015 if it has one."""
+        version = self.policy.version_at(ms)
+        if version is None:
+            return out
+        message = f"a resident registration number in {', '.join(event.masked_fields)} (masked before it was stored)"
+        for i, v in enumerate(out):
+            if v.rule == "PA-015":
+                out[i] = Violation(v.rule, v.severity, f"{v.message}; {message}", v.policy_version)
+                return out
+        self._add(out, "PA-015", version, message)
+        out.sort(key=lambda v: v.rule)
+        return out
 
     def snapshot(self) -> dict[str, Any]:
         return self.state.snapshot()

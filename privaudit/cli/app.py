@@ -42,14 +42,14 @@ def cli(log_level: str) -> None:
 
 
 def _register() -> None:
-    from . import alerts_cmd, check, dashboard_cmd, demo_cmd, pipeline_cmd, policy_cmd, report_cmd, schemas_cmd
+    from . import alerts_cmd, check, dashboard_cmd, demo_cmd, pipeline_cmd, policy_cmd, report_cmd, schemas_cmd, sql_cmd
 
     cli.add_command(check.check)
     cli.add_command(check.rules)
     cli.add_command(policy_cmd.policy)
     cli.add_command(schemas_cmd.schemas)
     for command in (pipeline_cmd.broker, pipeline_cmd.simulate, pipeline_cmd.consume, pipeline_cmd.run,
-                    pipeline_cmd.db, pipeline_cmd.sql, demo_cmd.demo, alerts_cmd.alerts,
+                    pipeline_cmd.db, sql_cmd.sql, demo_cmd.demo, alerts_cmd.alerts,
                     dashboard_cmd.dashboard, report_cmd.report):
         cli.add_command(command)
 

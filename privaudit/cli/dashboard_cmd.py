@@ -15,33 +15,44 @@ from privaudit.policy import load_policy
 from privaudit.settings import ENV_DASHBOARD_TOKEN
 from privaudit.signals import install_stop_signals
 
-from .options import clickhouse_option, data_dir_option, startup_wait_option, store_dsn
+from .options import (
+    announce_dashboard,
+    clickhouse_option,
+    dashboard_names_option,
+    data_dir_option,
+    startup_wait_option,
+    store_dsn,
+)
 from .startup import open_dependencies
 from .terminal import Output
 
 
 @click.command()
 @click.option("--host", default="127.0.0.1", show_default=True,
-              help=f"Address to bind; anything but loopback requires {ENV_DASHBOARD_TOKEN}.")
+              help=f"Address to bind; anything but loopback requires a token: {ENV_DASHBOARD_TOKEN} (at least 32 "
+                   "characters), or one made at start and shown once.")
 @click.option("--port", type=int, default=8750, show_default=True, help="Port (0: a free one).")
+@dashboard_names_option
 @clickhouse_option
 @data_dir_option
 @startup_wait_option
 @click.option("--policy", "policy_path", type=click.Path(dir_okay=False, path_type=Path), default=None,
               help="Policy file, for the purposes' Korean text (default: the shipped one).")
-def dashboard(host: str, port: int, dsn: str | None, data_dir: str, startup_wait: float,
-              policy_path: Path | None) -> None:
+def dashboard(host: str, port: int, dashboard_names: tuple[str, ...], dsn: str | None, data_dir: str,
+              startup_wait: float, policy_path: Path | None) -> None:
     """Serve the compliance dashboard until interrupted."""
     policy = load_policy(policy_path)
     stop = threading.Event()
     install_stop_signals(stop)
     store = open_dependencies(store_dsn(dsn, data_dir), None, stop=stop, wait_s=startup_wait)
     try:
-        server = serve_dashboard(store, policy, host=host, port=port, token=os.environ.get(ENV_DASHBOARD_TOKEN) or None)
-        Output().line(f"dashboard: {server.url}  (Ctrl-C to stop)")
+        server = serve_dashboard(store, policy, host=host, port=port, token=os.environ.get(ENV_DASHBOARD_TOKEN) or None,
+                                 names=dashboard_names)
+        announce_dashboard(server, Output().line)
         try:
             stop.wait()
         finally:
             server.close()
     finally:
         store.close()
+

@@ -23,6 +23,7 @@ import click
 
 from privaudit.bus import ClientName, LocalBroker, ensure_topics
 from privaudit.checker import Checker
+from privaudit.checker.lines import check_lines
 from privaudit.consumers import ConsumerConfig
 from privaudit.consumers.alerting import load_alerting
 from privaudit.consumers.alerting.service import make_dispatcher
@@ -34,7 +35,6 @@ from privaudit.settings import default_dsn
 from privaudit.signals import Companion, install_stop_signals
 from privaudit.store import Store
 
-from .check import check_lines
 from .options import kafka_client_option
 from .pipeline_cmd import check_consumers, simulate_events
 from .terminal import Output

@@ -2,11 +2,30 @@
 
 from __future__ import annotations
 
+from collections.abc import Callable
+
 import click
 
 from privaudit import settings as cfg
+from privaudit.dashboards.server import DashboardServer, token_link
+from privaudit.schemas.codec import DEFAULT_MAX_RECORD_BYTES
 
 KAFKA_CLIENTS = click.Choice(["kafka-python", "confluent"])
+
+
+class Duration(click.ParamType[float, object]):
+    """Seconds, or a number with a unit: 90s, 5m, 6h, 1d."""
+
+    name = "duration"
+
+    def convert(self, value: object, param: click.Parameter | None, ctx: click.Context | None) -> float:
+        try:
+            seconds = cfg.parse_duration(value)
+        except ValueError as exc:
+            self.fail(str(exc), param, ctx)
+        if seconds < 0:
+            self.fail(f"must not be negative: {value!r}", param, ctx)
+        return seconds
 
 
 def store_dsn(dsn: str | None, data_dir: str) -> str:
@@ -33,3 +52,28 @@ startup_wait_option = click.option(
 cluster_option = click.option("--cluster", envvar=cfg.ENV_CLUSTER, default=None,
                               help="Render DDL ON CLUSTER with Replicated + Distributed tables.", show_envvar=True)
 kafka_client_option = click.option("--kafka-client", type=KAFKA_CLIENTS, default="kafka-python", show_default=True)
+clock_skew_option = click.option(
+    "--clock-skew", type=Duration(), envvar=cfg.ENV_CLOCK_SKEW, default=cfg.DEFAULT_CLOCK_SKEW_S, show_envvar=True,
+    show_default="1d", metavar="DURATION",
+    help="How far past the clock an event's occurred_at may be; a later event is refused as breaking the contract.")
+max_record_bytes_option = click.option(
+    "--max-record-bytes", type=click.IntRange(min=1024), envvar=cfg.ENV_MAX_RECORD_BYTES,
+    default=DEFAULT_MAX_RECORD_BYTES, show_default=True, show_envvar=True,
+    help="A larger record (or JSON line) is refused before it is decoded.")
+def _split_names(ctx: click.Context, param: click.Parameter, given: tuple[str, ...]) -> tuple[str, ...]:
+    return tuple(name for value in given for name in value.replace(",", " ").split())
+
+
+dashboard_names_option = click.option(
+    "--dashboard-name", "dashboard_names", multiple=True, envvar=cfg.ENV_DASHBOARD_HOSTS, show_envvar=True,
+    metavar="HOST", callback=_split_names,
+    help="A name the dashboard is reached by besides its address (repeatable; the variable: space-separated). "
+         "A request for any other Host is refused (DNS rebinding).")
+
+
+def announce_dashboard(server: DashboardServer, echo: Callable[[str], None]) -> None:
+    """Say where the dashboard is; a token made for this run is said here, once."""
+    echo(f"dashboard: {server.url}  (Ctrl-C to stop)")
+    if server.token_made:
+        echo(f"a token was made for this run, shown once: {token_link(server)}")
+

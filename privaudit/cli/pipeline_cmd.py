@@ -16,24 +16,27 @@ from privaudit.consumers import ConsumerConfig
 from privaudit.consumers.alerting import load_alerting
 from privaudit.consumers.alerting.service import make_dispatcher
 from privaudit.consumers.service import run_consumers
-from privaudit.dashboards.client import query_through_server
 from privaudit.dashboards.server import serve_dashboard
-from privaudit.errors import StoreBusy
 from privaudit.policy import load_policy
 from privaudit.producers.simulation import SimulationRun, run_simulation
 from privaudit.producers.simulator import SimulationConfig, default_start
 from privaudit.schemas import SchemaSet
+from privaudit.schemas.codec import DEFAULT_MAX_RECORD_BYTES
 from privaudit.signals import Companion, install_stop_signals
 from privaudit.store import Retrying, Store, shown_dsn
 from privaudit.store import migrations as mig
 from privaudit.store.ddl import Target
 
 from .options import (
+    announce_dashboard,
     bootstrap_option,
     clickhouse_option,
+    clock_skew_option,
     cluster_option,
+    dashboard_names_option,
     data_dir_option,
     kafka_client_option,
+    max_record_bytes_option,
     retention_option,
     startup_wait_option,
     store_dsn,
@@ -135,6 +138,7 @@ def _consume_options(f: Any) -> Any:
         click.option("--schema-registry", metavar="URL", envvar=cfg.ENV_SCHEMA_REGISTRY, default=None, show_envvar=True,
                      help="A Confluent-compatible schema registry, asked for the writer schema of each Confluent "
                           "schema id no table names (credentials as https://user:secret@host)."),
+        clock_skew_option, max_record_bytes_option,
         click.option("--json", "json_mode", is_flag=True, help="Print the final summary as JSON."),
     ]):
         f = option(f)
@@ -155,12 +159,16 @@ def consume(**options: Any) -> None:
               help="Run the alert dispatcher here, routing as this file says (see alerting.yaml).")
 @click.option("--dashboard-port", type=int, default=None, help="Serve the dashboard here (0: a free port).")
 @click.option("--dashboard-host", default="127.0.0.1", show_default=True,
-              help=f"Address the dashboard binds; anything but loopback requires {cfg.ENV_DASHBOARD_TOKEN}.")
-def run(alerting_path: Path | None, dashboard_port: int | None, dashboard_host: str, **options: Any) -> None:
+              help=f"Address the dashboard binds; anything but loopback requires a token: {cfg.ENV_DASHBOARD_TOKEN} "
+                   "(at least 32 characters), or one made at start and shown once.")
+@dashboard_names_option
+def run(alerting_path: Path | None, dashboard_port: int | None, dashboard_host: str, dashboard_names: tuple[str, ...],
+        **options: Any) -> None:
     """Everything that touches the store, in one process (the embedded store admits one):
     the consumers, the bulk stage, and with --alerting / --dashboard-port the alert dispatcher and
     the dashboard, as threads sharing one ClickHouse client."""
-    _consume(**options, alerting_path=alerting_path, dashboard_port=dashboard_port, dashboard_host=dashboard_host)
+    _consume(**options, alerting_path=alerting_path, dashboard_port=dashboard_port, dashboard_host=dashboard_host,
+             dashboard_names=dashboard_names)
 
 
 def check_consumers(consumers: int, processes: int) -> None:
@@ -174,9 +182,10 @@ def _consume(*, bootstrap: str, dsn: str | None, data_dir: str, retention_days: 
              group: str, kafka_client: ClientName, consumers: int, processes: int, partitions: int, bulk_stage: bool,
              until_idle: float | None, metrics_port: int | None, metrics_host: str, max_records: int,
              max_subjects: int, json_mode: bool, startup_wait: float, confluent_ids: Path | None = None,
-             schema_registry: str | None = None,
-             alerting_path: Path | None = None, dashboard_port: int | None = None,
-             dashboard_host: str = "127.0.0.1") -> None:
+             schema_registry: str | None = None, clock_skew: float = cfg.DEFAULT_CLOCK_SKEW_S,
+             max_record_bytes: int = DEFAULT_MAX_RECORD_BYTES, alerting_path: Path | None = None,
+             dashboard_port: int | None = None, dashboard_host: str = "127.0.0.1",
+             dashboard_names: tuple[str, ...] = ()) -> None:
     if retention_days is not None:
         cfg.check_retention(retention_days)
     check_consumers(consumers, processes)
@@ -199,14 +208,15 @@ def _consume(*, bootstrap: str, dsn: str | None, data_dir: str, retention_days: 
                                         may_exit=consumers_done.is_set))
         if dashboard_port is not None:
             server = serve_dashboard(store, policy, host=dashboard_host, port=dashboard_port,
-                                     token=os.environ.get(cfg.ENV_DASHBOARD_TOKEN) or None)
-            click.echo(f"dashboard: {server.url}", err=True)
+                                     token=os.environ.get(cfg.ENV_DASHBOARD_TOKEN) or None, names=dashboard_names)
+            announce_dashboard(server, lambda line: click.echo(line, err=True))
         for thread in companions:
             thread.start()
         config = ConsumerConfig(bootstrap=bootstrap, group=group, client=kafka_client,
                                 max_records=max_records, max_subjects=max_subjects or None,
                                 confluent_ids=str(confluent_ids) if confluent_ids else None,
-                                schema_registry=schema_registry)
+                                schema_registry=schema_registry, clock_skew_s=clock_skew,
+                                max_record_bytes=max_record_bytes)
         try:
             result = run_consumers(config, store, policy, consumers=consumers, processes=processes,
                                    partitions=partitions, bulk_stage=bulk_stage, idle_exit_s=until_idle,
@@ -260,37 +270,3 @@ def migrate(dsn: str | None, data_dir: str, retention_days: int | None, cluster:
         store.close()
     Output().line(f"{shown_dsn(store.dsn)}: " + (f"applied migration(s) {applied}" if applied else "up to date")
                   + f"; events and violations are kept {days} days")
-
-
-@click.command()
-@click.argument("query")
-@clickhouse_option
-@data_dir_option
-@click.option("--json", "json_mode", is_flag=True, help="One JSON object per row.")
-def sql(query: str, dsn: str | None, data_dir: str, json_mode: bool) -> None:
-    """Run QUERY against the configured store. An embedded store held by a process serving the
-    dashboard (privaudit run --dashboard-port, demo, dashboard) is queried through it, read-only."""
-    target = store_dsn(dsn, data_dir)
-    try:
-        store = Store.connect(target)
-    except StoreBusy:
-        columns, rows = query_through_server(target, query, token=os.environ.get(cfg.ENV_DASHBOARD_TOKEN) or None)
-    else:
-        try:
-            columns, rows = store.query(query)
-        finally:
-            store.close()
-    out = Output(json_mode)
-    if json_mode:
-        for row in rows:
-            out.json({c: _plain(v) for c, v in zip(columns, row, strict=True)})
-    else:
-        out.table(f"{len(rows)} row(s)", columns, rows)
-
-
-def _plain(value: Any) -> Any:
-    if isinstance(value, (str, int, float, bool)) or value is None:
-        return value
-    if isinstance(value, (list, tuple)):
-        return [_plain(v) for v in value]
-    return str(value)

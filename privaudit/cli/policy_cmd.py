@@ -8,7 +8,7 @@ import click
 
 from privaudit.policy import Policy, load_policy
 
-from .terminal import Output
+from .terminal import Output, plain
 
 _POLICY_FILE = click.Path(dir_okay=False, path_type=Path)
 
@@ -24,7 +24,7 @@ def validate(file: Path) -> None:
     """Check FILE; print one line naming the bad field and exit 2 if it is refused."""
     compiled = load_policy(file)
     labels = ", ".join(f"{v.label} (from {v.effective_from.isoformat()})" for v in compiled.versions)
-    Output().line(f"{file}: ok: policy {compiled.policy_id}, {len(compiled.versions)} version(s): {labels}")
+    Output().line(plain(f"{file}: ok: policy {compiled.policy_id}, {len(compiled.versions)} version(s): {labels}"))
 
 
 @policy.command()
@@ -45,9 +45,9 @@ def show(file: Path | None, label: str | None, json_mode: bool) -> None:
 
 def _show(out: Output, compiled: Policy, label: str | None) -> None:
     doc = compiled.document
-    out.line(f"[bold]{doc.policy_id}[/]: {doc.controller}; services {', '.join(doc.services)}; "
-             f"home country {doc.home_country}")
-    out.line(f"source: {doc.source_document}  ({compiled.source})")
+    out.line(f"[bold]{plain(doc.policy_id)}[/]: {plain(doc.controller)}; services {plain(', '.join(doc.services))}; "
+             f"home country {plain(doc.home_country)}")
+    out.line(plain(f"source: {doc.source_document}  ({compiled.source})"))
     categories = {item.code: item for item in doc.items}
     out.table(
         "Item vocabulary",
@@ -57,9 +57,9 @@ def _show(out: Output, compiled: Policy, label: str | None) -> None:
     for version in doc.versions:
         if label is not None and version.version != label:
             continue
-        out.line(f"\n[bold]version {version.version}[/], in force from {version.effective_from}")
+        out.line(f"\n[bold]version {plain(version.version)}[/], in force from {version.effective_from}")
         if version.note:
-            out.line(version.note)
+            out.line(plain(version.note))
         out.table(
             "Purposes (이용 목적)",
             ("code", "목적", "purpose", "items", "source"),
@@ -93,9 +93,9 @@ def _show(out: Output, compiled: Policy, label: str | None) -> None:
             out.line("(no processor declared: every transfer to a processor is PA-005)")
         out.table("Not retained", ("item", "source"), ((n.item, n.source) for n in version.not_retained))
         r, b = version.retention, version.bulk_access
-        out.line(
+        out.line(plain(
             f"retention: until {' or '.join(r.ends_with)}; "
             f"afterwards only {', '.join(r.after_end_purposes) or 'nothing'} and deletion"
-        )
+        ))
         out.line(f"bulk access: more than {b.max_distinct_subjects} distinct subjects per actor "
                  f"in {b.window_minutes} min")

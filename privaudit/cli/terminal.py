@@ -2,19 +2,48 @@
 
 User errors end in one line on stderr (``privaudit: error: ...``) and exit 2; the CLI app turns
 every :class:`~privaudit.errors.PrivauditError` into that.
+
+Values come from events, and an event's fields are anybody's text: every value a table shows is
+text, never markup (``[link=...]``, ``[/]``) and never a control character that a terminal would
+act on (an escape sequence, a carriage return, a bidirectional override): those are shown escaped,
+as ``\x1b``. A cell meant to be styled is passed as a :class:`rich.text.Text`. JSON output escapes
+the same characters (still the same strings to a JSON reader).
 """
 
 from __future__ import annotations
 
 import json
 import os
+import re
 import sys
 from collections.abc import Iterable, Sequence
 from typing import IO, Any, TextIO
 
 import click
 from rich.console import Console
+from rich.markup import escape
 from rich.table import Table
+from rich.text import Text
+
+#: What a terminal acts on: C0 controls but tab and newline, DEL, C1 controls, and the
+#: bidirectional embeddings, overrides and isolates.
+_CONTROL = re.compile("[\x00-\x08\x0b-\x1f\x7f-\x9f\u202a-\u202e\u2066-\u2069]")
+
+
+def _escaped(match: re.Match[str]) -> str:
+    code = ord(match.group(0))
+    return f"\\x{code:02x}" if code < 0x100 else f"\\u{code:04x}"
+
+
+def shown(value: object) -> str:
+    """``value`` as text for a terminal: control characters escaped. (Markup is escaped where
+    the text is handed to rich: :func:`plain`.)"""
+    return _CONTROL.sub(_escaped, "" if value is None else str(value))
+
+
+def plain(value: object) -> str:
+    """``value`` for rich's markup: shown as it is, never read as markup."""
+    return escape(shown(value))
 
 
 class UserError(click.ClickException):
@@ -38,7 +67,7 @@ class Output:
 
     def json(self, value: Any) -> None:
         """One JSON document on one line."""
-        self.stream.write(json.dumps(value, ensure_ascii=False) + "\n")
+        self.stream.write(_CONTROL.sub(_json_escaped, json.dumps(value, ensure_ascii=False)) + "\n")
 
     def table(
         self,
@@ -52,7 +81,7 @@ class Output:
         for i, name in enumerate(columns):  # the first column is a key: never fold it
             table.add_column(name, overflow="fold", no_wrap=i == 0 or name in no_wrap)
         for row in rows:
-            table.add_row(*("" if cell is None else str(cell) for cell in row))
+            table.add_row(*(cell if isinstance(cell, Text) else Text(shown(cell)) for cell in row))
         self.console.print(table)
 
     def line(self, text: str = "") -> None:
@@ -61,6 +90,10 @@ class Output:
     def note(self, text: str) -> None:
         """Progress and remarks for a person: stderr, so stdout stays machine-readable."""
         self.err.print(text)
+
+
+def _json_escaped(match: re.Match[str]) -> str:
+    return f"\\u{ord(match.group(0)):04x}"
 
 
 SEVERITY_STYLE = {"critical": "bold red", "high": "red", "medium": "yellow"}

@@ -16,7 +16,7 @@ from collections.abc import Iterator
 from datetime import date, datetime
 from typing import Annotated, Literal
 
-from pydantic import BaseModel, ConfigDict, Field
+from pydantic import BaseModel, BeforeValidator, ConfigDict, Field
 
 from privaudit.schemas.countries import is_country
 from privaudit.schemas.models import LegalBasis, MembershipChange
@@ -27,7 +27,21 @@ Quote = Annotated[str, Field(min_length=1)]
 
 
 class _Strict(BaseModel):
-    model_config = ConfigDict(extra="forbid", frozen=True)
+    model_config = ConfigDict(extra="forbid", frozen=True, strict=True)
+
+
+def _time(value: object) -> object:
+    """A time as written in the file (ISO 8601 text; YAML's implicit timestamps are off) or as
+    given in Python; a date alone is refused by :func:`cross_check`, with advice."""
+    if isinstance(value, str):
+        try:
+            return datetime.fromisoformat(value)
+        except ValueError as exc:
+            example = "2020-01-01T00:00:00+09:00"
+            raise ValueError(f"not a date and time (ISO 8601, e.g. {example}): {value!r}: {exc}") from None
+    if isinstance(value, date) and not isinstance(value, datetime):
+        return datetime(value.year, value.month, value.day)  # no offset: cross_check says what to add
+    return value
 
 
 class ItemDef(_Strict):
@@ -97,7 +111,7 @@ class BulkAccess(_Strict):
 
 class Version(_Strict):
     version: Annotated[str, Field(min_length=1)]
-    effective_from: datetime | date  # a date alone is refused by cross_check, with advice
+    effective_from: Annotated[datetime, BeforeValidator(_time)]
     note: str | None = None
     collected_items: list[CollectedItem]
     purposes: list[Purpose] = Field(min_length=1)
@@ -136,7 +150,7 @@ def cross_check(doc: PolicyDocument) -> Iterator[tuple[str, str]]:
         if version.version in labels:
             yield f"{at}.version", f"duplicate version label {version.version!r}"
         labels.add(version.version)
-        if not isinstance(version.effective_from, datetime) or version.effective_from.tzinfo is None:
+        if version.effective_from.tzinfo is None:
             yield (
                 f"{at}.effective_from",
                 "give a time with a UTC offset, e.g. 2020-01-01T00:00:00+09:00",

@@ -137,6 +137,7 @@ class Store(BuildsInserts):
         setting there (measured: the consumer's next insert failed). Called with the lock held."""
         if self._readonly is None:
             client = clickhouse_connect.get_client(dsn=self.dsn)
+            client.command(f"SET max_execution_time = {READ_ONLY_SECONDS}")  # a person's query, not the pipeline's
             client.command("SET readonly = 1")
             self._readonly = client
         return self._readonly
@@ -254,6 +255,9 @@ def as_utc(value: datetime) -> datetime:
     """A DateTime64(3, 'UTC') value as read back, made aware (the client may return it naive)."""
     return value if value.tzinfo is not None else value.replace(tzinfo=UTC)
 
+
+#: How long a read of the read-only session may run (a person's query from the dashboard or `sql`).
+READ_ONLY_SECONDS = 120
 
 #: ClickHouse error codes that mean "not now" rather than "never": the statement may succeed when
 #: sent again later (``SELECT errorCodeToName(code)`` names them).

@@ -361,7 +361,7 @@ def create_table(t: Target, table: Table) -> list[str]:
         parts.append(f"PARTITION BY {table.partition_by}")
     parts.append(f"ORDER BY {table.order_by}")
     if table.ttl:
-        parts.append(f"TTL toDateTime(occurred_at) + INTERVAL {t.retention_days} DAY")
+        parts.append(f"TTL {ttl_expression(t)}")
     if settings:
         parts.append("SETTINGS " + ", ".join(settings))
     if table.comment:
@@ -410,8 +410,15 @@ def modify_ttl(t: Target, table: Table) -> str:
     local = f"{table.name}_local" if t.cluster else table.name
     return (
         f"ALTER TABLE {_ident(t.database)}.{local}{t.on_cluster} "
-        f"MODIFY TTL toDateTime(occurred_at) + INTERVAL {t.retention_days} DAY"
+        f"MODIFY TTL {ttl_expression(t)}"
     )
+
+
+def ttl_expression(t: Target) -> str:
+    """When a row of ``events`` or ``violations`` may go: its event time plus the retention, in
+    DateTime64 arithmetic. (Through ``toDateTime``, a 32-bit time, a date past 2106 wrapped into 1972
+    and the row was deleted at once; migration 5 moved stores off that.)"""
+    return f"occurred_at + INTERVAL {t.retention_days} DAY"
 
 
 def add_column(t: Target, table: Table, column: str, kind: str) -> list[str]:

@@ -52,6 +52,8 @@ MIGRATIONS: tuple[Migration, ...] = (
     Migration(3, "usage statistics count a repeated event once", _exact_usage),
     Migration(4, "caught-up partitions, for the bulk stage across processes",
               lambda t: ddl.create_table(t, ddl.CAUGHT_UP)),
+    Migration(5, "the retention TTL in DateTime64 arithmetic, which cannot wrap past 2106",
+              lambda t: [ddl.modify_ttl(t, table) for table in ddl.ALL_TABLES if table.ttl]),
 )
 
 

@@ -31,7 +31,7 @@ from typing import Any
 
 from privaudit.errors import StoreError, StoreUnavailable
 
-from .client import BuildsInserts, InsertData, Rows, Store
+from .client import BuildsInserts, InsertData, Rows, Statements
 
 
 @dataclass(frozen=True)
@@ -49,7 +49,7 @@ class StoreServer:
     """Serves one :class:`Store` to other processes on a Unix socket, one thread per connection.
     The socket is in a private temporary directory and each connection proves the key."""
 
-    def __init__(self, store: Store) -> None:
+    def __init__(self, store: Statements) -> None:
         self.store = store
         self._dir = tempfile.mkdtemp(prefix="privaudit-store-")
         self._authkey = os.urandom(32)

@@ -17,7 +17,7 @@ def test_single_node_tables_keep_a_dedup_window_and_the_ttl():
     assert "ON CLUSTER" not in sql and "Replicated" not in sql and "Distributed" not in sql
     events = next(s for s in render(ddl.Target()) if "privaudit.events\n" in s)
     assert "ENGINE = ReplacingMergeTree" in events and "PARTITION BY toYYYYMM(occurred_at)" in events
-    assert "TTL toDateTime(occurred_at) + INTERVAL 730 DAY" in events
+    assert "TTL occurred_at + INTERVAL 730 DAY" in events
     assert f"non_replicated_deduplication_window = {ddl.DEDUP_WINDOW}" in events
     assert "event_id UUID" in events and "ORDER BY (type, service, occurred_at, event_id)" in events
     state = next(s for s in render(ddl.Target()) if "privaudit.subject_state\n" in s)

@@ -6,10 +6,8 @@ import os
 
 import pytest
 
-from privaudit.errors import ConfigError
-from privaudit.producers import Pseudonymizer, Spool, SpoolBusy, SpoolFull
+from privaudit.producers import Spool, SpoolBusy, SpoolFull
 from privaudit.producers import spool as spool_module
-from privaudit.schemas.models import _RAW_IDENTIFIER
 
 
 def test_records_come_back_in_order_and_survive_a_restart(tmp_path):
@@ -69,17 +67,6 @@ def test_many_records_are_appended_in_order_with_one_fsync_per_segment_or_not_at
     with pytest.raises(SpoolFull, match="more asked"):
         spool.extend("t", [(None, b"x" * 100) for _ in range(10)])
     assert len(spool.pending(100)) == 30  # all or nothing
-
-
-def test_pseudonyms_are_keyed_stable_and_not_raw():
-    p = Pseudonymizer(b"k" * 32)
-    assert p("010-1234-5678") == p(" 010-1234-5678 ") != Pseudonymizer(b"j" * 32)("010-1234-5678")
-    assert p("010-1234-5678").startswith("p-") and len(p("x")) == 34
-    assert not _RAW_IDENTIFIER.match(p("kim@example.com"))
-    with pytest.raises(ConfigError, match="too short"):
-        Pseudonymizer(b"short")
-    with pytest.raises(ConfigError, match="PRIVAUDIT_PSEUDONYM_KEY"):
-        Pseudonymizer.from_env({})
 
 
 def test_one_spool_per_directory(tmp_path):
