@@ -11,7 +11,7 @@ from __future__ import annotations
 
 import hashlib
 import json
-from dataclasses import dataclass, field
+from dataclasses import dataclass, field, replace
 from datetime import datetime
 from typing import Any
 
@@ -38,6 +38,7 @@ class DeadLetter:
     record: Record
     kind: str  # decode | contract | policy
     reason: str  # one line, at most REASON_LIMIT characters
+    incarnation: int = 0  # the life of the topic the record was read in
 
     def __post_init__(self) -> None:
         self.reason = excerpt(self.reason, REASON_LIMIT, quoted=False)
@@ -86,6 +87,7 @@ class PartitionBatch:
     high_watermark: int = 0  # the partition's end as the client last saw it (for the lag shown)
     replayed: bool = False  # a range planned before a restart: loaded by :meth:`Sink.repair`
     counts: dict[str, int] = field(default_factory=dict)
+    incarnation: int = 0  # the life of the topic the range was read in (``incarnations``)
 
     @property
     def size(self) -> int:
@@ -120,37 +122,39 @@ def decode(records: list[Record], codec: Codec, not_after_ms: int | None = None)
     return Decoded(records, decoded, dead)
 
 
-def process(records: list[Record], codec: Codec, checker: Checker, not_after_ms: int | None = None
-            ) -> PartitionBatch:
+def process(records: list[Record], codec: Codec, checker: Checker, not_after_ms: int | None = None,
+            incarnation: int = 0) -> PartitionBatch:
     """:func:`decode` then :func:`check`, for a checker that holds every subject it needs."""
-    return check(decode(records, codec, not_after_ms), checker)
+    return check(decode(records, codec, not_after_ms), checker, incarnation)
 
 
-def check(decoded: Decoded, checker: Checker) -> PartitionBatch:
+def check(decoded: Decoded, checker: Checker, incarnation: int = 0) -> PartitionBatch:
     """Check the decoded events in offset order and lay out everything to load and publish. The
     checker must hold the state of the subjects they name (the consumer loads what it does not
     hold first, for all of a poll's ranges at once)."""
     first, last = decoded.records[0], decoded.records[-1]
-    batch = PartitionBatch(first.topic, first.partition, first.offset, last.offset, dead=list(decoded.dead))
+    dead = [replace(d, incarnation=incarnation) for d in decoded.dead]
+    batch = PartitionBatch(first.topic, first.partition, first.offset, last.offset, dead=dead, incarnation=incarnation)
     counts = batch.counts
     rows: list[tuple[Any, ...]] = []
     for record, event in decoded.events:
         try:
             verdicts = checker.check(event)
         except NoPolicyInForce as exc:
-            batch.dead.append(DeadLetter(record, "policy", str(exc)))
+            batch.dead.append(DeadLetter(record, "policy", str(exc), incarnation))
             continue
         version = "" if event.type in ("consent", "membership") else _version(checker, verdicts, event)
-        rows.append(_event_row(event, record, version))
+        rows.append(_event_row(event, record, version, incarnation))
         for v in verdicts:
             add_violation(
                 batch.violations, batch.published, v, event_id=event.event_id, occurred_at=event.occurred_at,
                 event_type=event.type, service=event.service, subject_id=event.subject_id,
-                actor_id=event.__dict__.get("actor_id"), counterparty=_counterparty(event), record=record,
+                actor_id=event.__dict__.get("actor_id"), counterparty=_counterparty(event),
+                record=(record.topic, record.partition, record.offset, incarnation),
             )
             counts[v.rule] = counts.get(v.rule, 0) + 1
         if event.type in ("consent", "membership"):
-            _state_row(batch.state, event, record)
+            _state_row(batch.state, event, record, incarnation)
         if batch.max_occurred_at is None or event.occurred_at > batch.max_occurred_at:
             batch.max_occurred_at = event.occurred_at
     batch.events = _columns_of(rows)
@@ -175,11 +179,12 @@ _EVENT_ROW = (
     "actor_id", "actor_type", "processor_id", "from_processor_id", "recipient_id", "country", "action",
     "purpose", "task", "legal_basis", "consent_id", "data_items", "source_ip", "record_count", "reason",
     "scope", "target", "granted", "purposes", "change", "kafka_topic", "kafka_partition", "kafka_offset",
+    "kafka_incarnation",
 )
 assert sorted(_EVENT_ROW) == sorted(EVENT_COLUMN_NAMES), "batch.py's event row and the events table disagree"
 
 
-def _event_row(e: Event, r: Record, version: str) -> tuple[Any, ...]:
+def _event_row(e: Event, r: Record, version: str, incarnation: int) -> tuple[Any, ...]:
     """One ``events`` row as a tuple (the batch is turned into columns once, at its end: one tuple
     per event costs a third of thirty appends to thirty lists)."""
     get = e.__dict__.get
@@ -189,7 +194,7 @@ def _event_row(e: Event, r: Record, version: str) -> tuple[Any, ...]:
         get("recipient_country") or get("destination_country"), get("action"), get("purpose"), get("task"),
         get("legal_basis"), get("consent_id"), get("data_items") or [], get("source_ip"), get("record_count") or 1,
         get("reason"), get("scope"), get("target"), get("granted"), get("purposes") or [], get("change"),
-        r.topic, r.partition, r.offset,
+        r.topic, r.partition, r.offset, incarnation,
     )
 
 
@@ -202,16 +207,16 @@ def _columns_of(rows: list[tuple[Any, ...]]) -> dict[str, list[Any]]:
 def add_violation(
     cols: dict[str, list[Any]], published: list[tuple[bytes, bytes]], v: Violation, *, event_id: str,
     occurred_at: datetime, event_type: str, service: str, subject_id: str, actor_id: str | None,
-    counterparty: str | None, record: Record | tuple[str, int, int],
+    counterparty: str | None, record: tuple[str, int, int, int],
 ) -> None:
     """One verdict as a ``violations`` row and as the JSON published to ``privaudit.violations``
-    (for the alert dispatcher); ``record`` is the event's Kafka record or its (topic, partition, offset)."""
-    topic, partition, offset = (record.topic, record.partition, record.offset) if isinstance(record, Record) else record
+    (for the alert dispatcher); ``record`` is the event's (topic, partition, offset, incarnation)."""
+    topic, partition, offset, incarnation = record
     row = {
         "event_id": event_id, "rule": v.rule, "severity": v.severity, "message": v.message,
         "policy_version": v.policy_version, "occurred_at": occurred_at, "type": event_type, "service": service,
         "subject_id": subject_id, "actor_id": actor_id, "counterparty": counterparty,
-        "kafka_topic": topic, "kafka_partition": partition, "kafka_offset": offset,
+        "kafka_topic": topic, "kafka_partition": partition, "kafka_offset": offset, "kafka_incarnation": incarnation,
     }
     for name, value in row.items():
         cols[name].append(value)
@@ -226,11 +231,12 @@ def add_violation(
     published.append((key.encode("utf-8"), json.dumps(payload, ensure_ascii=False).encode("utf-8")))
 
 
-def _state_row(cols: dict[str, list[Any]], e: Event, r: Record) -> None:
+def _state_row(cols: dict[str, list[Any]], e: Event, r: Record, incarnation: int) -> None:
     get = e.__dict__.get
     cols["kafka_topic"].append(r.topic)
     cols["kafka_partition"].append(r.partition)
     cols["kafka_offset"].append(r.offset)
+    cols["kafka_incarnation"].append(incarnation)
     cols["subject_id"].append(e.subject_id)
     cols["event_id"].append(e.event_id)
     cols["occurred_at"].append(e.occurred_at)

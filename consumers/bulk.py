@@ -83,20 +83,25 @@ class BulkStage:
         Two plain queries rather than a join, which a cluster's Distributed tables would refuse."""
         db, params = self.store.database, {"t": self.topic}
         _, said = self.store.query(
-            "SELECT kafka_partition, next_offset, high_watermark, "
+            "SELECT kafka_partition, kafka_incarnation, next_offset, high_watermark, "
             "dateDiff('millisecond', idle_since, now64(3)), dateDiff('millisecond', updated_at, now64(3)) "
             f"FROM {db}.caught_up FINAL WHERE kafka_topic = {{t:String}}", params,
         )
+        # loaded up to where, in the partition's latest life (offsets start again in a new one)
         _, rows = self.store.query(
-            f"SELECT kafka_partition, max(next_offset) FROM {db}.progress WHERE kafka_topic = {{t:String}} "
-            "GROUP BY kafka_partition", params,
+            "SELECT kafka_partition, max(kafka_incarnation), argMax(next_offset, (kafka_incarnation, next_offset)) "
+            f"FROM {db}.progress WHERE kafka_topic = {{t:String}} GROUP BY kafka_partition", params,
         )
-        loaded = {int(p): int(n) for p, n in rows}
+        loaded = {int(p): (int(life), int(n)) for p, life, n in rows}
         idle_ms, fresh_ms = idle_s * 1000, fresh_s * 1000
-        ready = {
-            int(p) for p, offset, high, idle_for, said_ago in said
-            if offset >= loaded.get(int(p), 0) and offset >= high and idle_for >= idle_ms and said_ago <= fresh_ms
-        }
+        ready = set()
+        for p, life, offset, high, idle_for, said_ago in said:
+            last_life, last_offset = loaded.get(int(p), (int(life), 0))
+            if life > last_life:  # attested in a new life that nothing was loaded in yet
+                last_offset = 0
+            if (life >= last_life and offset >= last_offset and offset >= high and idle_for >= idle_ms
+                    and said_ago <= fresh_ms):
+                ready.add(int(p))
         return len(ready) >= self.partitions
 
     def _journal(self, stream: str) -> list[tuple[int, int]]:
@@ -142,12 +147,12 @@ class BulkStage:
             self._feed(checker, self._accesses(max(0, lo - self.policy.max_window_ms), lo), lo)
         cols: dict[str, list[Any]] = {name: [] for name in VIOLATION_COLUMN_NAMES}
         published: list[tuple[bytes, bytes]] = []
-        for event_id, ms, actor, subject, _action, _count, service, partition, offset, out in self._feed(
+        for event_id, ms, actor, subject, _action, _count, service, partition, offset, incarnation, out in self._feed(
                 checker, self._accesses(lo, hi), lo):
             add_violation(
                 cols, published, out[0], event_id=event_id, occurred_at=from_millis(ms), event_type="access",
                 service=service, subject_id=subject, actor_id=actor, counterparty=None,
-                record=(self.topic, partition, offset),
+                record=(self.topic, partition, offset, incarnation),
             )
         names = list(cols)
         self.store.insert("violations", [cols[n] for n in names], names,
@@ -162,7 +167,8 @@ class BulkStage:
         """The accesses in ``(lo, hi]`` (epoch ms), in the order the checker takes them."""
         _, rows = self.store.query(
             "SELECT toString(event_id), toUnixTimestamp64Milli(occurred_at), actor_id, subject_id, action, "
-            f"record_count, service, kafka_partition, kafka_offset FROM {self.store.database}.events FINAL "
+            "record_count, service, kafka_partition, kafka_offset, kafka_incarnation "
+            f"FROM {self.store.database}.events FINAL "
             "WHERE type = 'access' AND occurred_at > {a:DateTime64(3, 'UTC')} "
             "AND occurred_at <= {b:DateTime64(3, 'UTC')} "
             "ORDER BY occurred_at, event_id",

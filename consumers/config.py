@@ -25,6 +25,9 @@ class ConsumerConfig:
     # A member caught up and idle says so in ``caught_up`` this often; the bulk stage trusts what
     # was said within three times this (a member that died stops counting then).
     attest_every_s: float = 2.0
+    # The topic's id is asked this often while reading: a new one (the topic re-created, or its
+    # broker back empty) begins a new life of its offsets (:mod:`.lives`).
+    life_check_s: float = 10.0
     session_timeout_ms: int = 6000
     name: str = "consumer-1"
     # Python's cyclic collector at its default threshold runs hundreds of times per batch and walks

@@ -51,6 +51,7 @@ class Partition:
     next_offset: int  # the next offset to process: everything below was cut into ranges
     replay: deque[tuple[int, int]]  # ranges planned before and not committed: replayed exactly
     held: HeldSubjects | None = None  # None: the checker holds every subject (restored at assignment)
+    incarnation: int = 0  # the life of the topic being read (``incarnations``): offsets are its own
     buffer: list[Record] = field(default_factory=list)  # polled, not cut into ranges yet
 
     def accept(self, record: Record) -> None:

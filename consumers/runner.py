@@ -52,6 +52,7 @@ from privaudit.store import Statements
 from .batch import Decoded, PartitionBatch, check, decode
 from .bulk import BulkStage
 from .config import ConsumerConfig
+from .lives import Lives
 from .metrics import Metrics, RelayMetrics
 from .partition import HeldSubjects, Partition
 from .sink import Sink
@@ -131,13 +132,18 @@ class AuditConsumer:
         self._loader = ThreadPoolExecutor(max_workers=1, thread_name_prefix=f"privaudit-{config.name}-load")
         self._inflight: InFlight | None = None
         self.producer = make_producer(config.client, config.bootstrap)
-        self.sink = Sink(store, self.producer, stop=self._stop, on_publish_retry=self.metrics.publish_retries.inc,
-                         name=config.name)
+        self._trouble_at = 0.0  # when the broker last failed a call (monotonic): not idle for a while after
+        self.sink = Sink(store, self.producer, stop=self._stop, on_publish_retry=self._publish_retry, name=config.name)
         self.consumer = make_consumer(
             config.client, config.bootstrap, config.group, [config.topic],
             on_assign=self._assigned, on_revoke=self._revoked,
             session_timeout_ms=config.session_timeout_ms, client_id=f"privaudit-{config.name}",
         )
+        self.lives = Lives(self.sink, self.consumer.topic_id, config.name)
+        self._read_to: dict[TP, int] = {}  # past the last offset polled of each partition
+        self._renewing: dict[TP, int] = {}  # partitions whose next life begins with the next batch
+        self._carry: list[Record] = []  # polled in their new life, held for the next batch
+        self._next_life_check = time.monotonic() + config.life_check_s
 
     # -- rebalance ------------------------------------------------------------------------
 
@@ -147,22 +153,85 @@ class AuditConsumer:
         self._assigned_now |= tps
 
     def _start_assigned(self) -> set[TP]:
-        """The partitions started now."""
+        """The partitions started now, each in the topic's current life (see :mod:`.lives`)."""
         pending, self._assigned_now = self._assigned_now, set()
-        for tp in pending:
+        lives: dict[str, int] = {}
+        for tp in sorted(pending):
+            topic, number = tp
+            if topic not in lives:
+                lives[topic] = self.lives.current(topic)
+            life = lives[topic]
             committed = self.consumer.begin(tp)
-            replay = self.sink.planned_ranges(tp[0], tp[1], committed)
-            held = None
-            if self.config.max_subjects is None:
-                state = self.sink.restore_state(tp[0], tp[1], committed)
-            else:  # loaded subject by subject, as batches name them
-                state = CheckerState()
-                held = HeldSubjects(max(self.config.max_subjects, 1))
-            checker = Checker(self.policy, state, bulk_access=False)
-            self.partitions[tp] = Partition(tp, checker, committed, deque(replay), held)
-            log.info("%s: assigned %s:%d at offset %d (%d range(s) to replay)", self.config.name, *tp, committed,
-                     len(replay))
+            self._read_to.pop(tp, None)  # read again from where it starts
+            last = self.sink.partition_life(topic, number)
+            if last is not None and last[0] < life and committed > 0:
+                # the group's offset was the old life's: this life is read from its start
+                log.warning("%s: %s:%d is read from its start in life %d of the topic (the group's offset %d "
+                            "was the last life's)", self.config.name, *tp, life, committed)
+                self.consumer.seek(tp, 0)
+                committed = 0
+            self.partitions[tp] = self._partition(tp, committed, life)
         return pending
+
+    def _partition(self, tp: TP, start: int, life: int) -> Partition:
+        """A partition started at ``start`` in life ``life``: its checker, and the journal's ranges
+        of that life to replay."""
+        replay = self.sink.planned_ranges(tp[0], tp[1], start, life)
+        held = None
+        if self.config.max_subjects is None:
+            state = self.sink.restore_state(tp[0], tp[1], start, life)
+        else:  # loaded subject by subject, as batches name them
+            state = CheckerState()
+            held = HeldSubjects(max(self.config.max_subjects, 1))
+        checker = Checker(self.policy, state, bulk_access=False)
+        log.info("%s: assigned %s:%d at offset %d of life %d (%d range(s) to replay)", self.config.name, *tp, start,
+                 life, len(replay))
+        return Partition(tp, checker, start, deque(replay), held, life)
+
+    def _new_lives(self, polled: list[Record]) -> bool:
+        """Note the partitions whose topic began a new life (:mod:`.lives`) as of this poll: the
+        topic has a new id (in the client's metadata at every poll; asked every ``life_check_s``),
+        or its log ends below what was read of it. True when any did: they are read again from
+        offset 0, in the new life (the poll's records of them are not taken: they come again)."""
+        read_to = self._read_to
+        for r in polled:
+            if r.offset >= read_to.get((r.topic, r.partition), 0):
+                read_to[(r.topic, r.partition)] = r.offset + 1
+        before = len(self._renewing)
+        due = time.monotonic() >= self._next_life_check
+        if due:
+            self._next_life_check = time.monotonic() + self.config.life_check_s
+        for topic in {tp[0] for tp in self.partitions}:
+            seen = self.consumer.known_topic_id(topic)
+            if due or self.lives.moved(topic, seen):
+                life = self.lives.current(topic, seen if self.lives.moved(topic, seen) else None)
+                for tp, partition in self.partitions.items():
+                    if tp[0] == topic and partition.incarnation < life:
+                        self._renewing.setdefault(tp, life)
+        for tp, partition in self.partitions.items():
+            high, read = self.consumer.highwater(tp), max(read_to.get(tp, 0), partition.next_offset)
+            if tp not in self._renewing and high is not None and high < read:
+                life = self.lives.after(tp, partition.incarnation,
+                                        f"the log of partition {tp[1]} ends at {high}, below offset {read} read of it")
+                log.warning("%s: %s:%d's log ends at offset %d, below the %d read of it: the topic was re-created "
+                            "or its broker came back empty; it is read again from its start, as life %d",
+                            self.config.name, *tp, high, read, life)
+                self._renewing[tp] = life
+        return len(self._renewing) > before
+
+    def _not_renewing(self, records: list[Record]) -> list[Record]:
+        return [r for r in records if (r.topic, r.partition) not in self._renewing]
+
+    def _renew(self) -> None:
+        """Start the partitions noted by :meth:`_new_lives` in their new life, from offset 0 (what
+        was gathered of their old one went with the batch before; it settles without a commit, as
+        the group's offsets are the new life's)."""
+        for tp, life in self._renewing.items():
+            if tp in self.partitions:
+                self.consumer.seek(tp, 0)
+                self._read_to.pop(tp, None)
+                self.partitions[tp] = self._partition(tp, 0, life)
+        self._renewing.clear()
 
     def _revoked(self, tps: set[TP]) -> None:
         # The next owner reads the journal: let the batch in flight finish writing it and its rows
@@ -208,7 +277,8 @@ class AuditConsumer:
         caught_up = self.caught_up(config.bulk_idle_s)
         if caught_up and now >= self._next_attest:
             idle_since = datetime.now(UTC) - timedelta(seconds=now - self.totals.last_record_at)
-            ends = {tp: (p.next_offset, self.consumer.highwater(tp) or 0) for tp, p in self.partitions.items()}
+            ends = {tp: (p.next_offset, self.consumer.highwater(tp) or 0, p.incarnation)
+                    for tp, p in self.partitions.items()}
             self.sink.attest(ends, idle_since, config.name)
             self._next_attest = now + config.attest_every_s
         if self.bulk is None or now < self._next_tail:
@@ -222,12 +292,20 @@ class AuditConsumer:
         """Poll until ``max_records`` are in hand or ``linger_s`` passed since the first one:
         fewer, larger inserts (each costs milliseconds in ClickHouse whatever its size)."""
         config = self.config
-        records = self._started([], self._poll(config.poll_timeout_s, config.max_records))
+        self._renew()
+        polled, self._carry = self._carry + self._poll(config.poll_timeout_s, config.max_records), []
+        if self._new_lives(polled):
+            polled = self._not_renewing(polled)
+            self._renew()  # nothing of the old lives is held
+        records = self._started([], polled)
         if not records:
             return records
         deadline = time.monotonic() + config.linger_s
         while len(records) < config.max_records and (left := deadline - time.monotonic()) > 0:
             more = self._poll(min(left, config.poll_timeout_s), config.max_records - len(records))
+            if self._new_lives(more):  # what is held is the old lives': handled first, under them
+                self._carry = self._not_renewing(more)
+                break
             records = self._started(records, more)  # a rebalance inside the linger
             if not more:
                 break
@@ -237,7 +315,17 @@ class AuditConsumer:
         """A poll; while the broker cannot be reached (the client gives up on it), waited for with
         backoff, one warning a wait, never a reason to stop: nothing is read or committed meanwhile."""
         return with_backoff(partial(self.consumer.poll, timeout_s, max_records), retry_on=BrokerError,
-                            stop=self._stop, what=f"{self.config.name}: reading from the broker")
+                            stop=self._stop, what=f"{self.config.name}: reading from the broker",
+                            on_retry=self._troubled)
+
+    def _troubled(self) -> None:
+        """The broker failed a call: what the client knows of the partitions' ends may be stale (a
+        broker back empty), so idleness is counted again from now (:meth:`caught_up`)."""
+        self._trouble_at = time.monotonic()
+
+    def _publish_retry(self) -> None:
+        self._troubled()
+        self.metrics.publish_retries.inc()
 
     def _started(self, held: list[Record], polled: list[Record]) -> list[Record]:
         """``held`` and then ``polled``, after starting the partitions the poll assigned, less what
@@ -262,9 +350,10 @@ class AuditConsumer:
         return self.caught_up(seconds) and (self.covered is None or self.covered())
 
     def caught_up(self, seconds: float) -> bool:
-        """No record for ``seconds``, partitions assigned, everything fetched loaded, and none
-        behind its high watermark."""
-        if time.monotonic() - self.totals.last_record_at < seconds or not self.partitions or self._assigned_now:
+        """No record and no broker failure for ``seconds``, partitions assigned, everything fetched
+        loaded, and none behind its high watermark."""
+        quiet_since = max(self.totals.last_record_at, self._trouble_at)
+        if time.monotonic() - quiet_since < seconds or not self.partitions or self._assigned_now:
             return False
         return (self._inflight is None and self._update_lag() == 0
                 and not any(p.buffer for p in self.partitions.values()))
@@ -303,7 +392,7 @@ class AuditConsumer:
         batches, owners = [], {}
         for partition, replayed, decoded in work:
             owners[partition.tp] = partition
-            batch = check(decoded, partition.checker)
+            batch = check(decoded, partition.checker, partition.incarnation)
             batch.replayed = replayed
             batches.append(batch)
         if not batches:
@@ -355,25 +444,27 @@ class AuditConsumer:
         """Commit; a broker that cannot be reached is waited for (committing the same offsets again
         is harmless). A refusal because the group moved on is raised at once: see :meth:`settle`."""
         with_backoff(partial(self.consumer.commit, offsets), retry_on=BrokerError, except_for=(CommitRefused,),
-                     stop=self._stop, what=f"{self.config.name}: committing offsets to the broker")
+                     stop=self._stop, what=f"{self.config.name}: committing offsets to the broker",
+                     on_retry=self._troubled)
 
     def _load_subjects(self, work: list[tuple[Partition, bool, Decoded]]) -> None:
         """Before the poll's ranges are checked: the state of the subjects they name that their
         partition's checker does not hold, as of the partition's first range, from ClickHouse, in
         one query per topic. (A subject first named in a partition's later range has no row
         between the two ranges: it would be named in the earlier one.)"""
-        wanted: dict[TP, tuple[int, set[str]]] = {}
+        wanted: dict[TP, tuple[int, int, set[str]]] = {}
         for partition, _, decoded in work:
             if partition.held is None:
                 continue
             missing = partition.held.see({e.subject_id for _, e in decoded.events})
             if missing:
-                before, subjects = wanted.get(partition.tp, (decoded.first_offset, set()))
-                wanted[partition.tp] = (before, subjects | missing)
+                life, before, subjects = wanted.get(partition.tp, (partition.incarnation, decoded.first_offset, set()))
+                wanted[partition.tp] = (life, before, subjects | missing)
         if not wanted:
             return
         inflight = self._inflight
-        if inflight is not None and any(subjects & inflight.state_subjects(tp) for tp, (_, subjects) in wanted.items()):
+        if inflight is not None and any(subjects & inflight.state_subjects(tp)
+                                        for tp, (_, _, subjects) in wanted.items()):
             wait([inflight.future])  # their latest rows are still being loaded
         for topic in {tp[0] for tp in wanted}:
             self.sink.restore_subjects(topic, {p: w for (t, p), w in wanted.items() if t == topic},

@@ -37,7 +37,7 @@ from typing import Any
 from privaudit.bus import TP, Message, Producer, publish
 from privaudit.checker import CheckerState
 from privaudit.checker.state import Grant
-from privaudit.policy import to_millis
+from privaudit.policy import from_millis, to_millis
 from privaudit.settings import TOPIC_DLQ, TOPIC_VIOLATIONS
 from privaudit.store import Statements, as_utc, ddl
 from privaudit.store.ddl import DEAD_LETTER_COLUMN_NAMES
@@ -45,6 +45,7 @@ from privaudit.store.ddl import DEAD_LETTER_COLUMN_NAMES
 from .batch import PartitionBatch
 
 STREAM = "audit"
+EPOCH = from_millis(0)
 
 
 class Sink:
@@ -75,13 +76,16 @@ class Sink:
         self.store.insert(
             "batches",
             [[stream] * len(batches), [b.topic for b in batches], [b.partition for b in batches],
-             [b.first_offset for b in batches], [b.last_offset for b in batches]],
-            ["stream", "kafka_topic", "kafka_partition", "first_offset", "last_offset"],
+             [b.first_offset for b in batches], [b.last_offset for b in batches], [b.incarnation for b in batches]],
+            ["stream", "kafka_topic", "kafka_partition", "first_offset", "last_offset", "kafka_incarnation"],
         )
 
     def load(self, batches: list[PartitionBatch]) -> None:
-        """The rows of ``batches`` (never loaded before), one insert per table, with the group's token."""
-        group = "+".join(f"{b.topic}/{b.partition}/{b.first_offset}-{b.last_offset}" for b in batches)
+        """The rows of ``batches`` (never loaded before), one insert per table, with the group's token
+        (a range's offsets name it within one life of its topic: the life is in the token from the
+        second on, so a topic whose offsets start again is never taken for what was loaded before)."""
+        group = "+".join(f"{_life(b.topic, b.incarnation)}/{b.partition}/{b.first_offset}-{b.last_offset}"
+                         for b in batches)
         for table, columns in _tables(batches):
             self.store.insert(table, list(columns.values()), list(columns), token=f"{STREAM}/{group}/{table}")
 
@@ -94,9 +98,10 @@ class Sink:
         inserted = 0
         for table, columns in _tables([batch]):
             keys = ("kafka_offset", "rule") if table == "violations" else ("kafka_offset",)
-            where = ("kafka_topic = {t:String} AND kafka_partition = {p:UInt16} "
+            where = ("kafka_topic = {t:String} AND kafka_partition = {p:UInt16} AND kafka_incarnation = {i:UInt32} "
                      "AND kafka_offset BETWEEN {a:UInt64} AND {b:UInt64}")
-            params = {"t": batch.topic, "p": batch.partition, "a": batch.first_offset, "b": batch.last_offset}
+            params = {"t": batch.topic, "p": batch.partition, "i": batch.incarnation, "a": batch.first_offset,
+                      "b": batch.last_offset}
             if "occurred_at" in columns and columns["occurred_at"]:  # the sorting key's time: fewer granules read
                 where += " AND occurred_at BETWEEN {lo:DateTime64(3, 'UTC')} AND {hi:DateTime64(3, 'UTC')}"
                 params.update(lo=min(columns["occurred_at"]), hi=max(columns["occurred_at"]))
@@ -131,37 +136,66 @@ class Sink:
                 what=f"{self.name}: publishing {len(messages)} dead letter(s) and violation(s)")
 
     def progress(self, batches: list[PartitionBatch]) -> None:
-        rows = [b for b in batches if b.max_occurred_at is not None]
-        if not rows:
+        """Each range's partition loaded up to its end, in its life, with its latest event time (a
+        range of dead letters only: the epoch, which changes no watermark)."""
+        if not batches:
             return
         self.store.insert(
             "progress",
-            [[b.topic for b in rows], [b.partition for b in rows], [b.last_offset + 1 for b in rows],
-             [b.max_occurred_at for b in rows], [max(b.high_watermark, b.last_offset + 1) for b in rows]],
-            ["kafka_topic", "kafka_partition", "next_offset", "max_occurred_at", "high_watermark"],
+            [[b.topic for b in batches], [b.partition for b in batches], [b.last_offset + 1 for b in batches],
+             [b.max_occurred_at or EPOCH for b in batches],
+             [max(b.high_watermark, b.last_offset + 1) for b in batches], [b.incarnation for b in batches]],
+            ["kafka_topic", "kafka_partition", "next_offset", "max_occurred_at", "high_watermark", "kafka_incarnation"],
         )
 
-    def attest(self, positions: dict[TP, tuple[int, int]], idle_since: datetime, consumer: str) -> None:
+    def attest(self, positions: dict[TP, tuple[int, int, int]], idle_since: datetime, consumer: str) -> None:
         """Say that these partitions are loaded up to ``next_offset``, which was their end
-        (``high_watermark``) when last fetched, and that no record came since ``idle_since``."""
+        (``high_watermark``) when last fetched, and that no record came since ``idle_since``:
+        ``positions[tp] = (next_offset, high_watermark, incarnation)``."""
         tps = sorted(positions)
         self.store.insert(
             "caught_up",
             [[t for t, _ in tps], [p for _, p in tps], [positions[tp][0] for tp in tps],
-             [positions[tp][1] for tp in tps],
-             [idle_since] * len(tps), [consumer] * len(tps)],
-            ["kafka_topic", "kafka_partition", "next_offset", "high_watermark", "idle_since", "consumer"],
+             [positions[tp][1] for tp in tps], [idle_since] * len(tps), [consumer] * len(tps),
+             [positions[tp][2] for tp in tps]],
+            ["kafka_topic", "kafka_partition", "next_offset", "high_watermark", "idle_since", "consumer",
+             "kafka_incarnation"],
         )
+
+    # -- the lives of a topic -------------------------------------------------------------
+
+    def incarnations(self, topic: str) -> list[tuple[int, str]]:
+        """The topic's lives recorded, in order, as ``(number, topic id)``."""
+        _, rows = self.store.query(
+            f"SELECT incarnation, topic_id FROM {self.store.database}.incarnations FINAL "
+            "WHERE kafka_topic = {t:String} ORDER BY incarnation", {"t": topic})
+        return [(int(n), str(i)) for n, i in rows]
+
+    def record_incarnation(self, topic: str, number: int, topic_id: str, reason: str) -> None:
+        """Record life ``number`` of ``topic`` (again, to add the topic id it did not have)."""
+        self.store.insert("incarnations", [[topic], [number], [topic_id], [reason]],
+                          ["kafka_topic", "incarnation", "topic_id", "reason"])
+
+    def partition_life(self, topic: str, partition: int) -> tuple[int, int] | None:
+        """The life the partition was last loaded in, and how far: ``(incarnation, next offset)``;
+        None when nothing of it was ever loaded."""
+        _, rows = self.store.query(
+            "SELECT max(kafka_incarnation), argMax(next_offset, (kafka_incarnation, next_offset)), count() "
+            f"FROM {self.store.database}.progress WHERE kafka_topic = {{t:String}} AND kafka_partition = {{p:UInt16}}",
+            {"t": topic, "p": partition})
+        return (int(rows[0][0]), int(rows[0][1])) if rows and rows[0][2] else None
 
     # -- after a restart or an assignment -------------------------------------------------
 
-    def planned_ranges(self, topic: str, partition: int, committed: int) -> list[tuple[int, int]]:
-        """Ranges planned at or after the committed offset: replay them exactly, in order."""
+    def planned_ranges(self, topic: str, partition: int, committed: int, incarnation: int = 0
+                       ) -> list[tuple[int, int]]:
+        """Ranges planned at or after the committed offset in this life of the topic: replay them
+        exactly, in order."""
         _, rows = self.store.query(
             f"SELECT DISTINCT first_offset, last_offset FROM {self.store.database}.batches "
             "WHERE stream = {s:String} AND kafka_topic = {t:String} AND kafka_partition = {p:UInt16} "
-            "AND first_offset >= {c:UInt64} ORDER BY first_offset",
-            {"s": STREAM, "t": topic, "p": partition, "c": committed},
+            "AND kafka_incarnation = {i:UInt32} AND first_offset >= {c:UInt64} ORDER BY first_offset",
+            {"s": STREAM, "t": topic, "p": partition, "i": incarnation, "c": committed},
         )
         ranges: list[tuple[int, int]] = []
         for first, last in rows:
@@ -170,36 +204,40 @@ class Sink:
             ranges.append((int(first), int(last)))
         return ranges
 
-    def restore_state(self, topic: str, partition: int, before_offset: int) -> CheckerState:
-        """The whole checker state of one partition as of ``before_offset`` (stream order kept)."""
+    def restore_state(self, topic: str, partition: int, before_offset: int, incarnation: int = 0) -> CheckerState:
+        """The whole checker state of one partition as of ``before_offset`` of life ``incarnation``
+        (the earlier lives' changes all came before; stream order kept)."""
         state = CheckerState()
         _, rows = self.store.query(
             f"SELECT {_STATE_READ} FROM {self.store.database}.subject_state "
-            "WHERE kafka_topic = {t:String} AND kafka_partition = {p:UInt16} AND kafka_offset < {o:UInt64} "
-            "ORDER BY kafka_offset",
-            {"t": topic, "p": partition, "o": before_offset},
+            "WHERE kafka_topic = {t:String} AND kafka_partition = {p:UInt16} "
+            "AND (kafka_incarnation < {i:UInt32} OR (kafka_incarnation = {i:UInt32} AND kafka_offset < {o:UInt64})) "
+            "ORDER BY kafka_incarnation, kafka_offset",
+            {"t": topic, "p": partition, "i": incarnation, "o": before_offset},
         )
         for row in rows:
             _restore(state, row)
         return state
 
-    def restore_subjects(self, topic: str, wanted: dict[int, tuple[int, set[str]]],
+    def restore_subjects(self, topic: str, wanted: dict[int, tuple[int, int, set[str]]],
                          into: dict[int, CheckerState]) -> None:
-        """For several partitions at once (one query): ``wanted[partition] = (before_offset,
-        subjects)``, the state of those subjects as of that offset, added to ``into[partition]``."""
-        subjects = sorted({s for _, names in wanted.values() for s in names})
+        """For several partitions at once (one query): ``wanted[partition] = (incarnation,
+        before_offset, subjects)``, the state of those subjects as of that offset of that life,
+        added to ``into[partition]``."""
+        subjects = sorted({s for _, _, names in wanted.values() for s in names})
         if not subjects:
             return
         _, rows = self.store.query(
-            f"SELECT kafka_partition, kafka_offset, {_STATE_READ} FROM {self.store.database}.subject_state "
+            f"SELECT kafka_partition, kafka_incarnation, kafka_offset, {_STATE_READ} "
+            f"FROM {self.store.database}.subject_state "
             "WHERE kafka_topic = {t:String} AND kafka_partition IN {p:Array(UInt16)} "
             "AND subject_id IN {s:Array(String)} "
-            "ORDER BY kafka_partition, kafka_offset",
+            "ORDER BY kafka_partition, kafka_incarnation, kafka_offset",
             {"t": topic, "p": sorted(wanted), "s": subjects},
         )
-        for partition, offset, *row in rows:
-            before, names = wanted[partition]
-            if offset < before and row[0] in names:
+        for partition, life, offset, *row in rows:
+            incarnation, before, names = wanted[partition]
+            if (life < incarnation or (life == incarnation and offset < before)) and row[0] in names:
                 _restore(into[partition], row)
 
 
@@ -225,6 +263,11 @@ def _tables(batches: list[PartitionBatch]) -> Iterator[tuple[str, dict[str, list
             yield table, {name: [v for part in parts for v in part[name]] for name in parts[0]}
     dead = [d for b in batches for d in b.dead]
     if dead:
-        rows = [(d.record.topic, d.record.partition, d.record.offset, d.kind, d.reason) for d in dead]
+        rows = [(d.record.topic, d.record.partition, d.record.offset, d.kind, d.reason, d.incarnation) for d in dead]
         columns = (list(c) for c in zip(*rows, strict=True))
         yield "dead_letters", dict(zip(DEAD_LETTER_COLUMN_NAMES, columns, strict=True))
+
+
+def _life(topic: str, incarnation: int) -> str:
+    """A topic in one of its lives, as tokens name it (the first life as before lives were counted)."""
+    return topic if incarnation == 0 else f"{topic}#{incarnation}"

@@ -41,6 +41,7 @@ from typing import Any
 
 from pydantic import ValidationError
 
+from privaudit.bus.clients import close_quietly
 from privaudit.errors import EventError
 from privaudit.schemas import MODELS, Codec, Event
 from privaudit.schemas.models import describe
@@ -204,7 +205,7 @@ class AuditEmitter:
         producer, self._producer = self._producer, None
         self._handed_over = False  # what the spool holds goes first again, through the replay
         if producer is not None:
-            threading.Thread(target=_close_quietly, args=(producer, 0), daemon=True).start()
+            threading.Thread(target=close_quietly, args=(producer, 0), daemon=True).start()
 
     def _kafka_producer(self) -> Any:
         from kafka import KafkaProducer
@@ -231,7 +232,7 @@ class AuditEmitter:
                     producer = self._factory()  # may block for seconds while the broker is away
                     with self._lock:
                         if self._stop.is_set():
-                            _close_quietly(producer, 0)
+                            close_quietly(producer, 0)
                             return
                         self._producer = producer
                 with self._replaying:
@@ -304,7 +305,7 @@ class AuditEmitter:
             with self._lock:
                 producer, self._producer = self._producer, None
             if producer is not None:
-                _close_quietly(producer, timeout_s if done else 0)
+                close_quietly(producer, timeout_s if done else 0)
             with self._lock:
                 self.spool.close()
         return done and not left
@@ -312,25 +313,3 @@ class AuditEmitter:
     def stats(self) -> dict[str, int]:
         with self._lock:
             return dict(self._stats, spool_bytes=len(self.spool), inflight=len(self._unacked))
-
-
-def _close_quietly(producer: Any, timeout_s: float) -> None:
-    """Close a producer whose unacknowledged events are spooled already. kafka-python's ``close``
-    flushes first and raises when that times out (the broker is away), before it would force its
-    sender closed, and its ``__del__`` then tries again and prints the same error. So on that error
-    the sender (kafka-python's own, private) is forced closed, which fails what it held, and the
-    producer closed again."""
-    try:
-        producer.close(timeout=timeout_s)
-        return
-    except Exception as exc:
-        log.debug("closing the producer: %s", exc)
-    sender = getattr(producer, "_sender", None)
-    if sender is None or not hasattr(sender, "force_close"):
-        return
-    sender.force_close()
-    sender.join(5.0)
-    try:
-        producer.close(timeout=0)
-    except Exception as exc:
-        log.debug("closing the producer again: %s", exc)

@@ -10,13 +10,16 @@ locally answers ListOffsets(latest) with the last record batch's base offset + 1
 
 from __future__ import annotations
 
+import logging
 import threading
 from collections.abc import Callable, Sequence
 from dataclasses import dataclass
-from typing import Literal, Protocol
+from typing import Any, Literal, Protocol
 
 from privaudit.backoff import with_backoff
 from privaudit.errors import BrokerError
+
+log = logging.getLogger("privaudit.bus")
 
 ClientName = Literal["kafka-python", "confluent"]
 TP = tuple[str, int]
@@ -49,6 +52,12 @@ class Consumer(Protocol):
     # before begin() may come from where it was before and are delivered again from the new position.
     rewinds_on_begin: bool
     def highwater(self, tp: TP) -> int | None: ...  # from fetch responses; None before the first
+    # The broker's id of the topic (a UUID, KIP-516): a topic deleted and created again, or a
+    # broker back with empty storage, gives it a new one. None when the broker gives none.
+    def topic_id(self, topic: str) -> str | None: ...
+    # The same from the client's latest metadata, without asking (None when it holds none): checked
+    # at every poll, it tells a new life before records of it are taken for the old one's.
+    def known_topic_id(self, topic: str) -> str | None: ...
     def close(self) -> None: ...
 
 
@@ -84,3 +93,26 @@ def publish(producer: Producer, messages: Sequence[Message], *, stop: threading.
 
 def broker_error(what: str, exc: BaseException) -> BrokerError:
     return BrokerError(f"{what}: {type(exc).__name__}: {exc}")
+
+
+def close_quietly(producer: Any, timeout_s: float) -> None:
+    """Close a kafka-python producer whose unacknowledged records need not be delivered (spooled,
+    or to be sent again). kafka-python's ``close``
+    flushes first and raises when that times out (the broker is away), before it would force its
+    sender closed, and its ``__del__`` then tries again and prints the same error. So on that error
+    the sender (kafka-python's own, private) is forced closed, which fails what it held, and the
+    producer closed again."""
+    try:
+        producer.close(timeout=timeout_s)
+        return
+    except Exception as exc:
+        log.debug("closing the producer: %s", exc)
+    sender = getattr(producer, "_sender", None)
+    if sender is None or not hasattr(sender, "force_close"):
+        return
+    sender.force_close()
+    sender.join(5.0)
+    try:
+        producer.close(timeout=0)
+    except Exception as exc:
+        log.debug("closing the producer again: %s", exc)

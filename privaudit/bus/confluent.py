@@ -6,6 +6,7 @@ kafka-python on the same broker here.
 
 from __future__ import annotations
 
+import uuid
 from typing import Any
 
 from privaudit.errors import BrokerError, CommitRefused
@@ -13,9 +14,10 @@ from privaudit.errors import BrokerError, CommitRefused
 from .clients import TP, Headers, Listener, Record, broker_error
 
 try:
-    from confluent_kafka import OFFSET_BEGINNING, KafkaError, KafkaException, TopicPartition
+    from confluent_kafka import OFFSET_BEGINNING, KafkaError, KafkaException, TopicCollection, TopicPartition
     from confluent_kafka import Consumer as _Consumer
     from confluent_kafka import Producer as _Producer
+    from confluent_kafka.admin import AdminClient
 except ImportError as exc:  # pragma: no cover - depends on the install
     raise BrokerError("the confluent client needs confluent-kafka: pip install 'privaudit[confluent]'") from exc
 
@@ -36,6 +38,8 @@ class ConfluentConsumer:
         client_id: str,
     ) -> None:
         self._starts: dict[TP, int] = {}  # where each partition assigned last was started
+        self._bootstrap = bootstrap
+        self._admin: Any = None  # made when a topic id is first asked for
         self._consumer = _Consumer(
             {
                 "bootstrap.servers": bootstrap,
@@ -124,6 +128,22 @@ class ConfluentConsumer:
     def highwater(self, tp: TP) -> int | None:
         _, high = self._consumer.get_watermark_offsets(TopicPartition(*tp), cached=True)
         return high if high >= 0 else None
+
+    def topic_id(self, topic: str) -> str | None:
+        if self._admin is None:
+            self._admin = AdminClient({"bootstrap.servers": self._bootstrap})
+        try:
+            described = self._admin.describe_topics(TopicCollection([topic]))[topic].result(10)
+        except KafkaException as exc:
+            raise broker_error(f"describing topic {topic}", exc) from exc
+        found = getattr(described, "topic_id", None)
+        if found is None:
+            return None
+        msb, lsb = found.get_most_significant_bits() % (1 << 64), found.get_least_significant_bits() % (1 << 64)
+        return str(uuid.UUID(int=(msb << 64) | lsb)) if msb or lsb else None
+
+    def known_topic_id(self, topic: str) -> str | None:
+        return None  # librdkafka does not expose the ids of its metadata: see life_check_s
 
     def close(self) -> None:
         self._consumer.close()

@@ -2,9 +2,10 @@
 
 from __future__ import annotations
 
+import threading
 from typing import Any
 
-from kafka import KafkaConsumer, KafkaProducer, TopicPartition
+from kafka import KafkaAdminClient, KafkaConsumer, KafkaProducer, TopicPartition
 from kafka.consumer.subscription_state import ConsumerRebalanceListener
 from kafka.errors import (
     CommitFailedError,
@@ -17,7 +18,9 @@ from kafka.structs import OffsetAndMetadata
 
 from privaudit.errors import CommitRefused
 
-from .clients import TP, Headers, Listener, Record, broker_error
+from .clients import TP, Headers, Listener, Record, broker_error, close_quietly
+
+_NO_TOPIC_ID = "00000000-0000-0000-0000-000000000000"  # what a broker without topic ids answers
 
 #: What kafka-python raises when a commit comes after the group moved on.
 _REFUSED = (CommitFailedError, IllegalGenerationError, RebalanceInProgressError, UnknownMemberIdError)
@@ -45,6 +48,8 @@ class KafkaPythonConsumer:
         session_timeout_ms: int,
         client_id: str,
     ) -> None:
+        self._bootstrap = bootstrap
+        self._admin: Any = None  # made when a topic id is first asked for
         try:
             self._consumer = KafkaConsumer(
                 bootstrap_servers=bootstrap,
@@ -111,8 +116,26 @@ class KafkaPythonConsumer:
         high = self._consumer.highwater(TopicPartition(*tp))
         return None if high is None else int(high)
 
+    def topic_id(self, topic: str) -> str | None:
+        try:
+            if self._admin is None:
+                self._admin = KafkaAdminClient(bootstrap_servers=self._bootstrap, client_id="privaudit-topic-ids")
+            described = self._admin.describe_topics([topic])
+        except KafkaError as exc:
+            raise broker_error(f"describing topic {topic}", exc) from exc
+        found = str(described[0].get("topic_id") or "") if described else ""
+        return found if found and found != _NO_TOPIC_ID else None
+
+    def known_topic_id(self, topic: str) -> str | None:
+        found = self._consumer._client.cluster.topic_id(topic)  # kafka-python 3 keeps KIP-516 ids
+        return str(found) if found is not None and str(found) != _NO_TOPIC_ID else None
+
     def close(self) -> None:
-        self._consumer.close(autocommit=False)
+        try:
+            self._consumer.close(autocommit=False)
+        finally:
+            if self._admin is not None:
+                self._admin.close()
 
 
 class KafkaPythonProducer:
@@ -125,28 +148,49 @@ class KafkaPythonProducer:
             "linger_ms": 5,
         }
         config.update(options)
-        try:
-            self._producer = KafkaProducer(**config)
-        except KafkaError as exc:
-            raise broker_error(f"cannot connect a producer to {bootstrap}", exc) from exc
+        self._config = config
+        self._producer = self._connect()
         self.errors: list[BaseException] = []
+
+    def _connect(self) -> Any:
+        try:
+            return KafkaProducer(**self._config)
+        except KafkaError as exc:
+            raise broker_error(f"cannot connect a producer to {self._config['bootstrap_servers']}", exc) from exc
 
     def send(self, topic: str, value: bytes | None, key: bytes | None = None,
              headers: Headers | None = None) -> None:
+        if self._producer is None:
+            self._producer = self._connect()
         try:
             future = self._producer.send(topic, value=value, key=key, headers=headers or [])
         except KafkaError as exc:
             raise broker_error(f"send to {topic}", exc) from exc
-        future.add_errback(self.errors.append)
+        future.add_errback(self.errors.append)  # the list of this producer: see _drop
 
     def flush(self, timeout_s: float) -> None:
+        if self._producer is None:
+            return
         try:
             self._producer.flush(timeout=timeout_s)
         except KafkaError as exc:
+            self._drop()
             raise broker_error("flush", exc) from exc
         if self.errors:
             first, self.errors = self.errors[0], []
+            self._drop()
             raise broker_error("delivery failed", first)
 
+    def _drop(self) -> None:
+        """After a failure the caller sends again, through a new producer: a broker that came back
+        empty knows neither this one's id nor its sequence numbers and refuses it for good
+        (UnknownProducerId, then InitProducerId). What the old one still holds is dropped, not
+        delivered later behind the new one's (at least once, in order)."""
+        old, self._producer = self._producer, None
+        self.errors = []  # what the old one's sends fail with, when it is closed, is not the new one's
+        if old is not None:
+            threading.Thread(target=close_quietly, args=(old, 0), daemon=True).start()
+
     def close(self, timeout_s: float = 5.0) -> None:
-        self._producer.close(timeout=timeout_s)
+        if self._producer is not None:
+            self._producer.close(timeout=timeout_s)

@@ -21,6 +21,9 @@ _TS = "DateTime64(3, 'UTC')"
 _STR_N = "Nullable(String)"
 _LC = "LowCardinality(String)"
 _LC_N = "LowCardinality(Nullable(String))"
+#: Which life of its topic a row comes from: 0, then one more each time the topic was found
+#: re-created, or its broker back empty (offsets start again from 0; see ``incarnations``).
+INCARNATION = ("kafka_incarnation", "UInt32 DEFAULT 0")
 
 
 @dataclass(frozen=True)
@@ -75,6 +78,7 @@ _EVENT_COLUMNS: tuple[tuple[str, str], ...] = (
     ("kafka_topic", _LC),
     ("kafka_partition", "UInt16"),
     ("kafka_offset", "UInt64"),
+    INCARNATION,
     ("loaded_at", f"{_TS} DEFAULT now64(3)"),
 )
 EVENT_COLUMN_NAMES: tuple[str, ...] = tuple(n for n, _ in _EVENT_COLUMNS if n != "loaded_at")
@@ -111,6 +115,7 @@ VIOLATION_COLUMNS: tuple[tuple[str, str], ...] = (
     ("kafka_topic", _LC),
     ("kafka_partition", "UInt16"),
     ("kafka_offset", "UInt64"),
+    INCARNATION,
     ("detected_at", f"{_TS} DEFAULT now64(3)"),
 )
 VIOLATION_COLUMN_NAMES: tuple[str, ...] = tuple(n for n, _ in VIOLATION_COLUMNS if n != "detected_at")
@@ -131,6 +136,7 @@ STATE_COLUMNS: tuple[tuple[str, str], ...] = (
     ("kafka_topic", _LC),
     ("kafka_partition", "UInt16"),
     ("kafka_offset", "UInt64"),
+    INCARNATION,
     ("subject_id", "String"),
     ("event_id", "UUID"),
     ("occurred_at", _TS),
@@ -162,6 +168,7 @@ BATCHES = Table(
         ("first_offset", "UInt64"),
         ("last_offset", "UInt64"),
         ("planned_at", f"{_TS} DEFAULT now64(3)"),
+        INCARNATION,
     ),
     order_by="(stream, kafka_topic, kafka_partition, first_offset)",
     dedup=False,
@@ -169,28 +176,23 @@ BATCHES = Table(
     comment="the batch journal: offset ranges planned before loading, replayed exactly after a crash",
 )
 
-_PROGRESS_V1_COLUMNS: tuple[tuple[str, str], ...] = (
-    ("kafka_topic", _LC),
-    ("kafka_partition", "UInt16"),
-    ("next_offset", "UInt64"),
-    ("max_occurred_at", _TS),
-    ("updated_at", f"{_TS} DEFAULT now64(3)"),
-)
-#: Added by migration 2: the partition's end as the consumer last saw it (for the lag shown).
-PROGRESS_HIGH_WATERMARK = ("high_watermark", "UInt64 DEFAULT 0")
-
 PROGRESS = Table(
     "progress",
-    (*_PROGRESS_V1_COLUMNS, PROGRESS_HIGH_WATERMARK),
+    (
+        ("kafka_topic", _LC),
+        ("kafka_partition", "UInt16"),
+        ("next_offset", "UInt64"),
+        ("max_occurred_at", _TS),
+        ("updated_at", f"{_TS} DEFAULT now64(3)"),
+        ("high_watermark", "UInt64 DEFAULT 0"),  # the partition's end as the consumer last saw it (the lag)
+        INCARNATION,
+    ),
     order_by="(kafka_topic, kafka_partition)",
     engine="ReplacingMergeTree(updated_at)",
     dedup=False,
     shard_key="kafka_partition",
     comment="per partition: loaded up to next_offset, events up to max_occurred_at",
 )
-
-#: ``progress`` as migration 1 created it. Kept only to render migration 1 as released.
-PROGRESS_V1 = replace(PROGRESS, columns=_PROGRESS_V1_COLUMNS)
 
 CAUGHT_UP = Table(
     "caught_up",
@@ -202,6 +204,7 @@ CAUGHT_UP = Table(
         ("idle_since", _TS),  # no record since
         ("consumer", _LC),
         ("updated_at", f"{_TS} DEFAULT now64(3)"),
+        INCARNATION,
     ),
     order_by="(kafka_topic, kafka_partition)",
     engine="ReplacingMergeTree(updated_at)",
@@ -256,7 +259,7 @@ USAGE_DAILY_MV = View("usage_daily_mv", "usage_daily", _USAGE_SELECT.format(even
 
 TABLES: tuple[Table, ...] = (EVENTS, VIOLATIONS, SUBJECT_STATE, BATCHES, PROGRESS, USAGE_DAILY)
 #: The tables as migration 1 created them.
-TABLES_V1: tuple[Table, ...] = (EVENTS, VIOLATIONS, SUBJECT_STATE, BATCHES, PROGRESS_V1, USAGE_DAILY_V1)
+TABLES_V1: tuple[Table, ...] = (EVENTS, VIOLATIONS, SUBJECT_STATE, BATCHES, PROGRESS, USAGE_DAILY_V1)
 
 DEAD_LETTERS = Table(
     "dead_letters",
@@ -267,6 +270,7 @@ DEAD_LETTERS = Table(
         ("kind", _LC),  # decode | contract | policy
         ("reason", "String"),
         ("recorded_at", f"{_TS} DEFAULT now64(3)"),
+        INCARNATION,
     ),
     order_by="(kafka_topic, kafka_partition, kafka_offset)",
     engine="ReplacingMergeTree",
@@ -274,7 +278,8 @@ DEAD_LETTERS = Table(
     shard_key="kafka_partition",
     comment="records sent to privaudit.dlq, with the reason (the bytes stay in the topic)",
 )
-DEAD_LETTER_COLUMN_NAMES: tuple[str, ...] = ("kafka_topic", "kafka_partition", "kafka_offset", "kind", "reason")
+DEAD_LETTER_COLUMN_NAMES: tuple[str, ...] = ("kafka_topic", "kafka_partition", "kafka_offset", "kind", "reason",
+                                             "kafka_incarnation")
 
 ALERT_COLUMNS: tuple[tuple[str, str], ...] = (
     ("group_key", "String"),
@@ -310,8 +315,49 @@ ALERTS = Table(
     comment="alert history: one row per (group, sink), the newest wins (read with FINAL)",
 )
 
+INCARNATIONS = Table(
+    "incarnations",
+    (
+        ("kafka_topic", _LC),
+        ("incarnation", "UInt32"),
+        ("topic_id", "String"),  # the broker's id of the topic in this life ('' when it gives none)
+        ("reason", "String"),  # why a new life began
+        ("started_at", f"{_TS} DEFAULT now64(3)"),
+    ),
+    order_by="(kafka_topic, incarnation)",
+    engine="ReplacingMergeTree(started_at)",
+    dedup=False,
+    shard_key="cityHash64(kafka_topic)",
+    comment="the lives of each topic: a new one when it was re-created or its broker came back empty",
+)
+
 #: Every table the migrations create today (``TABLES`` are the consumer's, created by migration 1).
-ALL_TABLES: tuple[Table, ...] = (*TABLES, DEAD_LETTERS, ALERTS, CAUGHT_UP)
+ALL_TABLES: tuple[Table, ...] = (*TABLES, DEAD_LETTERS, ALERTS, CAUGHT_UP, INCARNATIONS)
+_BY_NAME = {table.name: table for table in ALL_TABLES}
+
+#: Columns a later migration added, with that migration's version: a table as an earlier migration
+#: created it is its columns less these (:func:`as_of`), so released migrations render as released.
+ADDED_COLUMNS: dict[tuple[str, str], int] = {
+    ("progress", "high_watermark"): 2,
+    **{(name, INCARNATION[0]): 6 for name in ("events", "violations", "subject_state", "batches", "progress",
+                                              "caught_up", "dead_letters")},
+}
+
+
+def as_of(table: Table, version: int) -> Table:
+    """``table`` as migration ``version`` knew it."""
+    kept = tuple(c for c in table.columns if ADDED_COLUMNS.get((table.name, c[0]), 0) <= version)
+    return replace(table, columns=kept)
+
+
+def columns_added(t: Target, version: int) -> list[str]:
+    """The statements adding the columns migration ``version`` added."""
+    out: list[str] = []
+    for (name, column), added in ADDED_COLUMNS.items():
+        if added == version:
+            kind = dict(_BY_NAME[name].columns)[column]
+            out += add_column(t, _BY_NAME[name], column, kind)
+    return out
 
 
 @dataclass(frozen=True)

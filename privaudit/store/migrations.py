@@ -24,7 +24,7 @@ class Migration:
 def _initial(t: ddl.Target) -> list[str]:
     out: list[str] = []
     for table in ddl.TABLES_V1:
-        out += ddl.create_table(t, table)
+        out += ddl.create_table(t, ddl.as_of(table, 1))
     out.append(ddl.create_view(t, ddl.USAGE_DAILY_MV_V1))
     return out
 
@@ -45,15 +45,17 @@ def _exact_usage(t: ddl.Target) -> list[str]:
 MIGRATIONS: tuple[Migration, ...] = (
     Migration(1, "events, violations, subject state, batch journal, progress, usage statistics", _initial),
     Migration(2, "alert history, dead letters, high watermarks in progress", lambda t: [
-        *ddl.create_table(t, ddl.ALERTS),
-        *ddl.create_table(t, ddl.DEAD_LETTERS),
-        *ddl.add_column(t, ddl.PROGRESS, *ddl.PROGRESS_HIGH_WATERMARK),
+        *ddl.create_table(t, ddl.as_of(ddl.ALERTS, 2)),
+        *ddl.create_table(t, ddl.as_of(ddl.DEAD_LETTERS, 2)),
+        *ddl.columns_added(t, 2),
     ]),
     Migration(3, "usage statistics count a repeated event once", _exact_usage),
     Migration(4, "caught-up partitions, for the bulk stage across processes",
-              lambda t: ddl.create_table(t, ddl.CAUGHT_UP)),
+              lambda t: ddl.create_table(t, ddl.as_of(ddl.CAUGHT_UP, 4))),
     Migration(5, "the retention TTL in DateTime64 arithmetic, which cannot wrap past 2106",
               lambda t: [ddl.modify_ttl(t, table) for table in ddl.ALL_TABLES if table.ttl]),
+    Migration(6, "the lives of a topic: rows and the journal say which one they belong to",
+              lambda t: [*ddl.create_table(t, ddl.INCARNATIONS), *ddl.columns_added(t, 6)]),
 )
 
 

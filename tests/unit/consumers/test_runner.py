@@ -36,6 +36,12 @@ class _Client:
     def highwater(self, tp):
         return self.high.get(tp)
 
+    def topic_id(self, topic):
+        return None
+
+    def known_topic_id(self, topic):
+        return None
+
     def close(self, *args) -> None:
         pass
 

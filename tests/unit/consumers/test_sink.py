@@ -82,7 +82,7 @@ def test_every_insert_of_a_batch_and_its_progress_is_sent_as_arrow():
     store = Built()
     sink = Sink(store)  # type: ignore[arg-type]
     sink.write([batch])
-    sink.attest({("t", 0): (len(records), len(records))}, events[-1].occurred_at, "consumer-1")
+    sink.attest({("t", 0): (len(records), len(records), 0)}, events[-1].occurred_at, "consumer-1")
     assert set(store.sent) == {"batches", "events", "violations", "subject_state", "dead_letters", "progress",
                                "caught_up"}
     assert {table: type(data).__name__ for table, data in store.sent.items() if not isinstance(data, pa.Table)} == {}

@@ -1,0 +1,83 @@
+"""A failing machine: a broker that comes back empty, a broker killed under a reader."""
+
+from __future__ import annotations
+
+import subprocess
+import time
+
+import pytest
+
+from privaudit.bus import LocalBroker, ensure_topics
+
+from .conftest import PARTITIONS, consume, consume_cmd, count, produce, simulated, sql
+
+pytestmark = pytest.mark.integration
+
+
+def _restarted_empty(broker: LocalBroker, tmp_path) -> LocalBroker:
+    """The broker stopped and started again on its port: its storage is in memory, so it comes
+    back with no topics, no records and no group offsets."""
+    broker.stop()
+    again = LocalBroker(port=broker.port, log=tmp_path / "broker-2.log").start()
+    ensure_topics(again.bootstrap, PARTITIONS)
+    return again
+
+
+def _stored(data_dir) -> tuple[int, int]:
+    """(rows, distinct event ids) in ``events``."""
+    [row] = sql(data_dir, "SELECT count() AS n, uniqExact(event_id) AS d FROM privaudit.events")
+    return int(row["n"]), int(row["d"])
+
+
+@pytest.mark.parametrize(("second", "client"), [(150, "kafka-python"), (700, "kafka-python"), (700, "confluent")],
+                         ids=["shorter-log", "longer-log", "longer-log-confluent"])
+def test_a_broker_back_empty_between_two_runs_loses_nothing_of_either(broker, tmp_path, second, client):
+    """The second life's offsets overlap the first's (shorter log) or run past where the first
+    ended (longer log, where no offset is out of range): both are loaded, each once."""
+    data = tmp_path / "data"
+    produce(broker.bootstrap, simulated(400, seed=1), tmp_path / "spool-1")
+    assert consume(broker.bootstrap, data, "--kafka-client", client)["loaded_events"] == 400
+    again = _restarted_empty(broker, tmp_path)
+    try:
+        produce(again.bootstrap, simulated(second, seed=2), tmp_path / "spool-2")
+        command = consume_cmd(again.bootstrap, data, "--until-idle", "3", "--json", "--kafka-client", client)
+        proc = subprocess.run(command, capture_output=True, text=True, timeout=180)
+        assert proc.returncode == 0, proc.stderr[-3000:]
+        assert "read as life 1 of the topic" in proc.stderr
+        assert _stored(data) == (400 + second, 400 + second)
+        lives = sql(data, "SELECT incarnation, topic_id != '' AS has_id, reason "
+                          "FROM privaudit.incarnations FINAL ORDER BY incarnation")
+        assert [(r["incarnation"], r["has_id"]) for r in lives] == [(0, 1), (1, 1)]
+        assert "re-created or its broker came back empty" in lives[1]["reason"]
+        assert count(data, "SELECT count() FROM privaudit.events WHERE kafka_incarnation = 1") == second
+        # a third run finds nothing new: the group's offsets are the new life's
+        assert consume(again.bootstrap, data, "--kafka-client", client)["loaded_events"] == 0
+        assert _stored(data) == (400 + second, 400 + second)
+    finally:
+        again.stop()
+
+
+def test_a_broker_back_empty_under_a_running_consumer_loses_nothing(broker, tmp_path):
+    data = tmp_path / "data"
+    proc = subprocess.Popen(consume_cmd(broker.bootstrap, data, "--until-idle", "12", "--json"),
+                            stdout=subprocess.PIPE, stderr=subprocess.PIPE, text=True)
+    again = None
+    try:
+        produce(broker.bootstrap, simulated(300, seed=3), tmp_path / "spool-1")
+        time.sleep(6)  # read and loaded; the consumer is idle, not yet for 12 s
+        again = _restarted_empty(broker, tmp_path)
+        produce(again.bootstrap, simulated(200, seed=4), tmp_path / "spool-2")
+        try:
+            out, err = proc.communicate(timeout=120)
+        except subprocess.TimeoutExpired as exc:
+            (tmp_path / "stuck.err").write_bytes(exc.stderr or b"")
+            raise
+        assert proc.returncode == 0, err[-3000:]
+        assert "life 1" in err, err
+
+    finally:
+        if proc.poll() is None:
+            proc.kill()
+        if again is not None:
+            again.stop()
+    assert _stored(data) == (500, 500)
