@@ -44,7 +44,7 @@ from functools import partial
 from privaudit.backoff import with_backoff
 from privaudit.bus import TP, Record, make_consumer, make_producer
 from privaudit.checker import Checker, CheckerState
-from privaudit.errors import BrokerError, CommitRefused, RegistryUnavailable
+from privaudit.errors import BrokerError, CommitRefused, RegistryUnavailable, StoreUnavailable
 from privaudit.policy import Policy
 from privaudit.schemas import Codec
 from privaudit.store import Statements
@@ -262,6 +262,12 @@ class AuditConsumer:
                     break
                 self._when_idle()
             self.settle()  # SIGTERM: the batch in flight is loaded and committed before exit
+        except (BrokerError, StoreUnavailable, RegistryUnavailable) as exc:
+            if not stop.is_set():
+                raise
+            # Told to stop while waiting for a dependency: stopped as asked, nothing lost. What was
+            # loaded and not committed is replayed from the journal by the next run (loaded once).
+            log.warning("%s: stopped while waiting: %s", self.config.name, exc)
         finally:
             self.close()
         return self.totals

@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import threading
+import time
 from typing import Any
 
 from kafka import KafkaAdminClient, KafkaConsumer, KafkaProducer, TopicPartition
@@ -16,11 +17,12 @@ from kafka.errors import (
 )
 from kafka.structs import OffsetAndMetadata
 
-from privaudit.errors import CommitRefused
+from privaudit.errors import BrokerError, CommitRefused
 
 from .clients import TP, Headers, Listener, Record, broker_error, close_quietly
 
 _NO_TOPIC_ID = "00000000-0000-0000-0000-000000000000"  # what a broker without topic ids answers
+_AWAY_S = 3.0  # no connection to any broker this long: the broker is taken for away
 
 #: What kafka-python raises when a commit comes after the group moved on.
 _REFUSED = (CommitFailedError, IllegalGenerationError, RebalanceInProgressError, UnknownMemberIdError)
@@ -50,6 +52,7 @@ class KafkaPythonConsumer:
     ) -> None:
         self._bootstrap = bootstrap
         self._admin: Any = None  # made when a topic id is first asked for
+        self._connected_at = time.monotonic()  # when a broker was last seen connected
         try:
             self._consumer = KafkaConsumer(
                 bootstrap_servers=bootstrap,
@@ -75,7 +78,25 @@ class KafkaPythonConsumer:
         for records in polled.values():
             for r in records:
                 out.append(Record(r.topic, r.partition, r.offset, r.key, r.value, r.timestamp))
+        if not out:
+            self._check_connected()
         return out
+
+    def _check_connected(self) -> None:
+        """While no broker can be reached kafka-python's polls return nothing, as if all were read,
+        and it reconnects on its own: after ``_AWAY_S`` without a connection this says so, so that
+        the caller waits with backoff and says once per wait what it waits for."""
+        try:
+            connections = self._consumer._client._manager._conns.values()  # kafka-python 3's own
+            connected = any(c.connected for c in connections)
+        except AttributeError:  # another kafka-python: no word on it, the polls go on
+            return
+        now = time.monotonic()
+        if connected:
+            self._connected_at = now
+        elif now - self._connected_at > _AWAY_S:
+            raise BrokerError(f"no broker reachable at {self._bootstrap} for {now - self._connected_at:.0f} s "
+                              "(the client reconnects on its own)")
 
     def commit(self, offsets: dict[TP, int]) -> None:
         if not offsets:
@@ -192,5 +213,5 @@ class KafkaPythonProducer:
             threading.Thread(target=close_quietly, args=(old, 0), daemon=True).start()
 
     def close(self, timeout_s: float = 5.0) -> None:
-        if self._producer is not None:
-            self._producer.close(timeout=timeout_s)
+        if self._producer is not None:  # what it still holds was published at least once, or is sent again
+            close_quietly(self._producer, timeout_s)

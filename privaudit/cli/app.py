@@ -1,31 +1,46 @@
 """The ``privaudit`` command: one click app, commands in sibling modules.
 
 Exit codes, for every command: 0 done; 1 the check found what it looks for (``check
---fail-on-violation``, ``schemas check`` on an incompatible schema); 2 usage or input errors
-(a bad policy file, a missing file), printed as one line.
+--fail-on-violation``, ``schemas check`` on an incompatible schema, a demo whose store does not
+match ``check``); 2 usage or input errors (a bad policy file, a missing file) and dependencies that
+could not be reached, printed as one line; 70 (``EX_SOFTWARE``) a bug: an exception privaudit did
+not expect, with its traceback, never 1, which scripts read as "violations found".
 """
 
 from __future__ import annotations
 
+import sys
+import traceback
 from typing import Any
 
 import click
 
 from privaudit import __version__
-from privaudit.errors import PrivauditError
+from privaudit.errors import PrivauditError, excerpt
 from privaudit.settings import ENV_LOG_LEVEL, configure_logging
 
 from .terminal import UserError
 
+#: The exit status of an exception privaudit did not expect (sysexits.h's EX_SOFTWARE).
+EXIT_BUG = 70
+
 
 class App(click.Group):
-    """Translates privaudit's own errors into one line and exit 2, once, for every command."""
+    """Translates privaudit's own errors into one line and exit 2, once, for every command, and
+    any other exception into its traceback and exit 70."""
 
     def invoke(self, ctx: click.Context) -> Any:
         try:
             return super().invoke(ctx)
         except PrivauditError as exc:
             raise UserError(str(exc)) from exc
+        except (click.ClickException, click.exceptions.Exit, click.Abort):
+            raise
+        except Exception as exc:
+            traceback.print_exc(file=sys.stderr)
+            click.echo(f"privaudit: internal error: {type(exc).__name__}: {excerpt(str(exc), 300, quoted=False)} "
+                       "(a bug: please report it with the traceback above)", err=True)
+            raise SystemExit(EXIT_BUG) from exc
 
 
 @click.group(cls=App, context_settings={"help_option_names": ["-h", "--help"], "max_content_width": 100})

@@ -42,7 +42,7 @@ from .options import (
     store_dsn,
 )
 from .startup import open_dependencies
-from .terminal import Output
+from .terminal import Output, UserError
 
 
 @click.command()
@@ -58,7 +58,7 @@ def broker(port: int, partitions: int) -> None:
                       "Ctrl-C stops it")
         while not stop.wait(0.5):
             if local.process is None or local.process.poll() is not None:
-                raise click.ClickException("the broker exited")
+                raise UserError("the broker exited")
 
 
 @click.command()
@@ -90,7 +90,7 @@ def simulate(events: int, seed: int, rate: float | None, violation_rate: float, 
 def simulate_events(*, events: int, seed: int, bootstrap: str | None, rate: float | None = None,
                     violation_rate: float = 0.02, start: datetime | None = None, out_jsonl: Path | None = None,
                     spool_dir: Path = Path("data/spool"), flush_timeout_s: float = 60.0) -> SimulationRun:
-    """``simulate`` and the demo: the simulated services played into Kafka; exit 1 when the broker
+    """``simulate`` and the demo: the simulated services played into Kafka; exit 2 when the broker
     did not take every event (they wait in the spool)."""
     if start is not None and start.tzinfo is None:
         raise click.BadParameter("give a UTC offset, e.g. 2026-11-01T00:00:00+0900", param_hint="--start")
@@ -98,8 +98,8 @@ def simulate_events(*, events: int, seed: int, bootstrap: str | None, rate: floa
     run = run_simulation(config, load_policy(), bootstrap=bootstrap, spool_dir=spool_dir, out_jsonl=out_jsonl,
                          rate=rate, flush_timeout_s=flush_timeout_s, on_wait=Output().note)
     if not run.delivered:
-        raise click.ClickException(f"the broker at {bootstrap} did not take every event: they wait in the "
-                                   f"spool at {spool_dir} and are sent on the next run with that spool")
+        raise UserError(f"the broker at {bootstrap} did not take every event: they wait in the spool at {spool_dir} "
+                        "and are sent on the next run with that spool")
     return run
 
 

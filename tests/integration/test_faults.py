@@ -2,12 +2,15 @@
 
 from __future__ import annotations
 
+import re
+import signal
 import subprocess
+import sys
 import time
 
 import pytest
 
-from privaudit.bus import LocalBroker, ensure_topics
+from privaudit.bus import LocalBroker, ensure_topics, free_port
 
 from .conftest import PARTITIONS, consume, consume_cmd, count, produce, simulated, sql
 
@@ -81,3 +84,59 @@ def test_a_broker_back_empty_under_a_running_consumer_loses_nothing(broker, tmp_
         if again is not None:
             again.stop()
     assert _stored(data) == (500, 500)
+
+
+def _only_privaudit_lines(stderr: str) -> list[str]:
+    """Every line privaudit's own (its loggers, or its one-line errors): no library's log lines,
+    no traceback."""
+    lines = [line for line in stderr.splitlines() if line.strip()]
+    foreign = [line for line in lines
+               if not re.match(r"^\d{4}-\d\d-\d\d [\d:,]+ (WARNING|ERROR|INFO) \S+ privaudit[.\w]*: ", line)
+               and not line.startswith("privaudit: ")]
+    assert not foreign, "\n".join(foreign[:20])
+    return lines
+
+
+@pytest.mark.parametrize("client", ["kafka-python", "confluent"])
+def test_a_broker_killed_under_consume_is_waited_for_quietly_and_sigterm_exits_0(tmp_path, client):
+    port = free_port()
+    broker = LocalBroker(port=port, log=tmp_path / "broker.log").start()
+    ensure_topics(broker.bootstrap, PARTITIONS)
+    data = tmp_path / "data"
+    proc = subprocess.Popen(consume_cmd(broker.bootstrap, data, "--kafka-client", client),
+                            stdout=subprocess.PIPE, stderr=subprocess.PIPE, text=True)
+    try:
+        produce(broker.bootstrap, simulated(200, seed=5), tmp_path / "spool")
+        time.sleep(5)
+        assert broker.process is not None
+        broker.process.kill()  # SIGKILL: no goodbye to the clients
+        broker.process.wait()
+        time.sleep(20)
+        assert proc.poll() is None, "the consumer exited while the broker was away"
+        proc.send_signal(signal.SIGTERM)
+        _, err = proc.communicate(timeout=90)
+    finally:
+        if proc.poll() is None:
+            proc.kill()
+        broker.stop()
+    assert proc.returncode == 0, err[-3000:]
+    lines = _only_privaudit_lines(err)
+    waits = [line for line in lines if "WARNING" in line and "reading from the broker failed" in line]
+    # one line per wait period, the periods doubling: a handful in 20 s, not one per reconnection
+    assert 2 <= len(waits) <= 8, "\n".join(lines)
+    assert "stopped while waiting" in lines[-1]
+    assert count(data, "SELECT count() FROM privaudit.events") == 200
+
+
+@pytest.mark.parametrize("command", ["simulate", "run"])
+def test_without_a_broker_simulate_and_run_say_so_in_their_own_words(tmp_path, command):
+    bootstrap = f"127.0.0.1:{free_port()}"  # nothing listens there
+    args = {"simulate": ["--events", "30", "--spool-dir", str(tmp_path / "spool"), "--flush-timeout", "3"],
+            "run": ["--data-dir", str(tmp_path / "data"), "--startup-wait", "3", "--events", "30"]}[command]
+    proc = subprocess.run([sys.executable, "-m", "privaudit.cli", command, "--bootstrap", bootstrap, *args],
+                          capture_output=True, text=True, timeout=180)
+    assert proc.returncode == 2, proc.stderr[-3000:]
+    lines = [line for line in proc.stderr.splitlines() if line.strip()]
+    assert lines[-1].startswith("privaudit: error: ") and bootstrap in lines[-1]
+    assert not [line for line in lines if "kafka" in line.lower() and "privaudit" not in line], "\n".join(lines)
+    assert "Traceback" not in proc.stderr

@@ -170,7 +170,20 @@ def test_simulate_without_a_broker_says_what_it_waits_for_and_keeps_the_events(r
     spool = tmp_path / "spool"
     result = run("simulate", "--events", "20", "--bootstrap", bootstrap, "--spool-dir", str(spool),
                  "--flush-timeout", "1")
-    assert result.exit_code == 1
+    assert result.exit_code == 2  # not 1, which says "violations found"
     assert f"waiting up to 1 s for the broker at {bootstrap}" in result.stderr
+    assert f"privaudit: error: the broker at {bootstrap} did not take every event" in result.stderr
     assert f"they wait in the spool at {spool}" in result.stderr
     assert len(Spool(spool).pending(100)) == 20  # all of them, for the next run
+
+
+@pytest.mark.parametrize("error", [RuntimeError("boom"), KeyError("x"), OverflowError("date value out of range")])
+def test_an_unexpected_exception_is_a_bug_with_its_traceback_and_status_70_never_1(run, monkeypatch, error):
+    def broken(*args, **kwargs):
+        raise error
+
+    monkeypatch.setattr("privaudit.cli.check.check_lines", broken)
+    result = run("check", str(SAMPLE))
+    assert result.exit_code == 70
+    assert "Traceback (most recent call last)" in result.stderr
+    assert result.stderr.strip().splitlines()[-1].startswith(f"privaudit: internal error: {type(error).__name__}: ")
