@@ -71,6 +71,10 @@ class Producer(Protocol):
 Listener = Callable[[set[TP]], None]
 
 
+#: How long one attempt to publish waits for the broker's acknowledgements: a broker that went
+#: away is said within this, then waited for with backoff (:func:`publish`).
+PUBLISH_FLUSH_S = 10.0
+
 #: One record to publish: (topic, value, key, headers).
 Message = tuple[str, bytes | None, bytes | None, Headers | None]
 
@@ -86,7 +90,7 @@ def publish(producer: Producer, messages: Sequence[Message], *, stop: threading.
     def send_all() -> None:
         for topic, value, key, headers in messages:
             producer.send(topic, value, key=key, headers=headers)
-        producer.flush(30)
+        producer.flush(PUBLISH_FLUSH_S)
 
     with_backoff(send_all, retry_on=BrokerError, stop=stop, what=what, on_retry=on_retry)
 

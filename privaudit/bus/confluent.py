@@ -6,6 +6,7 @@ kafka-python on the same broker here.
 
 from __future__ import annotations
 
+import logging
 import uuid
 from typing import Any
 
@@ -25,6 +26,10 @@ except ImportError as exc:  # pragma: no cover - depends on the install
 _REFUSED = frozenset({KafkaError.REBALANCE_IN_PROGRESS, KafkaError.ILLEGAL_GENERATION, KafkaError.UNKNOWN_MEMBER_ID,
                       KafkaError.FENCED_INSTANCE_ID, KafkaError._ASSIGNMENT_LOST})
 
+#: librdkafka's own log lines (a broker away: one per reconnection attempt) go to Python's logging,
+#: quiet unless --log-level DEBUG (privaudit.settings.configure_logging), not straight to stderr.
+_LOG = logging.getLogger("confluent_kafka")
+
 
 class ConfluentConsumer:
     def __init__(
@@ -38,11 +43,14 @@ class ConfluentConsumer:
         client_id: str,
     ) -> None:
         self._starts: dict[TP, int] = {}  # where each partition assigned last was started
+        self._down: str | None = None  # librdkafka said no broker is up (its error), not yet seen back
         self._bootstrap = bootstrap
         self._admin: Any = None  # made when a topic id is first asked for
         self._consumer = _Consumer(
             {
                 "bootstrap.servers": bootstrap,
+                "logger": _LOG,
+                "error_cb": self._error,
                 "group.id": group,
                 "client.id": client_id,
                 "enable.auto.commit": False,
@@ -77,6 +85,7 @@ class ConfluentConsumer:
         try:
             first = self._consumer.poll(timeout_s)
             if first is None:
+                self._check_up()
                 return []
             messages = [first]
             if max_records > 1:
@@ -95,6 +104,25 @@ class ConfluentConsumer:
                 raise BrokerError(f"poll: a message without a topic, partition or offset: {m!r}")
             out.append(Record(topic, partition, offset, m.key(), m.value(), m.timestamp()[1]))
         return out
+
+    def _error(self, error: Any) -> None:
+        """librdkafka's error callback (on a poll): note that every broker is down."""
+        if error.code() == KafkaError._ALL_BROKERS_DOWN:
+            self._down = error.str()
+
+    def _check_up(self) -> None:
+        """While no broker is up librdkafka's polls return nothing, as if all were read, and it
+        reconnects on its own: after it said so, ask for the cluster's metadata (one request) on
+        each empty poll until one answers, and meanwhile raise, so that the caller waits with
+        backoff and says once per wait what it waits for."""
+        if self._down is None:
+            return
+        try:
+            self._consumer.list_topics(timeout=1.0)
+        except KafkaException as exc:
+            raise BrokerError(f"no broker reachable at {self._bootstrap} ({self._down}; the client reconnects on its "
+                              "own)") from exc
+        self._down = None
 
     def commit(self, offsets: dict[TP, int]) -> None:
         if not offsets:
@@ -131,10 +159,11 @@ class ConfluentConsumer:
 
     def topic_id(self, topic: str) -> str | None:
         if self._admin is None:
-            self._admin = AdminClient({"bootstrap.servers": self._bootstrap})
+            admin: dict[str, Any] = {"bootstrap.servers": self._bootstrap, "logger": _LOG}
+            self._admin = AdminClient(admin)
         try:
             described = self._admin.describe_topics(TopicCollection([topic]))[topic].result(10)
-        except KafkaException as exc:
+        except (KafkaException, TimeoutError) as exc:
             raise broker_error(f"describing topic {topic}", exc) from exc
         found = getattr(described, "topic_id", None)
         if found is None:
@@ -151,8 +180,9 @@ class ConfluentConsumer:
 
 class ConfluentProducer:
     def __init__(self, bootstrap: str, **options: Any) -> None:
-        config = {
+        config: dict[str, Any] = {
             "bootstrap.servers": bootstrap,
+            "logger": _LOG,
             "acks": "all",
             "retries": 5,
             "max.in.flight.requests.per.connection": 1,
