@@ -20,6 +20,7 @@ from privaudit.checker import Checker, Violation
 from privaudit.errors import REASON_LIMIT, DecodeError, EventError, NoPolicyInForce, excerpt
 from privaudit.policy import to_millis
 from privaudit.schemas import Codec, Event
+from privaudit.schemas.identifiers import mask_rrn
 from privaudit.store.ddl import EVENT_COLUMN_NAMES, STATE_COLUMN_NAMES, VIOLATION_COLUMN_NAMES
 
 
@@ -41,7 +42,8 @@ class DeadLetter:
     incarnation: int = 0  # the life of the topic the record was read in
 
     def __post_init__(self) -> None:
-        self.reason = excerpt(self.reason, REASON_LIMIT, quoted=False)
+        # a reason may quote a field, which may hold a resident registration number: masked
+        self.reason = excerpt(mask_rrn(self.reason)[0], REASON_LIMIT, quoted=False)
 
     def value(self) -> bytes | None:
         """What the dead-letter topic gets: the record's value, or when that would not fit the

@@ -179,9 +179,10 @@ def serve_dashboard(store: Statements, policy: Policy | None, *, host: str = "12
                     token: str | None = None, names: tuple[str, ...] = ()) -> DashboardServer:
     """Serve the dashboard. Off loopback a token is required; without ``token`` one is made
     (``server.token_made``: the caller says it once, see :func:`token_link`)."""
-    if token is not None and len(token) < MIN_TOKEN_CHARS:
-        raise ConfigError(f"{ENV_DASHBOARD_TOKEN} is {len(token)} characters long: a dashboard token needs at least "
-                          f"{MIN_TOKEN_CHARS} (e.g. `openssl rand -hex 24`)")
+    if token is not None and (len(token) < MIN_TOKEN_CHARS or len(set(token)) < 8 or token.strip() != token):
+        raise ConfigError(f"{ENV_DASHBOARD_TOKEN} is {len(token)} characters long, {len(set(token))} distinct: a "
+                          f"dashboard token needs at least {MIN_TOKEN_CHARS} characters, 8 of them distinct, and no "
+                          "surrounding spaces (e.g. `openssl rand -hex 24`)")
     made = not is_loopback(host) and token is None
     if made:
         token = secrets.token_urlsafe(32)

@@ -15,7 +15,8 @@ ASCII) and stripped of a ``tel:``, ``mailto:``, ``rrn:`` (and similar) prefix, t
 - :func:`mask_rrn` finds resident registration numbers (주민등록번호) inside free text, written in
   ASCII or full-width digits, and masks them, so the audit store never becomes where they leak.
   :func:`may_hold_rrn` is its quick test on a whole record (bytes or text), so that the fields of
-  the many records without one are not searched one by one.
+  the many records without one are not searched one by one; :func:`masked_already` finds one the
+  emitter masked before publishing (still a PA-015: it was in the record the service made).
 """
 
 from __future__ import annotations
@@ -41,6 +42,8 @@ _FULL_WIDTH = str.maketrans("０１２３４５６７８９－", "0123456789-")
 _DIGIT_B = rb"(?:[0-9]|\xef\xbc[\x90-\x99])"
 _CANDIDATE_BYTES = re.compile(_DIGIT_B + rb"{6}(?:[-. ]|\xef\xbc\x8d)?" + _DIGIT_B + rb"{7}")
 _CANDIDATE_TEXT = re.compile(r"[0-9０-９]{6}[-. －]?[0-9０-９]{7}")
+#: A number :func:`mask_rrn` masked already (by the emitter, before it was published).
+_MASKED = re.compile(r"(?<![*0-9])\*{6}[-. －]?\*{7}(?![*0-9])")
 
 
 def folded(text: str) -> str:
@@ -89,10 +92,15 @@ def mask_rrn(text: str) -> tuple[str, int]:
     return "".join(out), len(found)
 
 
+def masked_already(text: str) -> bool:
+    """Whether ``text`` holds a resident registration number masked as :func:`mask_rrn` masks it."""
+    return "******" in text and _MASKED.search(text) is not None
+
+
 def may_hold_rrn(record: bytes | str) -> bool:
     """Whether a resident registration number may be somewhere in ``record`` (an Avro datum, or a
-    JSON text): False means there is none, so its fields need no search. JSON's ``\\u`` escapes
-    could spell digits, so a text with one may hold one."""
+    JSON text), or one masked already: False means there is none, so its fields need no search.
+    JSON's ``\\u`` escapes could spell digits, so a text with one may hold one."""
     if isinstance(record, str):
-        return "\\u" in record or _CANDIDATE_TEXT.search(record) is not None
-    return _CANDIDATE_BYTES.search(record) is not None
+        return "\\u" in record or "******" in record or _CANDIDATE_TEXT.search(record) is not None
+    return b"\\u" in record or b"******" in record or _CANDIDATE_BYTES.search(record) is not None

@@ -41,7 +41,7 @@ from pydantic import (
 from privaudit.errors import EventError, excerpt
 
 from .countries import is_country
-from .identifiers import mask_rrn, may_hold_rrn, raw_kind
+from .identifiers import mask_rrn, masked_already, may_hold_rrn, raw_kind
 
 ActorType = Literal["STAFF", "SYSTEM", "PROCESSOR"]
 Action = Literal["COLLECT", "VIEW", "UPDATE", "DELETE", "DOWNLOAD", "EXPORT", "PRINT", "USE"]
@@ -87,7 +87,8 @@ def _utc_millis(value: datetime) -> datetime:
 def _pseudonymous(value: str) -> str:
     kind = raw_kind(value)
     if kind is not None:
-        raise ValueError(f"looks like a raw identifier (a {kind}); send a pseudonym")
+        article = "an" if kind[0] in "aeiou" else "a"
+        raise ValueError(f"looks like a raw identifier ({article} {kind}); send a pseudonym")
     return value
 
 
@@ -238,6 +239,7 @@ def mask_event(event: Event) -> Event:
     """``event`` with every resident registration number in its free-text fields masked, and
     those fields named in its :attr:`~_Event.masked_fields`; the same object when there is none."""
     update: dict[str, object] = {}
+    named: set[str] = set()  # masked here, or by the emitter before it published the event
     for name, value in event.__dict__.items():
         if name in _NOT_FREE_TEXT or value is None:
             continue
@@ -245,14 +247,18 @@ def mask_event(event: Event) -> Event:
             masked, found = mask_rrn(value)
             if found:
                 update[name] = masked
+            if found or masked_already(value):
+                named.add(name)
         elif isinstance(value, list):
             items = [mask_rrn(v) for v in value]
             if any(found for _, found in items):
                 update[name] = [masked for masked, _ in items]
-    if not update:
+            if name in update or any(masked_already(v) for v in value):
+                named.add(name)
+    if not named:
         return event
-    copy = event.model_copy(update=update)
-    copy._masked = tuple(sorted(update))
+    copy = event.model_copy(update=update) if update else event.model_copy()
+    copy._masked = tuple(sorted(named))
     return copy
 
 

@@ -26,7 +26,7 @@ from pathlib import Path
 from typing import Annotated, Literal
 
 import yaml
-from pydantic import BaseModel, ConfigDict, Field, ValidationError, field_validator, model_validator
+from pydantic import BaseModel, ConfigDict, Field, StrictBool, ValidationError, field_validator, model_validator
 
 from privaudit.checker.rules import RULES
 from privaudit.errors import ConfigError
@@ -46,7 +46,7 @@ class SinkConfig(_Strict):
     url: str
     timeout: Seconds = 5.0
     secret_env: str | None = None  # webhook: HMAC-SHA256 key, from this environment variable
-    unsigned: bool = False  # webhook: sent without a signature, on purpose (a receiver that checks none)
+    unsigned: StrictBool = False  # webhook: sent without a signature, on purpose (a receiver that checks none)
     routing_key_env: str | None = None  # pagerduty: the integration's routing key, from this variable
     headers: dict[str, str] = {}
 

@@ -14,6 +14,7 @@ from collections.abc import Callable, Iterable, Iterator
 from dataclasses import dataclass
 
 from privaudit.errors import REASON_LIMIT, EventError, NoPolicyInForce, excerpt
+from privaudit.schemas.identifiers import mask_rrn
 from privaudit.schemas.models import Event, parse_json
 
 from .checker import Checker
@@ -68,6 +69,6 @@ def check_lines(checker: Checker, lines: Iterable[bytes | str | TooLong], *,
             event = parse_json(text, not_after_ms=not_after_ms() if not_after_ms is not None else None)
             violations = checker.check(event)
         except (EventError, NoPolicyInForce) as exc:
-            yield LineResult(number, None, [], excerpt(str(exc), REASON_LIMIT, quoted=False))
+            yield LineResult(number, None, [], excerpt(mask_rrn(str(exc))[0], REASON_LIMIT, quoted=False))
             continue
         yield LineResult(number, event, violations)

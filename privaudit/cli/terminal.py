@@ -86,6 +86,7 @@ class Output:
 
     def line(self, text: str = "") -> None:
         self.console.print(text, soft_wrap=True)
+        self.stream.flush()  # a long-running command's word (an address, a token) is read at once, even in a pipe
 
     def note(self, text: str) -> None:
         """Progress and remarks for a person: stderr, so stdout stays machine-readable."""

@@ -8,7 +8,12 @@ others' queries, and the ``file()`` *function* returns any file's content. So a 
 parsed by ClickHouse (``EXPLAIN AST``, which parses and runs nothing) and refused unless:
 
 - it is one statement, a ``SELECT`` (with ``WITH``, ``UNION``, ``INTERSECT``, ``EXCEPT``), a
-  ``SHOW``, a ``DESCRIBE``, or an ``EXPLAIN`` of a ``SELECT``;
+  ``SHOW``, a ``DESCRIBE``, or an ``EXPLAIN`` of a ``SELECT``. Before anything is sent, a ``;``
+  anywhere but at the end is refused, even inside a string (``char(59)`` writes one): the embedded
+  engine runs every statement of a multi-statement query, and after one that fails it answers the
+  *next* query with the previous one's leftover result (measured: ``EXPLAIN AST SELECT 1; DROP
+  TABLE x``, then the parse of a ``SELECT ... INTO OUTFILE`` came back without its ``INTO OUTFILE``,
+  and the file was written). So a second statement never reaches the engine, not even to be parsed;
 - it has no ``INTO OUTFILE`` (which ``SELECT``, ``SHOW``, ``DESCRIBE`` and ``EXPLAIN`` all take: a
   literal file name among the statement's own clauses, or a ``SELECT``'s in it);
 - it calls no function that reads the engine's files (:data:`DENIED_FUNCTIONS`);
@@ -45,6 +50,11 @@ def read_only_statement(store: Statements, sql: str) -> str:
         statement = statement[:-1].rstrip()
     if not statement:
         raise QueryRefused("an empty query")
+    if ";" in statement:
+        raise QueryRefused("one statement only: a ';' may end the query, not separate statements, nor appear in a "
+                           "string here (write char(59))")
+    if "\x00" in statement:
+        raise QueryRefused("a NUL character in the query")
     try:
         _, rows = store.query(f"EXPLAIN AST {statement}", readonly=True)
     except StoreError as exc:

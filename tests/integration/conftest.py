@@ -10,13 +10,15 @@ import signal
 import subprocess
 import sys
 import time
+import urllib.error
+import urllib.request
 from collections.abc import Iterator, Sequence
 from pathlib import Path
 
 import pytest
 from kafka import KafkaConsumer, TopicPartition
 
-from privaudit.bus import LocalBroker, ensure_topics
+from privaudit.bus import LocalBroker, ensure_topics, free_port
 from privaudit.checker import Checker
 from privaudit.policy import load_policy
 from privaudit.producers import AuditEmitter
@@ -106,3 +108,33 @@ def read_topic(bootstrap: str, topic: str, n: int, timeout_s: float = 30) -> lis
             got += records
     consumer.close()
     return got
+
+
+class Dashboard:
+    """``privaudit dashboard`` on a free port; ``env`` added to the test's environment, less the
+    dashboard token unless given there."""
+
+    def __init__(self, data: Path, *extra: str, env: dict[str, str] | None = None) -> None:
+        self.port = free_port()
+        inherited = {k: v for k, v in os.environ.items() if k != "PRIVAUDIT_DASHBOARD_TOKEN"}
+        self.proc = subprocess.Popen([sys.executable, "-m", "privaudit.cli", "dashboard", "--data-dir", str(data),
+                                      "--port", str(self.port), *extra], stdout=subprocess.PIPE, stderr=subprocess.PIPE,
+                                     text=True, env={**inherited, **(env or {})})
+        self.url = f"http://127.0.0.1:{self.port}/"
+
+    def wait(self) -> Dashboard:
+        deadline = time.monotonic() + 60
+        while time.monotonic() < deadline:
+            assert self.proc.poll() is None, self.proc.stderr.read()  # type: ignore[union-attr]
+            try:
+                urllib.request.urlopen(self.url, timeout=1)
+                return self
+            except urllib.error.HTTPError:
+                return self
+            except OSError:
+                time.sleep(0.2)
+        raise AssertionError("the dashboard did not start")
+
+    def stop(self) -> None:
+        self.proc.terminate()
+        self.proc.wait(30)

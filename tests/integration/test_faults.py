@@ -7,12 +7,13 @@ import signal
 import subprocess
 import sys
 import time
+import urllib.request
 
 import pytest
 
 from privaudit.bus import LocalBroker, ensure_topics, free_port
 
-from .conftest import PARTITIONS, consume, consume_cmd, count, produce, simulated, sql
+from .conftest import PARTITIONS, consume, consume_cmd, count, produce, simulated, sql, wait_for
 
 pytestmark = pytest.mark.integration
 
@@ -86,6 +87,17 @@ def test_a_broker_back_empty_under_a_running_consumer_loses_nothing(broker, tmp_
     assert _stored(data) == (500, 500)
 
 
+def _records_read(port: int) -> float:
+    """``privaudit_records_total`` of a consumer serving metrics on ``port`` (-1 before it answers)."""
+    try:
+        with urllib.request.urlopen(f"http://127.0.0.1:{port}/metrics", timeout=2) as response:
+            text = response.read().decode()
+    except OSError:
+        return -1
+    found = re.search(r"^privaudit_records_total (\S+)$", text, re.M)
+    return float(found.group(1)) if found else -1
+
+
 def _only_privaudit_lines(stderr: str) -> list[str]:
     """Every line privaudit's own (its loggers, or its one-line errors): no library's log lines,
     no traceback."""
@@ -102,12 +114,12 @@ def test_a_broker_killed_under_consume_is_waited_for_quietly_and_sigterm_exits_0
     port = free_port()
     broker = LocalBroker(port=port, log=tmp_path / "broker.log").start()
     ensure_topics(broker.bootstrap, PARTITIONS)
-    data = tmp_path / "data"
-    proc = subprocess.Popen(consume_cmd(broker.bootstrap, data, "--kafka-client", client),
-                            stdout=subprocess.PIPE, stderr=subprocess.PIPE, text=True)
+    data, metrics = tmp_path / "data", free_port()
+    command = consume_cmd(broker.bootstrap, data, "--kafka-client", client, "--metrics-port", str(metrics))
+    proc = subprocess.Popen(command, stdout=subprocess.PIPE, stderr=subprocess.PIPE, text=True)
     try:
         produce(broker.bootstrap, simulated(200, seed=5), tmp_path / "spool")
-        time.sleep(8)
+        assert wait_for(lambda: _records_read(metrics) == 200, timeout=120), "the consumer did not read the events"
         assert broker.process is not None
         broker.process.kill()  # SIGKILL: no goodbye to the clients
         broker.process.wait()

@@ -130,3 +130,75 @@ def test_two_versions_the_one_in_force_applies():
     assert checker.check(access(purpose="RESEARCH", data_items=["USAGE_RECORD"], occurred_at=at(30))) == []
     [v2] = checker.check(access(purpose="RESEARCH", data_items=["DEVICE_ID"], occurred_at=at(31)))
     assert (v2.rule, v2.policy_version) == ("PA-002", "2.0")
+
+
+# -- issue 18, item 9: the most useful error first, strict types, never a traceback ------------------
+
+def _refused_text(text: str) -> PolicyError:
+    with pytest.raises(PolicyError) as info:
+        parse_policy(text, "bad.yaml")
+    assert "\n" not in str(info.value)
+    return info.value
+
+
+@pytest.mark.parametrize(("value", "says"), [
+    ("2020-13-01", "not a date"),
+    ("2020-02-30T00:00:00+09:00", "not a date"),
+    ("2020-01-01T25:00:00+09:00", "not a date"),
+    ("2020-01-01T00:00:00+25:00", "not a date"),
+    ("99999-01-01T00:00:00Z", "not a date"),
+    ("0000-01-01T00:00:00Z", "not a date"),
+    ("2020-01-01 00:00:00", "give a time with a UTC offset"),
+    ("1577836800", "datetime"),
+])
+def test_a_bad_effective_from_is_one_line_with_its_path(value: str, says: str):
+    data = shipped_document()
+    text = yaml.safe_dump(data, allow_unicode=True).replace(
+        str(yaml.safe_dump({"x": v0(data)["effective_from"]})).split(": ", 1)[1].strip(), value, 1)
+    error = _refused_text(text)
+    assert error.path == "versions[0].effective_from" and says in error.message, str(error)
+
+
+@pytest.mark.parametrize(("where", "wrong", "right"), [
+    ("version", "efective_from", "effective_from"),
+    ("version", "purpose", "purposes"),
+    ("top", "item", "items"),
+    ("top", "home_contry", "home_country"),
+])
+def test_a_misspelt_field_is_named_first_with_what_was_meant(where: str, wrong: str, right: str):
+    data = shipped_document()
+    holder = v0(data) if where == "version" else data
+    holder[wrong] = holder.pop(right)
+    error = refuse(lambda d: d.update(data))
+    assert f"unknown field '{wrong}' (did you mean '{right}'?)" in error.message, str(error)
+    assert "required field is missing" not in error.message.split("(and")[0]
+
+
+THRESHOLD = "versions[0].bulk_access.max_distinct_subjects"
+
+
+@pytest.mark.parametrize(("edit", "path"), [
+    (lambda d: v0(d)["bulk_access"].update(max_distinct_subjects="100"), THRESHOLD),
+    (lambda d: v0(d)["bulk_access"].update(max_distinct_subjects=100.5), THRESHOLD),
+    (lambda d: v0(d)["bulk_access"].update(max_distinct_subjects=True), THRESHOLD),
+    (lambda d: v0(d).update(version=1.0), "versions[0].version"),
+    (lambda d: v0(d)["purposes"][0].update(items="DEVICE_ID"), "versions[0].purposes[0].items"),
+])
+def test_types_are_strict(edit, path):
+    assert refuse(edit).path == path
+
+
+def test_policy_validate_on_the_command_line_is_one_line_and_exit_2(tmp_path):
+    from click.testing import CliRunner
+
+    from privaudit.cli.app import cli
+
+    data = shipped_document()
+    v0(data)["efective_from"] = v0(data).pop("effective_from")
+    path = tmp_path / "bad.yaml"
+    path.write_text(yaml.safe_dump(data, allow_unicode=True), encoding="utf-8")
+    for args in (["policy", "validate", str(path)], ["check", "--policy", str(path), "-"]):
+        result = CliRunner().invoke(cli, args, input="", catch_exceptions=False)
+        assert result.exit_code == 2, result.output
+        [line] = result.stderr.strip().splitlines()
+        assert line.startswith("privaudit: error: ") and "did you mean 'effective_from'" in line
