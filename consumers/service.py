@@ -10,6 +10,7 @@ also runs as separate ``privaudit consume`` processes, as many as wanted.
 
 from __future__ import annotations
 
+import logging
 import sys
 import threading
 import time
@@ -18,6 +19,7 @@ from dataclasses import dataclass, replace
 from typing import Any
 
 from privaudit.bus import make_producer
+from privaudit.errors import BrokerError, StoreUnavailable
 from privaudit.policy import Policy
 from privaudit.store import Retrying, Statements, Store
 
@@ -26,6 +28,8 @@ from .config import ConsumerConfig
 from .metrics import Metrics
 from .processes import ProcessHost
 from .runner import AuditConsumer, Totals
+
+log = logging.getLogger("privaudit.consumer")
 
 
 @dataclass
@@ -102,7 +106,13 @@ def run_consumers(
             totals = _run_threads(config, retrying, policy, bulk, metrics, consumers=consumers,
                                   partitions=partitions, idle_exit_s=idle_exit_s, stop=stop, tick=tick)
         if bulk is not None:
-            bulk.run_once(final=idle_exit_s is not None)  # a finite run: all loaded time is complete
+            try:
+                bulk.run_once(final=idle_exit_s is not None)  # a finite run: all loaded time is complete
+            except (BrokerError, StoreUnavailable) as exc:
+                if not stop.is_set():
+                    raise
+                # stopped while waiting: the next run's bulk stage scans from its own journal
+                log.warning("the bulk stage: stopped while waiting: %s", exc)
     finally:
         if show:
             sys.stderr.write("\n")  # after the progress line, before any error

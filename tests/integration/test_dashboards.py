@@ -144,7 +144,7 @@ def test_the_dashboard_in_headless_chromium_matches_sql_and_filters_change_the_n
 
 
 def test_the_dashboard_refuses_bad_filters_and_off_loopback_wants_a_token(demo_dir: Path) -> None:
-    token = "k3y-" + "x" * 40
+    token = "k3y-0123456789abcdef-" + "x" * 24
     server = Dashboard(demo_dir, "--host", "0.0.0.0", env={"PRIVAUDIT_DASHBOARD_TOKEN": token}).wait()
     try:
         api = f"http://127.0.0.1:{server.port}/api/"
