@@ -142,7 +142,7 @@ class AuditConsumer:
         self.lives = Lives(self.sink, self.consumer.topic_id, config.name)
         self._read_to: dict[TP, int] = {}  # past the last offset polled of each partition
         self._renewing: dict[TP, int] = {}  # partitions whose next life begins with the next batch
-        self._carry: list[Record] = []  # polled in their new life, held for the next batch
+        self._carry: list[Record] = []  # polled when a gather broke off for a new life: the next batch's
         self._next_life_check = time.monotonic() + config.life_check_s
 
     # -- rebalance ------------------------------------------------------------------------

@@ -137,7 +137,10 @@ class ConfluentConsumer:
             raise broker_error("commit", exc) from exc
 
     def seek(self, tp: TP, offset: int) -> None:
-        self._consumer.seek(TopicPartition(tp[0], tp[1], offset))
+        try:
+            self._consumer.seek(TopicPartition(tp[0], tp[1], offset))
+        except KafkaException as exc:
+            raise broker_error(f"seek {tp[0]}:{tp[1]} to {offset}", exc) from exc
 
     def assignment(self) -> set[TP]:
         return {(p.topic, p.partition) for p in self._consumer.assignment()}
