@@ -42,6 +42,15 @@ _FULL_WIDTH = str.maketrans("０１２３４５６７８９－", "0123456789-")
 _DIGIT_B = rb"(?:[0-9]|\xef\xbc[\x90-\x99])"
 _CANDIDATE_BYTES = re.compile(_DIGIT_B + rb"{6}(?:[-. ]|\xef\xbc\x8d)?" + _DIGIT_B + rb"{7}")
 _CANDIDATE_TEXT = re.compile(r"[0-9０-９]{6}[-. －]?[0-9０-９]{7}")
+#: Every candidate lies inside a run of at least 13 bytes (characters) each of which a candidate
+#: can be made of. Bytes: each such byte translated to ``0``, any other to ``x``, and ``0`` * 13
+#: looked for, all in C: a sixth of the candidate's search, which few records need then
+#: (docs/benchmarks.md, "Hostile input"). Text: a plain character class.
+_RUN_CLASS = frozenset(b"0123456789\x8d\xbc\xef. -") | frozenset(range(0x90, 0x9A))
+_RUN_TABLE = bytes(0x30 if b in _RUN_CLASS else 0x78 for b in range(256))
+_RUN_MARK = b"0" * 13
+_RUN_BYTES = re.compile(b"0{13,}")
+_RUN_TEXT = re.compile(r"[0-9０-９. －-]{13,}")
 #: A number :func:`mask_rrn` masked already (by the emitter, before it was published).
 _MASKED = re.compile(r"(?<![*0-9])\*{6}[-. －]?\*{7}(?![*0-9])")
 
@@ -102,5 +111,10 @@ def may_hold_rrn(record: bytes | str) -> bool:
     JSON text), or one masked already: False means there is none, so its fields need no search.
     JSON's ``\\u`` escapes could spell digits, so a text with one may hold one."""
     if isinstance(record, str):
-        return "\\u" in record or "******" in record or _CANDIDATE_TEXT.search(record) is not None
-    return b"\\u" in record or b"******" in record or _CANDIDATE_BYTES.search(record) is not None
+        return "\\u" in record or "******" in record or any(
+            _CANDIDATE_TEXT.search(record, run.start(), run.end()) for run in _RUN_TEXT.finditer(record))
+    if b"\\u" in record or b"******" in record:
+        return True
+    runs = record.translate(_RUN_TABLE)
+    return _RUN_MARK in runs and any(
+        _CANDIDATE_BYTES.search(record, run.start(), run.end()) for run in _RUN_BYTES.finditer(runs))
