@@ -83,12 +83,16 @@ def _utc_millis(value: datetime) -> datetime:
     return value.replace(microsecond=value.microsecond // 1000 * 1000)
 
 
-_NO_DIGITS = str.maketrans("", "", "0123456789")
+#: What a phone number or resident registration number is written with (digits, separators, a
+#: leading +, parentheses; ASCII whitespace as ``\s`` and ``strip`` take it).
+_NUMBER_CHARACTERS = str.maketrans("", "", "0123456789+-.() \t\n\r\x0b\x0c\x1c\x1d\x1e\x1f")
 
 
 def _pseudonymous(value: str) -> str:
-    if value.isascii() and "@" not in value and len(value) - len(value.translate(_NO_DIGITS)) < 10:
-        return value  # no e-mail without an @, no phone number (10+ digits) or RRN (13) with fewer digits
+    if value.isascii() and "@" not in value and ":" not in value and value.translate(_NUMBER_CHARACTERS):
+        # no e-mail address without an @, no prefix (tel:) without a colon, and a character no
+        # number is written with: none of the three (exact: NFKC leaves ASCII as it is)
+        return value
     kind = raw_kind(value)
     if kind is not None:
         article = "an" if kind[0] in "aeiou" else "a"
