@@ -14,6 +14,9 @@
 Prints one JSON object:
 - ``raw_consume_eps``: the chosen client reading the topic and discarding the records;
 - ``decode_eps``: fastavro ``schemaless_reader`` alone on the same records;
+- ``content_hash_us``, ``id_lookup_us``, ``chain_step_us``: what the evidence adds per event on the
+  consumer's hot path, each alone on the same records (the content hash, the event id looked up and
+  remembered in its partition's window, one step of the hash chain);
 - ``pipeline_eps``: the audit consumer end to end (consume, decode, validate, check, load into the
   embedded ClickHouse, publish, commit, and the PA-012 bulk stage's scans every second, as
   ``privaudit run`` has them), from its first record to its last commit;
@@ -53,9 +56,14 @@ from pathlib import Path
 from fastavro import schemaless_reader
 
 from privaudit.bus import LocalBroker, ensure_topics, make_consumer
+from privaudit.canonical import content_hash
 from privaudit.consumers import AuditConsumer, BulkStage, ConsumerConfig, Totals, run_consumers
+from privaudit.consumers.seen import Seen
+from privaudit.evidence import Chain, RecordKind, event_record
+from privaudit.evidence.chain import EMPTY_VERDICTS
 from privaudit.policy import load_policy
 from privaudit.schemas import Codec
+from privaudit.schemas.models import stored_content
 from privaudit.settings import TOPIC_EVENTS
 from privaudit.store import Store
 
@@ -76,6 +84,32 @@ def raw_consume(client: str, bootstrap: str, n: int) -> tuple[float, list[bytes]
     elapsed = time.perf_counter() - (first or time.perf_counter())
     consumer.close()
     return n / elapsed, values
+
+
+def evidence_costs(values: list[bytes]) -> dict[str, float]:
+    """What telling repeats and rewrites apart adds per event on the consumer's hot path, in
+    microseconds: the content hash, and the lookup (and remembering) of the event id in its
+    partition's window (consumers/seen.py); and a chain step per offset (privaudit/evidence)."""
+    codec = Codec()
+    events = [codec.decode(v) for v in values]
+    began = time.perf_counter()
+    contents = [stored_content(e) for e in events]
+    digests = [content_hash(c) for c in contents]
+    hashing = time.perf_counter() - began
+    seen = Seen()
+    began = time.perf_counter()
+    for offset, (content, digest) in enumerate(zip(contents, digests, strict=True)):
+        if seen.lookup(content[0], offset) is None:
+            seen.remember(content[0], digest, offset)
+    lookup = time.perf_counter() - began
+    chain = Chain()
+    began = time.perf_counter()
+    for offset, digest in enumerate(digests):
+        chain.add(offset, event_record(RecordKind.EVENT, digest, "v1", EMPTY_VERDICTS))
+    chaining = time.perf_counter() - began
+    n = len(events)
+    return {"content_hash_us": round(hashing / n * 1e6, 2), "id_lookup_us": round(lookup / n * 1e6, 2),
+            "chain_step_us": round(chaining / n * 1e6, 2)}
 
 
 def decode_rate(values: list[bytes]) -> float:
@@ -296,6 +330,7 @@ def main() -> None:
             raw_eps, values = raw_consume(args.client, broker.bootstrap, args.events)
             result["raw_consume_eps"] = round(raw_eps)
             result["decode_eps"] = round(decode_rate(values))
+            result.update(evidence_costs(values))
             store = Store.connect(f"chdb://{work / 'clickhouse'}")
             if profile is not None:
                 profile.attach(store)

@@ -37,7 +37,7 @@ from privaudit.checker import Checker, Violation
 from privaudit.policy import Policy, from_millis, to_millis
 from privaudit.settings import TOPIC_EVENTS, TOPIC_VIOLATIONS
 from privaudit.store import Statements, as_utc
-from privaudit.store.ddl import VIOLATION_COLUMN_NAMES
+from privaudit.store.ddl import VIOLATION_COLUMN_NAMES, position
 
 from .batch import add_violation
 
@@ -152,7 +152,7 @@ class BulkStage:
             add_violation(
                 cols, published, out[0], event_id=event_id, occurred_at=from_millis(ms), event_type="access",
                 service=service, subject_id=subject, actor_id=actor, counterparty=None,
-                record=(self.topic, partition, offset, incarnation),
+                record=(self.topic, partition, offset, incarnation, position(incarnation, partition, offset)),
             )
         names = list(cols)
         self.store.insert("violations", [cols[n] for n in names], names,

@@ -2,13 +2,15 @@
 
 from __future__ import annotations
 
-from dataclasses import dataclass
+from dataclasses import dataclass, field
 
 from privaudit.bus import ClientName
 from privaudit.schemas import Codec, SchemaSet
 from privaudit.schemas.codec import DEFAULT_MAX_RECORD_BYTES
 from privaudit.schemas.schema_registry import SchemaRegistry
 from privaudit.settings import DEFAULT_CLOCK_SKEW_S, TOPIC_EVENTS
+
+from .seen import DEFAULT_WINDOW
 
 
 @dataclass(frozen=True)
@@ -48,6 +50,12 @@ class ConsumerConfig:
     clock_skew_s: float = DEFAULT_CLOCK_SKEW_S
     # A record larger than this is a dead letter, refused before it is decoded.
     max_record_bytes: int = DEFAULT_MAX_RECORD_BYTES
+    # How many offsets back each partition looks for an event id it stored (repeats, rewrites:
+    # consumers/seen.py); ~200 bytes of memory an offset.
+    dedup_window: int = DEFAULT_WINDOW
+    # The private key signing the ledger's heads, as PEM (privaudit/evidence/keys.py; crosses into
+    # consumer processes as this text). None: heads unsigned, which `privaudit verify` reports.
+    ledger_key_pem: bytes | None = field(default=None, repr=False)
 
     def codec(self) -> Codec:
         """The decoder these settings ask for (a schema registry, another id table)."""

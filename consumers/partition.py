@@ -16,6 +16,8 @@ from dataclasses import dataclass, field
 from privaudit.bus import TP, Record
 from privaudit.checker import Checker
 
+from .seen import Seen
+
 
 class HeldSubjects:
     """The subjects whose state one partition's checker holds, least recently seen first."""
@@ -53,6 +55,7 @@ class Partition:
     held: HeldSubjects | None = None  # None: the checker holds every subject (restored at assignment)
     incarnation: int = 0  # the life of the topic being read (``incarnations``): offsets are its own
     buffer: list[Record] = field(default_factory=list)  # polled, not cut into ranges yet
+    seen: Seen = field(default_factory=Seen)  # its chain's head and the event ids it stored lately
 
     def accept(self, record: Record) -> None:
         """Keep ``record`` unless it is at or below what is held or processed (a re-delivery)."""

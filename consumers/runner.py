@@ -45,6 +45,7 @@ from privaudit.backoff import with_backoff
 from privaudit.bus import TP, Record, make_consumer, make_producer
 from privaudit.checker import Checker, CheckerState
 from privaudit.errors import BrokerError, CommitRefused, RegistryUnavailable, StoreUnavailable
+from privaudit.evidence import Signer
 from privaudit.policy import Policy
 from privaudit.schemas import Codec
 from privaudit.store import Statements
@@ -133,7 +134,9 @@ class AuditConsumer:
         self._inflight: InFlight | None = None
         self.producer = make_producer(config.client, config.bootstrap)
         self._trouble_at = 0.0  # when the broker last failed a call (monotonic): not idle for a while after
-        self.sink = Sink(store, self.producer, stop=self._stop, on_publish_retry=self._publish_retry, name=config.name)
+        signer = Signer.from_pem(config.ledger_key_pem, "the ledger key") if config.ledger_key_pem else None
+        self.sink = Sink(store, self.producer, stop=self._stop, on_publish_retry=self._publish_retry, name=config.name,
+                         signer=signer)
         self.consumer = make_consumer(
             config.client, config.bootstrap, config.group, [config.topic],
             on_assign=self._assigned, on_revoke=self._revoked,
@@ -184,9 +187,10 @@ class AuditConsumer:
             state = CheckerState()
             held = HeldSubjects(max(self.config.max_subjects, 1))
         checker = Checker(self.policy, state, bulk_access=False)
-        log.info("%s: assigned %s:%d at offset %d of life %d (%d range(s) to replay)", self.config.name, *tp, start,
-                 life, len(replay))
-        return Partition(tp, checker, start, deque(replay), held, life)
+        seen = self.sink.restore_seen(tp[0], tp[1], life, start, self.config.dedup_window)
+        log.info("%s: assigned %s:%d at offset %d of life %d (%d range(s) to replay, %d event id(s) remembered)",
+                 self.config.name, *tp, start, life, len(replay), len(seen))
+        return Partition(tp, checker, start, deque(replay), held, life, seen=seen)
 
     def _new_lives(self, polled: list[Record]) -> bool:
         """Note the partitions whose topic began a new life (:mod:`.lives`) as of this poll: the
@@ -398,7 +402,7 @@ class AuditConsumer:
         batches, owners = [], {}
         for partition, replayed, decoded in work:
             owners[partition.tp] = partition
-            batch = check(decoded, partition.checker, partition.incarnation)
+            batch = check(decoded, partition.checker, partition.incarnation, partition.seen)
             batch.replayed = replayed
             batches.append(batch)
         if not batches:

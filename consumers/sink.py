@@ -8,7 +8,9 @@ partition, usually one per partition the consumer owns), :meth:`Sink.write` does
    per table*, with the token ``audit/<topic>/<partition>/<first>-<last>[+<topic>/<partition>/...]/<table>``
    built from every range in it; the tables keep a deduplication window, so inserting the same
    group twice stores it once. A range replayed from the journal is **repaired** instead (below);
-3. **publish** dead letters and violations to Kafka, flushed;
+   Each range's chain head (:mod:`privaudit.evidence`) is signed and inserted in ``ledger`` after
+   its rows, so a ledger row says its rows were inserted before it;
+3. **publish** dead letters, violations and the new chain heads to Kafka, flushed;
 4. **progress**: each partition's loaded offset and latest event time, for the bulk stage.
 
 The runner then **commits** the offsets ``last + 1`` when it settles the batch.
@@ -28,6 +30,7 @@ at least once; their records carry the source offset so a reader can tell a repe
 
 from __future__ import annotations
 
+import json
 import threading
 from collections import Counter
 from collections.abc import Callable, Iterator
@@ -35,14 +38,17 @@ from datetime import datetime
 from typing import Any
 
 from privaudit.bus import TP, Message, Producer, publish
+from privaudit.canonical import content_sql
 from privaudit.checker import CheckerState
 from privaudit.checker.state import Grant
+from privaudit.evidence import Chain, Signer, statement
 from privaudit.policy import from_millis, to_millis
-from privaudit.settings import TOPIC_DLQ, TOPIC_VIOLATIONS
+from privaudit.settings import TOPIC_DLQ, TOPIC_LEDGER, TOPIC_VIOLATIONS
 from privaudit.store import Statements, as_utc, ddl
-from privaudit.store.ddl import DEAD_LETTER_COLUMN_NAMES
+from privaudit.store.ddl import DEAD_LETTER_COLUMN_NAMES, EMITTER_SEQ_COLUMN_NAMES, LEDGER_COLUMN_NAMES, position
 
 from .batch import PartitionBatch
+from .seen import DEFAULT_WINDOW, Seen
 
 STREAM = "audit"
 EPOCH = from_millis(0)
@@ -53,10 +59,12 @@ class Sink:
     producer nothing is published (for tools that only load)."""
 
     def __init__(self, store: Statements, producer: Producer | None = None, *, stop: threading.Event | None = None,
-                 on_publish_retry: Callable[[], None] | None = None, name: str = "consumer") -> None:
+                 on_publish_retry: Callable[[], None] | None = None, name: str = "consumer",
+                 signer: Signer | None = None) -> None:
         self.store = store
         self.producer = producer
         self.name = name
+        self.signer = signer  # None: ledger rows unsigned (tools and tests; `verify` reports them)
         self.stop = stop or threading.Event()  # ends a wait for the broker (the batch is then not committed)
         self._on_publish_retry = on_publish_retry
 
@@ -88,6 +96,23 @@ class Sink:
                          for b in batches)
         for table, columns in _tables(batches):
             self.store.insert(table, list(columns.values()), list(columns), token=f"{STREAM}/{group}/{table}")
+        if any(b.ledger is not None for b in batches):
+            self.store.insert("ledger", *self._ledger_rows(batches), token=f"{STREAM}/{group}/ledger")
+
+    def _ledger_rows(self, batches: list[PartitionBatch]) -> tuple[list[list[Any]], list[str]]:
+        rows = []
+        for b in batches:
+            entry = b.ledger
+            if entry is None:
+                continue
+            signed = statement(b.topic, b.partition, b.incarnation, entry.first_offset, b.last_offset, entry.prev_head,
+                               entry.head, entry.counts)
+            signer = self.signer
+            rows.append((b.topic, b.partition, b.incarnation, entry.first_offset, b.last_offset, entry.prev_head,
+                         entry.head, *entry.counts, entry.min_occurred_at or EPOCH, entry.max_occurred_at or EPOCH,
+                         signer.key_id if signer else "", signer.sign(signed) if signer else bytes(64)))
+        columns = [list(c) for c in zip(*rows, strict=True)] or [[] for _ in LEDGER_COLUMN_NAMES]
+        return columns, list(LEDGER_COLUMN_NAMES)
 
     def repair(self, batch: PartitionBatch) -> int:
         """Load a replayed range: the rows of each table that it does not hold yet (by source
@@ -97,6 +122,9 @@ class Sink:
         engine still drops a block that is the same data again)."""
         inserted = 0
         for table, columns in _tables([batch]):
+            if table == "emitter_seqs":  # keyed by its runs: a run inserted again merges into itself
+                self.store.insert(table, list(columns.values()), list(columns))
+                continue
             keys = ("kafka_offset", "rule") if table == "violations" else ("kafka_offset",)
             where = ("kafka_topic = {t:String} AND kafka_partition = {p:UInt16} AND kafka_incarnation = {i:UInt32} "
                      "AND kafka_offset BETWEEN {a:UInt64} AND {b:UInt64}")
@@ -120,9 +148,18 @@ class Sink:
             if table == "events":
                 # The usage view is fed in the same insert as ``events``, but a kill can land one
                 # and not the other: feed it the range again from ``events``. Its states count
-                # distinct ids and subjects, so rows it already had change nothing.
+                # distinct ids and subjects, so rows it already had change nothing. The same for
+                # the per-field hashes (their rows are keyed by the source position).
                 target = ddl.Target(self.store.database, cluster=self.store.cluster)
                 self.store.command(ddl.backfill(target, ddl.USAGE_DAILY_MV, where), params)
+                self.store.command(ddl.backfill(target, ddl.EVENT_FIELDS_MV, where), params)
+        if batch.ledger is not None:
+            _, rows = self.store.query(
+                f"SELECT count() FROM {self.store.database}.ledger WHERE kafka_topic = {{t:String}} "
+                "AND kafka_partition = {p:UInt16} AND kafka_incarnation = {i:UInt32} AND first_offset = {a:UInt64}",
+                {"t": batch.topic, "p": batch.partition, "i": batch.incarnation, "a": batch.ledger.first_offset})
+            if not rows[0][0]:
+                self.store.insert("ledger", *self._ledger_rows([batch]))
         return inserted
 
     def publish(self, batches: list[PartitionBatch]) -> None:
@@ -132,8 +169,23 @@ class Sink:
             return
         messages: list[Message] = [(TOPIC_DLQ, d.value(), d.record.key, d.headers()) for b in batches for d in b.dead]
         messages += [(TOPIC_VIOLATIONS, value, key, None) for b in batches for key, value in b.published]
+        messages += [(TOPIC_LEDGER, value, key, None) for key, value in self._heads(batches)]
         publish(self.producer, messages, stop=self.stop, on_retry=self._on_publish_retry,
                 what=f"{self.name}: publishing {len(messages)} dead letter(s) and violation(s)")
+
+    def _heads(self, batches: list[PartitionBatch]) -> list[tuple[bytes, bytes]]:
+        """Each range's new head as published to ``privaudit.ledger`` (keyed by its partition)."""
+        data, names = self._ledger_rows(batches)
+        out = []
+        for row in zip(*data, strict=True):
+            head = dict(zip(names, row, strict=True))
+            for name in ("prev_head", "head", "signature"):
+                head[name] = head[name].hex()
+            for name in ("min_occurred_at", "max_occurred_at"):
+                head[name] = head[name].isoformat(timespec="milliseconds")
+            key = f"{head['kafka_topic']}/{head['kafka_incarnation']}/{head['kafka_partition']}".encode()
+            out.append((key, json.dumps(head).encode()))
+        return out
 
     def progress(self, batches: list[PartitionBatch]) -> None:
         """Each range's partition loaded up to its end, in its life, with its latest event time (a
@@ -186,6 +238,26 @@ class Sink:
         return (int(rows[0][0]), int(rows[0][1])) if rows and rows[0][2] else None
 
     # -- after a restart or an assignment -------------------------------------------------
+
+    def restore_seen(self, topic: str, partition: int, incarnation: int, start: int,
+                     window: int = DEFAULT_WINDOW) -> Seen:
+        """What the partition remembered before ``start`` (:mod:`.seen`): the chain's head from the
+        ledger row that ends right before it, and the event ids stored in the window before it."""
+        db = self.store.database
+        params = {"t": topic, "p": partition, "i": incarnation, "s": start, "w": max(0, start - window)}
+        where = ("kafka_topic = {t:String} AND kafka_partition = {p:UInt16} AND kafka_incarnation = {i:UInt32}")
+        _, heads = self.store.query(
+            f"SELECT head FROM {db}.ledger FINAL WHERE {where} AND last_offset + 1 = {{s:UInt64}} LIMIT 1", params)
+        seen = Seen(window, Chain(bytes(heads[0][0]), start) if heads else None)
+        if start == 0 or window <= 0:
+            return seen
+        _, rows = self.store.query(
+            f"SELECT lower(toString(event_id)), SHA256({content_sql()}), kafka_offset FROM {db}.events "
+            f"WHERE {where} AND kafka_offset >= {{w:UInt64}} AND kafka_offset < {{s:UInt64}} ORDER BY kafka_offset",
+            params)
+        for event_id, digest, offset in rows:
+            seen.remember(event_id, bytes(digest), int(offset))
+        return seen
 
     def planned_ranges(self, topic: str, partition: int, committed: int, incarnation: int = 0
                        ) -> list[tuple[int, int]]:
@@ -261,9 +333,18 @@ def _tables(batches: list[PartitionBatch]) -> Iterator[tuple[str, dict[str, list
         parts = [getattr(b, attr) for b in batches]
         if any(part and next(iter(part.values())) for part in parts):
             yield table, {name: [v for part in parts for v in part[name]] for name in parts[0]}
+    for table in ("repeats", "rewrites"):
+        parts = [getattr(b, table) for b in batches]
+        if any(part["event_id"] for part in parts):
+            yield table, {name: [v for part in parts for v in part[name]] for name in parts[0]}
+    sequences = [row for b in batches for row in b.sequences]
+    if sequences:
+        yield "emitter_seqs", dict(zip(EMITTER_SEQ_COLUMN_NAMES, (list(c) for c in zip(*sequences, strict=True)),
+                                       strict=True))
     dead = [d for b in batches for d in b.dead]
     if dead:
-        rows = [(d.record.topic, d.record.partition, d.record.offset, d.kind, d.reason, d.incarnation) for d in dead]
+        rows = [(d.record.topic, d.record.partition, d.record.offset, d.kind, d.reason, d.incarnation,
+                 position(d.incarnation, d.record.partition, d.record.offset)) for d in dead]
         columns = (list(c) for c in zip(*rows, strict=True))
         yield "dead_letters", dict(zip(DEAD_LETTER_COLUMN_NAMES, columns, strict=True))
 

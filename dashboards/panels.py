@@ -129,6 +129,11 @@ PANELS: tuple[Panel, ...] = (
           "argMax(high_watermark, updated_at) AS end_seen, greatest(end_seen, loaded_to) - loaded_to AS lag, "
           "max(updated_at) AS as_of FROM privaudit.progress GROUP BY partition ORDER BY partition",
           note="as the consumer saw it at its last batch; a stopped consumer's lag is not visible here"),
+    Panel("verification", "Pipeline", "Verification of the record: the latest runs of privaudit verify", "table",
+          "SELECT verified_at, if(ok, 'whole', 'FINDINGS') AS result, events, partitions, "
+          "length(findings) AS finding_count, arrayStringConcat(arraySlice(findings, 1, 5), ' | ') AS first_findings, "
+          "key_id FROM privaudit.verifications ORDER BY verified_at DESC LIMIT 10",
+          note="not filtered; a finding names the row changed, deleted or inserted (docs/evidence.md)"),
     # -- violations and alerts -------------------------------------------------------------------
     Panel("violation_list", "Violations", "Latest violations", "table",
           f"SELECT occurred_at, rule, severity, service, subject_id, ifNull(actor_id, '') AS actor_id, "

@@ -107,6 +107,21 @@ SECTIONS: dict[str, str] = {
         "SELECT kind, count() AS records FROM privaudit.dead_letters FINAL "
         "WHERE recorded_at >= {from:DateTime64(3)} AND recorded_at < {to:DateTime64(3)} GROUP BY kind ORDER BY kind"
     ),
+    # the latest run of `privaudit verify` that read the month (or the whole store)
+    "verification": (
+        "SELECT verified_at, ok, events, partitions, length(findings) AS finding_count, "
+        "arrayStringConcat(arraySlice(findings, 1, 20), '\n') AS first_findings, key_id "
+        "FROM privaudit.verifications WHERE period = '' OR has(months, formatDateTime({from:DateTime64(3)}, '%Y-%m', "
+        "'Asia/Seoul')) ORDER BY verified_at DESC LIMIT 1"
+    ),
+    # each partition's last signed head over a range with events of the month: this paper anchors them
+    "heads": (
+        "SELECT kafka_topic AS topic, kafka_partition AS partition, kafka_incarnation AS life, "
+        "max(last_offset) AS through_offset, lower(hex(argMax(head, last_offset))) AS chain_head, "
+        "argMax(key_id, last_offset) AS signed_by, lower(hex(argMax(signature, last_offset))) AS ed25519_signature "
+        "FROM privaudit.ledger FINAL WHERE max_occurred_at >= {from:DateTime64(3)} "
+        "AND max_occurred_at < {to:DateTime64(3)} GROUP BY topic, partition, life ORDER BY topic, life, partition"
+    ),
 }
 
 
@@ -143,6 +158,7 @@ def render(data: dict[str, tuple[list[str], list[tuple[Any, ...]]]], month: Mont
         retention = (f"No records are stored yet; the store's TTL is {retention_days} days "
                      f"(at least {MIN_RETENTION_DAYS}).")
     dead_letters = ", ".join(f"{k}: {n:,}" for k, n in data["dlq"][1]) or "none"
+    integrity = _integrity(data["verification"][1])
 
     def table(cols: list[str], rows: list[tuple[Any, ...]], empty: str, limit: int | None = None) -> str:
         if not rows:
@@ -190,10 +206,26 @@ basis: 개인정보의 안전성 확보조치 기준 제8조 (접속기록의 �
 (privaudit.alerts). Not alerted: no route matched it, or no dispatcher ran.</p>
 <h2>6. Retention of the audit log</h2><p>{html.escape(retention)}</p>
 <p>Records that could not be audited this month (dead letters): {dead_letters}.</p>
+<h2>7. 기록의 무결성 · Integrity of the record</h2><p>{html.escape(integrity)}</p>
+<p class="note">Each partition's last chain head signed over this month's events (Ed25519; docs/evidence.md).
+Kept on this page, they let anyone holding the public key check later that nothing before them was
+changed: <code>privaudit verify --public-key FILE</code>.</p>
+{table(data['heads'][0], data['heads'][1], 'No signed heads for this month (loaded before the ledger existed?).')}
 <div class="sign"><p>Reviewed by: ____________________ &nbsp; Date: ____________ &nbsp;
 Signature: ____________</p></div>
 </body></html>
 """
+
+
+def _integrity(rows: list[tuple[Any, ...]]) -> str:
+    if not rows:
+        return "Not verified: no run of privaudit verify read this month."
+    at, ok, events, partitions, findings, first, key_id = rows[0]
+    when = f"{as_utc(at).astimezone(KST):%Y-%m-%d %H:%M} KST"
+    if ok:
+        return (f"Verified {when}: {events:,} events in {partitions} partition(s) match their signed chain heads "
+                f"(key {key_id}); no finding.")
+    return f"Verified {when}: {findings:,} finding(s) (key {key_id}): {first}"
 
 
 def _cell(value: Any) -> str:

@@ -48,7 +48,8 @@ from privaudit.schemas.identifiers import may_hold_rrn
 from privaudit.schemas.models import describe, mask_event
 from privaudit.settings import TOPIC_EVENTS
 
-from .spool import Spool, SpoolFull
+from .sequence import Sequence
+from .spool import Headers, Spool, SpoolFull
 
 log = logging.getLogger("privaudit.emitter")
 
@@ -77,6 +78,7 @@ class AuditEmitter:
         self.topic = topic
         self.codec = codec or Codec()
         self.spool = Spool(spool_dir, spool_max_bytes)
+        self.sequence = Sequence(Path(spool_dir))  # after the spool: its lock makes the directory ours
         self._bootstrap = bootstrap
         self._factory = producer_factory or self._kafka_producer
         self._producer: Any = None
@@ -87,8 +89,8 @@ class AuditEmitter:
         self._stop = threading.Event()
         self._replaying = threading.Lock()  # held while the thread touches the spool; close() takes it
         # events handed to the producer and not yet acknowledged, in the order of the calls:
-        # call number -> (key, value, when sent); spooled if the broker does not answer
-        self._unacked: dict[int, tuple[bytes, bytes, float]] = {}
+        # call number -> (key, value, headers, when sent); spooled if the broker does not answer
+        self._unacked: dict[int, tuple[bytes, bytes, Headers, float]] = {}
         self._calls = itertools.count()
         self._spool_unacked_after_s = spool_unacked_after_s
         # True once the replay handed the spool's tail to the producer: calls go direct although the
@@ -145,23 +147,24 @@ class AuditEmitter:
 
     def _send(self, key: bytes, value: bytes) -> None:
         with self._lock:
+            headers = self.sequence.take()  # in call order: numbered under the lock that orders calls
             producer = self._producer
             if producer is None or not (self._handed_over or self.spool.empty):  # broker away, or older events wait
-                self.spool.append(self.topic, key, value)
+                self.spool.append(self.topic, key, value, headers)
                 self._stats["spooled"] += 1
                 self._wake.set()
                 return
             try:
-                future = producer.send(self.topic, key=key, value=value)
+                future = producer.send(self.topic, key=key, value=value, headers=list(headers))
             except Exception as exc:  # buffer full / metadata unavailable: the broker is away
                 log.warning("broker unavailable (%s); spooling", exc)
                 self._drop_producer()
-                self.spool.append(self.topic, key, value)
+                self.spool.append(self.topic, key, value, headers)
                 self._stats["spooled"] += 1
                 self._wake.set()
                 return
             call = next(self._calls)
-            self._unacked[call] = (key, value, time.monotonic())
+            self._unacked[call] = (key, value, headers, time.monotonic())
         future.add_callback(self._delivered, call).add_errback(self._undelivered, call)
 
     def _delivered(self, call: int, _metadata: Any) -> None:
@@ -185,7 +188,7 @@ class AuditEmitter:
         """If the oldest unacknowledged event was sent more than ``older_than_s`` ago, the broker is
         taken for away: every unacknowledged event is spooled. The number spooled."""
         with self._lock:
-            if not self._unacked or time.monotonic() - next(iter(self._unacked.values()))[2] < older_than_s:
+            if not self._unacked or time.monotonic() - next(iter(self._unacked.values()))[3] < older_than_s:
                 return 0
             n = len(self._unacked)
             self._drop_producer()
@@ -202,7 +205,7 @@ class AuditEmitter:
         holds. An ack that comes after all is ignored, and that event is sent twice (at least once).
         (A full spool leaves them in memory, said loudly: the old producer may still deliver them.)"""
         if self._unacked:
-            records = [(key, value) for key, value, _ in self._unacked.values()]
+            records = [(key, value, headers) for key, value, headers, _ in self._unacked.values()]
             try:
                 self.spool.extend(self.topic, records)
             except SpoolFull as full:
@@ -269,10 +272,10 @@ class AuditEmitter:
                 if self._producer is not producer:
                     return
                 batch = self.spool.pending(2 * REPLAY_BATCH)
-                futures = [producer.send(r.topic, key=r.key, value=r.value) for r in batch]
+                futures = [producer.send(r.topic, key=r.key, value=r.value, headers=list(r.headers)) for r in batch]
                 self._handed_over = len(batch) < 2 * REPLAY_BATCH  # else: calls came faster, go round again
         else:
-            futures = [producer.send(r.topic, key=r.key, value=r.value) for r in batch]
+            futures = [producer.send(r.topic, key=r.key, value=r.value, headers=list(r.headers)) for r in batch]
         for future in futures:
             # raises if not acknowledged in the window: the cursor stays, the producer is dropped
             # (spooling what calls sent direct meanwhile), and the replay starts again
@@ -316,6 +319,7 @@ class AuditEmitter:
                 close_quietly(producer, timeout_s if done else 0)
             with self._lock:
                 self.spool.close()
+                self.sequence.close()
         return done and not left
 
     def stats(self) -> dict[str, int]:

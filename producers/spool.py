@@ -33,6 +33,8 @@ from privaudit.errors import PrivauditError
 
 _HEAD = struct.Struct(">II")  # length of the body, crc32 of the body
 _NO_KEY = 0xFFFFFFFF
+_HAS_HEADERS = 0x8000  # in the topic's length: headers follow the key (written since the emitter's sequence)
+Headers = tuple[tuple[str, bytes], ...]
 SEGMENT_BYTES = 8 * 1024 * 1024
 
 
@@ -50,23 +52,43 @@ class Spooled:
     key: bytes | None
     value: bytes
     position: tuple[int, int]  # (segment, offset) just after this record
+    headers: Headers = ()
 
 
-def _encode(topic: str, key: bytes | None, value: bytes) -> bytes:
+def _encode(topic: str, key: bytes | None, value: bytes, headers: Headers = ()) -> bytes:
     t = topic.encode("utf-8")
     k = b"" if key is None else key
-    body = struct.pack(">H", len(t)) + t + struct.pack(">I", _NO_KEY if key is None else len(k)) + k + value
+    flag = _HAS_HEADERS if headers else 0
+    body = struct.pack(">H", len(t) | flag) + t + struct.pack(">I", _NO_KEY if key is None else len(k)) + k
+    if headers:
+        body += struct.pack(">B", len(headers))
+        for name, data in headers:
+            n = name.encode("utf-8")
+            body += struct.pack(">H", len(n)) + n + struct.pack(">I", len(data)) + data
+    body += value
     return _HEAD.pack(len(body), zlib.crc32(body)) + body
 
 
-def _decode(body: bytes) -> tuple[str, bytes | None, bytes]:
+def _decode(body: bytes) -> tuple[str, bytes | None, bytes, Headers]:
     (tlen,) = struct.unpack_from(">H", body, 0)
+    flag, tlen = tlen & _HAS_HEADERS, tlen & ~_HAS_HEADERS
     topic = body[2 : 2 + tlen].decode("utf-8")
     (klen,) = struct.unpack_from(">I", body, 2 + tlen)
     at = 6 + tlen
-    if klen == _NO_KEY:
-        return topic, None, body[at:]
-    return topic, body[at : at + klen], body[at + klen :]
+    key = None if klen == _NO_KEY else body[at : at + klen]
+    at += 0 if key is None else klen
+    headers: list[tuple[str, bytes]] = []
+    if flag:
+        (count,) = struct.unpack_from(">B", body, at)
+        at += 1
+        for _ in range(count):
+            (nlen,) = struct.unpack_from(">H", body, at)
+            name = body[at + 2 : at + 2 + nlen].decode("utf-8")
+            at += 2 + nlen
+            (dlen,) = struct.unpack_from(">I", body, at)
+            headers.append((name, body[at + 4 : at + 4 + dlen]))
+            at += 4 + dlen
+    return topic, key, body[at:], tuple(headers)
 
 
 class Spool:
@@ -89,14 +111,15 @@ class Spool:
 
     # -- writing --------------------------------------------------------------------------
 
-    def append(self, topic: str, key: bytes | None, value: bytes) -> None:
+    def append(self, topic: str, key: bytes | None, value: bytes, headers: Headers = ()) -> None:
         """Durably append one record (flushed and fsynced before returning)."""
-        self.extend(topic, [(key, value)])
+        self.extend(topic, [(key, value, headers)])
 
-    def extend(self, topic: str, records: Sequence[tuple[bytes | None, bytes]]) -> None:
-        """Durably append records in order, with one fsync (per segment written). Past the bound
-        nothing is appended: :class:`SpoolFull`, loud rather than lossy."""
-        chunks = [_encode(topic, key, value) for key, value in records]
+    def extend(self, topic: str, records: Sequence[tuple[bytes | None, bytes] | tuple[bytes | None, bytes, Headers]]
+               ) -> None:
+        """Durably append records ``(key, value[, headers])`` in order, with one fsync (per segment
+        written). Past the bound nothing is appended: :class:`SpoolFull`, loud rather than lossy."""
+        chunks = [_encode(topic, *record) for record in records]
         size = sum(len(c) for c in chunks)
         with self._lock:
             if chunks and self._size + size > self.max_bytes:
@@ -140,9 +163,9 @@ class Spool:
                     body = f.read(length)
                     if len(body) < length or zlib.crc32(body) != crc:
                         break  # a torn record at the end: the writer died mid-append
-                    topic, key, value = _decode(body)
+                    topic, key, value, headers = _decode(body)
                     count += 1
-                    yield Spooled(topic, key, value, (s, f.tell()))
+                    yield Spooled(topic, key, value, (s, f.tell()), headers)
             if count >= limit:
                 return
 

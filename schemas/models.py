@@ -25,7 +25,7 @@ from __future__ import annotations
 
 import re
 from datetime import UTC, datetime
-from typing import Annotated, ClassVar, Literal, get_args
+from typing import Annotated, Any, ClassVar, Literal, get_args
 
 from pydantic import (
     AfterValidator,
@@ -301,3 +301,16 @@ def format_loc(loc: tuple[int | str, ...]) -> str:
             out += f".{part}" if out else str(part)
     return out
 
+
+def stored_content(e: Event) -> tuple[Any, ...]:
+    """The event's content as ``events`` stores it, in ``privaudit.canonical.CONTENT_FIELDS`` order
+    (the id lower-case, ``country`` the recipient's or destination's, ``record_count`` 1 when not
+    given): what :func:`privaudit.canonical.content_hash` takes."""
+    get = e.__dict__.get
+    return (
+        e.event_id.lower(), e.type, e.occurred_at, e.service, e.subject_id, e.policy_version, get("actor_id"),
+        get("actor_type"), get("processor_id"), get("from_processor_id"), get("recipient_id"),
+        get("recipient_country") or get("destination_country"), get("action"), get("purpose"), get("task"),
+        get("legal_basis"), get("consent_id"), get("data_items") or [], get("source_ip"), get("record_count") or 1,
+        get("reason"), get("scope"), get("target"), get("granted"), get("purposes") or [], get("change"),
+    )

@@ -34,6 +34,7 @@ class Record:
     key: bytes | None
     value: bytes | None  # None: a tombstone (what a log-compaction delete writes), never an event
     timestamp_ms: int
+    headers: tuple[tuple[str, bytes], ...] | list[tuple[str, bytes]] | None = ()
 
 
 class Consumer(Protocol):

@@ -102,7 +102,7 @@ class ConfluentConsumer:
             topic, partition, offset = m.topic(), m.partition(), m.offset()
             if topic is None or partition is None or offset is None:  # only error events lack them
                 raise BrokerError(f"poll: a message without a topic, partition or offset: {m!r}")
-            out.append(Record(topic, partition, offset, m.key(), m.value(), m.timestamp()[1]))
+            out.append(Record(topic, partition, offset, m.key(), m.value(), m.timestamp()[1], _headers(m.headers())))
         return out
 
     def _error(self, error: Any) -> None:
@@ -226,3 +226,11 @@ class ConfluentProducer:
             return
         producer.flush(timeout_s)
         self._producer = None  # the last reference: librdkafka's handle is destroyed here
+
+
+def _headers(given: Any) -> list[tuple[str, bytes]]:
+    """librdkafka's headers as kafka-python gives them: (name, bytes) pairs (a null value as b"")."""
+    if not given:
+        return []
+    pairs = given.items() if isinstance(given, dict) else given
+    return [(str(name), value if isinstance(value, bytes) else (value or "").encode()) for name, value in pairs]

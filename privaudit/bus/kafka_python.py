@@ -77,7 +77,7 @@ class KafkaPythonConsumer:
         out = []
         for records in polled.values():
             for r in records:
-                out.append(Record(r.topic, r.partition, r.offset, r.key, r.value, r.timestamp))
+                out.append(Record(r.topic, r.partition, r.offset, r.key, r.value, r.timestamp, r.headers))
         if not out:
             self._check_connected()
         return out

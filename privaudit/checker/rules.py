@@ -50,7 +50,17 @@ CATALOGUE: tuple[Rule, ...] = (
     Rule("PA-013", "critical", "undeclared cross-border transfer", "PIPA Art. 28-8"),
     Rule("PA-014", "critical", "sensitive information without separate consent", "PIPA Art. 23"),
     Rule("PA-015", "critical", "unique identifier processed without a statute", "PIPA Art. 24, 24-2"),
+    Rule("PA-016", "critical", "an event id seen again with different content", "Safety Measures Art. 8(3)"),
 )
 
 RULES: dict[str, Rule] = {rule.id: rule for rule in CATALOGUE}
 SEVERITY: dict[str, Severity] = {rule.id: rule.severity for rule in CATALOGUE}
+
+
+def rewrite_violation(event_id: str, first: str, policy_version: str) -> Violation:
+    """PA-016 for a record that reuses ``event_id`` with other content than its copy at ``first``
+    (where that was: an offset, a line). The first copy is what stays on record; this one is kept
+    aside and not checked against PA-001..PA-015."""
+    return Violation("PA-016", "critical",
+                     f"event {event_id} came again with other content than at {first}; the first is kept, "
+                     "this one set aside", policy_version)

@@ -57,7 +57,18 @@ def cli(log_level: str) -> None:
 
 
 def _register() -> None:
-    from . import alerts_cmd, check, dashboard_cmd, demo_cmd, pipeline_cmd, policy_cmd, report_cmd, schemas_cmd, sql_cmd
+    from . import (
+        alerts_cmd,
+        check,
+        dashboard_cmd,
+        demo_cmd,
+        pipeline_cmd,
+        policy_cmd,
+        report_cmd,
+        schemas_cmd,
+        sql_cmd,
+        verify_cmd,
+    )
 
     cli.add_command(check.check)
     cli.add_command(check.rules)
@@ -65,7 +76,7 @@ def _register() -> None:
     cli.add_command(schemas_cmd.schemas)
     for command in (pipeline_cmd.broker, pipeline_cmd.simulate, pipeline_cmd.consume, pipeline_cmd.run,
                     pipeline_cmd.db, sql_cmd.sql, demo_cmd.demo, alerts_cmd.alerts,
-                    dashboard_cmd.dashboard, report_cmd.report):
+                    dashboard_cmd.dashboard, report_cmd.report, verify_cmd.verify):
         cli.add_command(command)
 
 

@@ -30,6 +30,7 @@ from privaudit.consumers.alerting.service import make_dispatcher
 from privaudit.consumers.service import run_consumers
 from privaudit.dashboards.server import serve_dashboard
 from privaudit.errors import ConfigError
+from privaudit.evidence import Verifier, load_signer
 from privaudit.policy import Policy, load_policy
 from privaudit.settings import default_dsn
 from privaudit.signals import Companion, install_stop_signals
@@ -38,6 +39,7 @@ from privaudit.store import Store
 from .options import kafka_client_option
 from .pipeline_cmd import check_consumers, simulate_events
 from .terminal import Output
+from .verify_cmd import verify_store
 
 
 @click.command()
@@ -69,6 +71,7 @@ def demo(events: int, seed: int, data_dir: Path, partitions: int, consumers: int
     if data_dir.exists():
         shutil.rmtree(data_dir)
     data_dir.mkdir(parents=True)
+    signer = load_signer(None, data_dir / "ledger.key", create=True)  # the demo's own, made afresh
     began = time.monotonic()
     policy = load_policy()
     stop = threading.Event()
@@ -93,7 +96,7 @@ def demo(events: int, seed: int, data_dir: Path, partitions: int, consumers: int
             out.note("consuming until caught up ...")
             try:
                 result = run_consumers(
-                    ConsumerConfig(bootstrap=broker.bootstrap, client=kafka_client),
+                    ConsumerConfig(bootstrap=broker.bootstrap, client=kafka_client, ledger_key_pem=signer.pem),
                     store, policy, consumers=consumers, processes=processes, partitions=partitions, idle_exit_s=3.0,
                     stop=stop,
                 )
@@ -108,6 +111,10 @@ def demo(events: int, seed: int, data_dir: Path, partitions: int, consumers: int
                 alerts.raise_error()
             summary = _summary(store, result.as_dict()["dlq"])
             summary["matches_check"] = _matches_check(store, jsonl, policy)
+            out.note("verifying the hash chains against the signed heads ...")
+            verified = verify_store(store, Verifier(signer.public, f"{data_dir / 'ledger.pub'}"))
+            summary["verify"] = {"ok": verified.ok, "summary": verified.summary(),
+                                 "findings": [f.line() for f in verified.findings]}
             summary.update(produced=produced, elapsed_s=round(time.monotonic() - began, 2), data_dir=str(data_dir))
             if alerting is not None:
                 summary["alerts"] = dispatcher.totals.__dict__
@@ -137,7 +144,7 @@ def demo(events: int, seed: int, data_dir: Path, partitions: int, consumers: int
             store.close()
     if alerts is not None:
         alerts.raise_error()  # a dispatcher that failed stopped the demo: say why
-    if not summary["matches_check"]:
+    if not summary["matches_check"] or not summary["verify"]["ok"]:
         raise SystemExit(1)
 
 
@@ -152,6 +159,9 @@ def _report(out: Output, summary: dict[str, Any], jsonl: Path, data_dir: Path) -
         f"violations {sum(summary['violations'].values()):,} · DLQ {summary['dlq']} · {summary['elapsed_s']} s · "
         f"same verdicts as `privaudit check`: {'yes' if summary['matches_check'] else 'NO'}"
     )
+    for finding in summary["verify"]["findings"]:
+        out.line(f"verify: {finding}")
+    out.line(f"privaudit verify: {summary['verify']['summary']}")
     if "alerts" in summary:
         a = summary["alerts"]
         out.line(f"alerts so far: {a['groups']:,} groups from {a['violations']:,} violations; "
@@ -163,6 +173,7 @@ def _report(out: Output, summary: dict[str, Any], jsonl: Path, data_dir: Path) -
     out.line(f"  {prog} sql --data-dir {data_dir} \"{query}\"")
     out.line(f"  {prog} check --table {jsonl}")
     out.line(f"  {prog} report --data-dir {data_dir} --month {summary.get('first_month', 'YYYY-MM')} --out report.html")
+    out.line(f"  {prog} verify --data-dir {data_dir} --public-key {data_dir}/ledger.pub")
 
 
 def _invoked_as() -> str:

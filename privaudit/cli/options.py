@@ -2,12 +2,16 @@
 
 from __future__ import annotations
 
+import logging
+import os
 from collections.abc import Callable
+from pathlib import Path
 
 import click
 
 from privaudit import settings as cfg
 from privaudit.dashboards.server import DashboardServer, token_link
+from privaudit.evidence import Signer, load_signer
 from privaudit.schemas.codec import DEFAULT_MAX_RECORD_BYTES
 
 KAFKA_CLIENTS = click.Choice(["kafka-python", "confluent"])
@@ -60,6 +64,27 @@ max_record_bytes_option = click.option(
     "--max-record-bytes", type=click.IntRange(min=1024), envvar=cfg.ENV_MAX_RECORD_BYTES,
     default=DEFAULT_MAX_RECORD_BYTES, show_default=True, show_envvar=True,
     help="A larger record (or JSON line) is refused before it is decoded.")
+ledger_key_option = click.option(
+    "--ledger-key", "ledger_key", type=click.Path(dir_okay=False, path_type=Path), default=None,
+    help=f"The Ed25519 key (PEM) that signs the ledger's chain heads [default: {cfg.ENV_LEDGER_KEY} if set, else "
+         "<data-dir>/ledger.key, made on first use with its public key beside it, ledger.pub].")
+
+
+def ledger_signer(ledger_key: Path | None, data_dir: str) -> Signer:
+    """The signing key: ``PRIVAUDIT_LEDGER_KEY``, else ``--ledger-key``, else ``<data-dir>/ledger.key``
+    (created on first use, said at WARNING: the public key is for auditors, the private one must
+    stay away from whoever administers the store)."""
+    text = os.environ.get(cfg.ENV_LEDGER_KEY) or None
+    path = ledger_key or Path(data_dir) / "ledger.key"
+    made = text is None and ledger_key is None and not path.exists()
+    signer = load_signer(text, path, create=ledger_key is None)
+    if made:
+        logging.getLogger("privaudit.evidence").warning(
+            "made a ledger signing key at %s; its public key, for auditors (privaudit verify --public-key), is at %s. "
+            "Keep the private key from anyone who administers the store.", path, path.with_suffix(".pub"))
+    return signer
+
+
 def _split_names(ctx: click.Context, param: click.Parameter, given: tuple[str, ...]) -> tuple[str, ...]:
     return tuple(name for value in given for name in value.replace(",", " ").split())
 

@@ -36,6 +36,8 @@ from .options import (
     dashboard_names_option,
     data_dir_option,
     kafka_client_option,
+    ledger_key_option,
+    ledger_signer,
     max_record_bytes_option,
     retention_option,
     startup_wait_option,
@@ -138,7 +140,11 @@ def _consume_options(f: Any) -> Any:
         click.option("--schema-registry", metavar="URL", envvar=cfg.ENV_SCHEMA_REGISTRY, default=None, show_envvar=True,
                      help="A Confluent-compatible schema registry, asked for the writer schema of each Confluent "
                           "schema id no table names (credentials as https://user:secret@host)."),
-        clock_skew_option, max_record_bytes_option,
+        clock_skew_option, max_record_bytes_option, ledger_key_option,
+        click.option("--dedup-window", type=click.IntRange(min=0), default=ConsumerConfig.dedup_window,
+                     show_default=True, metavar="OFFSETS",
+                     help="How many offsets back each partition looks for an event id it stored: a repeat is "
+                          "stored once, other content is a rewrite (PA-016). ~200 bytes of memory an offset."),
         click.option("--json", "json_mode", is_flag=True, help="Print the final summary as JSON."),
     ]):
         f = option(f)
@@ -183,7 +189,8 @@ def _consume(*, bootstrap: str, dsn: str | None, data_dir: str, retention_days: 
              until_idle: float | None, metrics_port: int | None, metrics_host: str, max_records: int,
              max_subjects: int, json_mode: bool, startup_wait: float, confluent_ids: Path | None = None,
              schema_registry: str | None = None, clock_skew: float = cfg.DEFAULT_CLOCK_SKEW_S,
-             max_record_bytes: int = DEFAULT_MAX_RECORD_BYTES, alerting_path: Path | None = None,
+             max_record_bytes: int = DEFAULT_MAX_RECORD_BYTES, ledger_key: Path | None = None,
+             dedup_window: int = ConsumerConfig.dedup_window, alerting_path: Path | None = None,
              dashboard_port: int | None = None, dashboard_host: str = "127.0.0.1",
              dashboard_names: tuple[str, ...] = ()) -> None:
     if retention_days is not None:
@@ -193,6 +200,7 @@ def _consume(*, bootstrap: str, dsn: str | None, data_dir: str, retention_days: 
     if confluent_ids is not None:
         SchemaSet(confluent_ids=confluent_ids)  # refused here, with its path, not in each consumer
     alerting = load_alerting(alerting_path) if alerting_path else None
+    signer = ledger_signer(ledger_key, data_dir)
     stop = threading.Event()
     install_stop_signals(stop)
     store = open_dependencies(store_dsn(dsn, data_dir), bootstrap, stop=stop, wait_s=startup_wait,
@@ -216,7 +224,8 @@ def _consume(*, bootstrap: str, dsn: str | None, data_dir: str, retention_days: 
                                 max_records=max_records, max_subjects=max_subjects or None,
                                 confluent_ids=str(confluent_ids) if confluent_ids else None,
                                 schema_registry=schema_registry, clock_skew_s=clock_skew,
-                                max_record_bytes=max_record_bytes)
+                                max_record_bytes=max_record_bytes, dedup_window=dedup_window,
+                                ledger_key_pem=signer.pem)
         try:
             result = run_consumers(config, store, policy, consumers=consumers, processes=processes,
                                    partitions=partitions, bulk_stage=bulk_stage, idle_exit_s=until_idle,

@@ -39,6 +39,8 @@ def arrow_type(kind: str) -> pa.DataType | None:
         return pa.list_(inner) if inner is not None else None
     if kind.startswith("DateTime64(3"):
         return pa.timestamp("ms", tz="UTC")
+    if kind.startswith("FixedString(") and kind.endswith(")"):
+        return pa.binary(int(kind[12:-1]))
     return _SCALARS.get(kind)
 
 

@@ -14,6 +14,7 @@ from __future__ import annotations
 
 from dataclasses import dataclass, replace
 
+from privaudit.canonical import CONTENT_FIELDS, field_sql
 from privaudit.settings import check_retention
 
 DEDUP_WINDOW = 10_000
@@ -24,6 +25,24 @@ _LC_N = "LowCardinality(Nullable(String))"
 #: Which life of its topic a row comes from: 0, then one more each time the topic was found
 #: re-created, or its broker back empty (offsets start again from 0; see ``incarnations``).
 INCARNATION = ("kafka_incarnation", "UInt32 DEFAULT 0")
+#: Where a row came from in one number, for sorting keys (migration 7): the topic's life (12 bits),
+#: the partition (12 bits) and the offset (40 bits), see :func:`position`. In the sorting key of a
+#: ReplacingMergeTree it lets the engine drop a row loaded twice from the same record (a replayed
+#: range) and never one Kafka record's row for another's: a later record can no longer replace an
+#: earlier one when parts merge. Rows loaded before migration 7 have 0.
+POSITION = ("kafka_position", "UInt64")
+#: SHA-256 of the event's canonical content (schemas/canonical.py); migration 7 on.
+CONTENT_HASH = ("content_hash", "FixedString(32)")
+#: SHA-256 of the event's verdicts as the chain takes them (privaudit/evidence/chain.py).
+VERDICTS_HASH = ("verdicts_hash", "FixedString(32)")
+
+
+def position(incarnation: int, partition: int, offset: int) -> int:
+    """:data:`POSITION`'s number for a record."""
+    if incarnation >= 1 << 12 or partition >= 1 << 12 or offset >= 1 << 40:
+        raise ValueError(f"no position for life {incarnation}, partition {partition}, offset {offset}: "
+                         "over 4095 lives or partitions, or offsets past 2^40")
+    return incarnation << 52 | partition << 40 | offset
 
 
 @dataclass(frozen=True)
@@ -80,21 +99,27 @@ _EVENT_COLUMNS: tuple[tuple[str, str], ...] = (
     ("kafka_offset", "UInt64"),
     INCARNATION,
     ("loaded_at", f"{_TS} DEFAULT now64(3)"),
+    POSITION,
+    CONTENT_HASH,
+    VERDICTS_HASH,
 )
 EVENT_COLUMN_NAMES: tuple[str, ...] = tuple(n for n, _ in _EVENT_COLUMNS if n != "loaded_at")
 
 EVENTS = Table(
     "events",
     _EVENT_COLUMNS,
-    order_by="(type, service, occurred_at, event_id)",
-    # A repeated event (the emitter's spool and producer retries are at least once) has the same
-    # sorting key: merges keep one row, and SELECT ... FINAL counts it once at any time.
+    order_by="(type, service, occurred_at, event_id, kafka_position)",
+    # One row per Kafka record: a record loaded twice (a replayed range) has the same sorting key
+    # and merges into one. A repeated event (the emitter is at least once) is kept aside in
+    # ``repeats`` by the consumer, and one with other content in ``rewrites``: the first stays as
+    # it is. (Before migration 7 the key ended at event_id, and a later copy replaced the first.)
     engine="ReplacingMergeTree",
     partition_by="toYYYYMM(occurred_at)",
     ttl=True,
     indexes=(
         "INDEX subject_idx subject_id TYPE bloom_filter GRANULARITY 4",
         "INDEX actor_idx actor_id TYPE bloom_filter GRANULARITY 4",
+        "INDEX offset_idx kafka_offset TYPE minmax GRANULARITY 1",
     ),
     shard_key="cityHash64(subject_id)",
     comment="one row per event, as loaded from Kafka",
@@ -117,13 +142,14 @@ VIOLATION_COLUMNS: tuple[tuple[str, str], ...] = (
     ("kafka_offset", "UInt64"),
     INCARNATION,
     ("detected_at", f"{_TS} DEFAULT now64(3)"),
+    POSITION,
 )
 VIOLATION_COLUMN_NAMES: tuple[str, ...] = tuple(n for n, _ in VIOLATION_COLUMNS if n != "detected_at")
 
 VIOLATIONS = Table(
     "violations",
     VIOLATION_COLUMNS,
-    order_by="(rule, occurred_at, event_id)",
+    order_by="(rule, occurred_at, event_id, kafka_position)",
     engine="ReplacingMergeTree",
     partition_by="toYYYYMM(occurred_at)",
     ttl=True,
@@ -271,15 +297,16 @@ DEAD_LETTERS = Table(
         ("reason", "String"),
         ("recorded_at", f"{_TS} DEFAULT now64(3)"),
         INCARNATION,
+        POSITION,
     ),
-    order_by="(kafka_topic, kafka_partition, kafka_offset)",
+    order_by="(kafka_topic, kafka_partition, kafka_offset, kafka_position)",
     engine="ReplacingMergeTree",
     partition_by="toYYYYMM(recorded_at)",
     shard_key="kafka_partition",
     comment="records sent to privaudit.dlq, with the reason (the bytes stay in the topic)",
 )
 DEAD_LETTER_COLUMN_NAMES: tuple[str, ...] = ("kafka_topic", "kafka_partition", "kafka_offset", "kind", "reason",
-                                             "kafka_incarnation")
+                                             "kafka_incarnation", "kafka_position")
 
 ALERT_COLUMNS: tuple[tuple[str, str], ...] = (
     ("group_key", "String"),
@@ -331,8 +358,133 @@ INCARNATIONS = Table(
     comment="the lives of each topic: a new one when it was re-created or its broker came back empty",
 )
 
+_SOURCE: tuple[tuple[str, str], ...] = (
+    ("kafka_topic", _LC), ("kafka_partition", "UInt16"), ("kafka_offset", "UInt64"), INCARNATION, POSITION)
+_SOURCE_ORDER = "(kafka_topic, kafka_partition, kafka_incarnation, kafka_offset, kafka_position)"
+
+REPEATS = Table(
+    "repeats",
+    (
+        *_SOURCE,
+        ("event_id", "UUID"),
+        ("occurred_at", _TS),
+        CONTENT_HASH,
+        ("first_offset", "UInt64"),  # the offset of the copy in ``events``, in the same life
+        ("loaded_at", f"{_TS} DEFAULT now64(3)"),
+    ),
+    order_by=_SOURCE_ORDER,
+    engine="ReplacingMergeTree",
+    partition_by="toYYYYMM(occurred_at)",
+    ttl=True,
+    shard_key="kafka_partition",
+    comment="records that repeat an event already stored, with the same content (at least once delivery)",
+)
+REPEAT_COLUMN_NAMES: tuple[str, ...] = tuple(n for n, _ in REPEATS.columns if n != "loaded_at")
+
+REWRITES = Table(
+    "rewrites",
+    (*_EVENT_COLUMNS, ("first_offset", "UInt64")),  # the original's offset in ``events``
+    order_by=_SOURCE_ORDER,
+    engine="ReplacingMergeTree",
+    partition_by="toYYYYMM(occurred_at)",
+    ttl=True,
+    shard_key="kafka_partition",
+    comment="records that reuse a stored event id with other content (PA-016): kept aside, the original unchanged",
+)
+REWRITE_COLUMN_NAMES: tuple[str, ...] = (*EVENT_COLUMN_NAMES, "first_offset")
+
+LEDGER = Table(
+    "ledger",
+    (
+        ("kafka_topic", _LC),
+        ("kafka_partition", "UInt16"),
+        INCARNATION,
+        ("first_offset", "UInt64"),
+        ("last_offset", "UInt64"),
+        ("prev_head", "FixedString(32)"),
+        ("head", "FixedString(32)"),
+        ("events", "UInt32"),
+        ("dead_letters", "UInt32"),
+        ("repeats", "UInt32"),
+        ("rewrites", "UInt32"),
+        ("absent", "UInt32"),
+        ("min_occurred_at", _TS),  # of the range's events (the epoch when it has none)
+        ("max_occurred_at", _TS),
+        ("key_id", _LC),
+        ("signature", "FixedString(64)"),  # Ed25519 over privaudit.evidence.keys.statement(...); zeros: unsigned
+        ("signed_at", f"{_TS} DEFAULT now64(3)"),
+    ),
+    order_by="(kafka_topic, kafka_partition, kafka_incarnation, first_offset)",
+    engine="ReplacingMergeTree",
+    shard_key="kafka_partition",
+    comment="the hash chain head of every loaded range, signed (no TTL: what verification starts from)",
+)
+LEDGER_COLUMN_NAMES: tuple[str, ...] = tuple(n for n, _ in LEDGER.columns if n != "signed_at")
+
+EVENT_FIELDS = Table(
+    "event_fields",
+    (*_SOURCE, ("occurred_at", _TS), ("hashes", "Array(UInt64)")),
+    order_by=_SOURCE_ORDER,
+    engine="ReplacingMergeTree",
+    partition_by="toYYYYMM(occurred_at)",
+    ttl=True,
+    shard_key="kafka_partition",
+    comment="per event, a hash of each content field as loaded (fed by a view on insert), to name a changed field",
+)
+#: Fed by the engine on every insert into ``events``, never by an ALTER of it: what ``verify``
+#: compares the fields of a changed row with.
+EVENT_FIELDS_MV = View(
+    "event_fields_mv", "event_fields",
+    "SELECT kafka_topic, kafka_partition, kafka_offset, kafka_incarnation, kafka_position, occurred_at, "
+    "[" + ", ".join(f"cityHash64({field_sql(name)})" for name in CONTENT_FIELDS) + "] AS hashes "
+    "FROM {db}.{events}{where}",
+)
+
+EMITTER_SEQS = Table(
+    "emitter_seqs",
+    (
+        ("emitter", "String"),  # the privaudit.emitter header; '' for the records of a range that had none
+        ("service", _LC),
+        ("first_seq", "UInt64"),  # a run of consecutive privaudit.seq numbers seen in one range
+        ("last_seq", "UInt64"),
+        ("records", "UInt32"),  # records in the run (more than its numbers when some repeat)
+        ("min_occurred_at", _TS),  # of the run's events (the epoch when none decoded)
+        ("max_occurred_at", _TS),
+        ("kafka_topic", _LC),
+        ("kafka_partition", "UInt16"),
+        INCARNATION,
+        ("first_offset", "UInt64"),  # the range the run was read in
+        ("last_offset", "UInt64"),
+        ("loaded_at", f"{_TS} DEFAULT now64(3)"),
+    ),
+    order_by="(emitter, first_seq, kafka_topic, kafka_partition, kafka_incarnation, first_offset)",
+    engine="ReplacingMergeTree",
+    shard_key="cityHash64(emitter)",
+    comment="per emitter, the sequence numbers seen: a hole that stays open is an event that never reached Kafka",
+)
+EMITTER_SEQ_COLUMN_NAMES: tuple[str, ...] = tuple(n for n, _ in EMITTER_SEQS.columns if n != "loaded_at")
+
+VERIFICATIONS = Table(
+    "verifications",
+    (
+        ("verified_at", _TS),
+        ("ok", "Bool"),
+        ("events", "UInt64"),
+        ("partitions", "UInt32"),
+        ("months", "Array(String)"),
+        ("period", "String"),  # the --from/--to asked, '' for all
+        ("findings", "Array(String)"),  # one line each
+        ("key_id", _LC),  # the public key the signatures were checked with
+    ),
+    order_by="verified_at",
+    dedup=False,
+    shard_key="rand()",
+    comment="each run of privaudit verify: when, what it read, what it found",
+)
+
 #: Every table the migrations create today (``TABLES`` are the consumer's, created by migration 1).
-ALL_TABLES: tuple[Table, ...] = (*TABLES, DEAD_LETTERS, ALERTS, CAUGHT_UP, INCARNATIONS)
+ALL_TABLES: tuple[Table, ...] = (*TABLES, DEAD_LETTERS, ALERTS, CAUGHT_UP, INCARNATIONS, REPEATS, REWRITES, LEDGER,
+                                 EVENT_FIELDS, VERIFICATIONS, EMITTER_SEQS)
 _BY_NAME = {table.name: table for table in ALL_TABLES}
 
 #: Columns a later migration added, with that migration's version: a table as an earlier migration
@@ -341,13 +493,50 @@ ADDED_COLUMNS: dict[tuple[str, str], int] = {
     ("progress", "high_watermark"): 2,
     **{(name, INCARNATION[0]): 6 for name in ("events", "violations", "subject_state", "batches", "progress",
                                               "caught_up", "dead_letters")},
+    **{(name, POSITION[0]): 7 for name in ("events", "violations", "dead_letters")},
+    ("events", CONTENT_HASH[0]): 7,
+    ("events", VERDICTS_HASH[0]): 7,
 }
+#: Sorting keys a later migration extended (with columns it added): the version, and the key before.
+EXTENDED_ORDER: dict[str, tuple[int, str]] = {
+    "events": (7, "(type, service, occurred_at, event_id)"),
+    "violations": (7, "(rule, occurred_at, event_id)"),
+    "dead_letters": (7, "(kafka_topic, kafka_partition, kafka_offset)"),
+}
+#: Skip indexes a later migration added, with its version.
+ADDED_INDEXES: dict[tuple[str, str], int] = {("events", "offset_idx"): 7}
 
 
 def as_of(table: Table, version: int) -> Table:
     """``table`` as migration ``version`` knew it."""
     kept = tuple(c for c in table.columns if ADDED_COLUMNS.get((table.name, c[0]), 0) <= version)
-    return replace(table, columns=kept)
+    indexes = tuple(i for i in table.indexes if ADDED_INDEXES.get((table.name, i.split()[1]), 0) <= version)
+    extended, before = EXTENDED_ORDER.get(table.name, (0, table.order_by))
+    return replace(table, columns=kept, indexes=indexes, order_by=before if version < extended else table.order_by)
+
+
+def extend_order(t: Target, table: Table, version: int) -> list[str]:
+    """Migration ``version``'s columns of ``table`` added and its sorting key extended with them, in
+    one statement (the engine takes new key columns only from the ALTER that adds them, and only
+    without a default). Run again once done, it would be refused: :meth:`Store.migrate` records
+    the migration right after."""
+    db = _ident(t.database)
+    added = [(name, kind) for name, kind in table.columns if ADDED_COLUMNS.get((table.name, name)) == version]
+    adds = ", ".join(f"ADD COLUMN IF NOT EXISTS {name} {kind}" for name, kind in added)
+    local = f"{table.name}_local" if t.cluster else table.name
+    out = [f"ALTER TABLE {db}.{local}{t.on_cluster} {adds}, MODIFY ORDER BY {table.order_by}"]
+    if t.cluster:
+        out.append(f"ALTER TABLE {db}.{table.name}{t.on_cluster} {adds}")
+    return out
+
+
+def add_index(t: Target, table: Table, name: str) -> list[str]:
+    """An index added to a table that has rows: declared, then built for them."""
+    db = _ident(t.database)
+    local = f"{table.name}_local" if t.cluster else table.name
+    index = next(i for i in table.indexes if i.split()[1] == name)
+    return [f"ALTER TABLE {db}.{local}{t.on_cluster} ADD {index.replace('INDEX ', 'INDEX IF NOT EXISTS ', 1)}",
+            f"ALTER TABLE {db}.{local}{t.on_cluster} MATERIALIZE INDEX {name}"]
 
 
 def columns_added(t: Target, version: int) -> list[str]:

@@ -42,6 +42,20 @@ def _exact_usage(t: ddl.Target) -> list[str]:
     ]
 
 
+def _evidence(t: ddl.Target) -> list[str]:
+    """Rows keep their source position in the sorting key (so a later record never replaces an
+    earlier one), events their content and verdict hashes; repeats, rewrites, the signed ledger and
+    the per-field hashes of events as loaded."""
+    out: list[str] = []
+    for table in (ddl.EVENTS, ddl.VIOLATIONS, ddl.DEAD_LETTERS):
+        out += ddl.extend_order(t, table, 7)
+    out += ddl.add_index(t, ddl.EVENTS, "offset_idx")
+    for table in (ddl.REPEATS, ddl.REWRITES, ddl.LEDGER, ddl.EVENT_FIELDS, ddl.VERIFICATIONS, ddl.EMITTER_SEQS):
+        out += ddl.create_table(t, table)
+    out.append(ddl.create_view(t, ddl.EVENT_FIELDS_MV))
+    return out
+
+
 MIGRATIONS: tuple[Migration, ...] = (
     Migration(1, "events, violations, subject state, batch journal, progress, usage statistics", _initial),
     Migration(2, "alert history, dead letters, high watermarks in progress", lambda t: [
@@ -53,9 +67,11 @@ MIGRATIONS: tuple[Migration, ...] = (
     Migration(4, "caught-up partitions, for the bulk stage across processes",
               lambda t: ddl.create_table(t, ddl.as_of(ddl.CAUGHT_UP, 4))),
     Migration(5, "the retention TTL in DateTime64 arithmetic, which cannot wrap past 2106",
-              lambda t: [ddl.modify_ttl(t, table) for table in ddl.ALL_TABLES if table.ttl]),
+              lambda t: [ddl.modify_ttl(t, table) for table in (ddl.EVENTS, ddl.VIOLATIONS)]),
     Migration(6, "the lives of a topic: rows and the journal say which one they belong to",
               lambda t: [*ddl.create_table(t, ddl.INCARNATIONS), *ddl.columns_added(t, 6)]),
+    Migration(7, "evidence: source positions in sorting keys, content hashes, repeats, rewrites, the signed ledger",
+              _evidence),
 )
 
 

@@ -373,6 +373,9 @@ def test_an_event_delivered_twice_is_counted_once(broker, tmp_path):
     assert count(data, "SELECT uniqExactMerge(subjects) FROM privaudit.usage_daily") == 1
 
 
+#: The tables whose rows the retention TTL removes (by event time), in name order.
+TTL_TABLES = ["event_fields", "events", "repeats", "rewrites", "violations"]
+
 _MIGRATE_FROM_V2 = """
 import json, sys, uuid
 from datetime import datetime, timezone
@@ -409,7 +412,7 @@ def test_migration_3_rebuilds_the_usage_statistics_to_count_a_repeat_once(tmp_pa
                           capture_output=True, text=True, timeout=120)
     assert proc.returncode == 0, proc.stderr[-3000:]
     out = json.loads(proc.stdout.strip().splitlines()[-1])
-    assert out == {"before": 4, "applied": [3, 4, 5, 6], "after": 3, "later": 3, "subjects": 1, "again": []}
+    assert out == {"before": 4, "applied": [3, 4, 5, 6, 7], "after": 3, "later": 3, "subjects": 1, "again": []}
 
 
 _RETENTION_WITH_PENDING_MIGRATIONS = """
@@ -433,8 +436,8 @@ def test_a_retention_set_while_migrations_are_pending_reaches_the_existing_table
                           capture_output=True, text=True, timeout=120)
     assert proc.returncode == 0, proc.stderr[-3000:]
     out = json.loads(proc.stdout.strip().splitlines()[-1])
-    assert out == {"applied": [3, 4, 5, 6], "recorded": 1095,
-                   "ttls": [["events", "toIntervalDay(1095)"], ["violations", "toIntervalDay(1095)"]]}
+    assert out == {"applied": [3, 4, 5, 6, 7], "recorded": 1095,
+                   "ttls": [[name, "toIntervalDay(1095)"] for name in TTL_TABLES]}
 
 
 def test_commands_that_do_not_set_the_retention_keep_the_one_set(tmp_path):
@@ -452,8 +455,7 @@ def test_commands_that_do_not_set_the_retention_keep_the_one_set(tmp_path):
     ttls = sql(tmp_path / "data", "SELECT name, extract(engine_full, 'toIntervalDay\\(\\d+\\)') AS ttl "
                                   "FROM system.tables WHERE database = 'privaudit' AND engine_full LIKE '%TTL%' "
                                   "ORDER BY name")
-    assert ttls == [{"name": "events", "ttl": "toIntervalDay(1095)"},
-                    {"name": "violations", "ttl": "toIntervalDay(1095)"}]
+    assert ttls == [{"name": name, "ttl": "toIntervalDay(1095)"} for name in TTL_TABLES]
     assert "TTL is 1095 days" in (tmp_path / "review.html").read_text()
     assert "kept 800 days" in cli("db", "migrate", "--retention-days", "800")  # set on purpose: applied
 
@@ -487,3 +489,4 @@ def test_the_demo_with_consumer_processes_matches_check(tmp_path):
     summary = json.loads(proc.stdout.splitlines()[-1])
     assert summary["produced"] == summary["loaded_events"] == 3000 and summary["dlq"] == 0
     assert summary["matches_check"] is True and summary["violations"].get("PA-012", 0) > 0
+    assert summary["verify"]["ok"] is True and " 0 finding(s)" in summary["verify"]["summary"]

@@ -37,10 +37,11 @@ def test_the_ranges_of_one_poll_are_loaded_with_one_insert_per_table_and_the_gro
     Sink(store).load(batches)  # type: ignore[arg-type]
     group = "t/0/0-300+t/1/10-310+t/2/20-320"
     assert [(t, tok) for t, _, tok in store.inserts] == [
-        (table, f"audit/{group}/{table}") for table in ("events", "violations", "subject_state", "dead_letters")
+        (table, f"audit/{group}/{table}")
+        for table in ("events", "violations", "subject_state", "emitter_seqs", "dead_letters", "ledger")
     ]
     rows = {t: n for t, n, _ in store.inserts}
-    assert rows["events"] == 900 and rows["dead_letters"] == 3
+    assert rows["events"] == 900 and rows["dead_letters"] == 3 and rows["ledger"] == 3
     assert rows["violations"] == sum(len(b.violations["event_id"]) for b in batches) > 0
 
 
@@ -83,6 +84,6 @@ def test_every_insert_of_a_batch_and_its_progress_is_sent_as_arrow():
     sink = Sink(store)  # type: ignore[arg-type]
     sink.write([batch])
     sink.attest({("t", 0): (len(records), len(records), 0)}, events[-1].occurred_at, "consumer-1")
-    assert set(store.sent) == {"batches", "events", "violations", "subject_state", "dead_letters", "progress",
-                               "caught_up"}
+    assert set(store.sent) == {"batches", "events", "violations", "subject_state", "dead_letters", "ledger",
+                               "emitter_seqs", "progress", "caught_up"}
     assert {table: type(data).__name__ for table, data in store.sent.items() if not isinstance(data, pa.Table)} == {}

@@ -11,6 +11,7 @@ import pytest
 
 from privaudit.errors import EventError
 from privaudit.producers import AuditEmitter
+from privaudit.schemas.headers import parse
 
 
 class _Future:
@@ -57,6 +58,7 @@ class _Broker:
         self.silent = False  # connected producers get no answer
         self.fail_next = 0  # sends that fail (retries exhausted) from now on
         self.delivered: list[bytes] = []
+        self.seqs: list[int] = []  # the privaudit.seq header of each delivered record
         self.lock = threading.Lock()
 
     def producer(self) -> _Producer:
@@ -69,7 +71,7 @@ class _Producer:
     def __init__(self, broker: _Broker) -> None:
         self.broker = broker
 
-    def send(self, topic, key=None, value=None):
+    def send(self, topic, key=None, value=None, headers=None):
         with self.broker.lock:
             if self.broker.silent:
                 return _Unanswered()
@@ -77,6 +79,7 @@ class _Producer:
                 self.broker.fail_next -= 1
                 return _Future(TimeoutError("delivery timed out"))
             self.broker.delivered.append(value)
+            self.broker.seqs.append(int(dict(headers or [])["privaudit.seq"]))
         return _Future()
 
     def flush(self, timeout=None):
@@ -206,3 +209,40 @@ def test_close_spools_what_the_broker_did_not_acknowledge_and_the_next_start_sen
     restarted = _emitter(tmp_path, broker)  # the service starts again on its spool
     assert restarted.close(timeout_s=10)
     assert broker.delivered == ids
+
+
+# -- sequence numbers (evidence) -----------------------------------------------------------------
+
+def test_every_record_carries_the_emitter_and_its_number_in_call_order_through_outages(tmp_path):
+    broker = _Broker()
+    emitter = _emitter(tmp_path, broker)
+    _call(emitter, 200)  # spooled: the numbers travel in the spool
+    broker.up = True
+    _call(emitter, 300, every_s=0.0005)
+    assert emitter.close(timeout_s=10)
+    assert broker.seqs == list(range(1, 501))
+
+
+def test_the_numbers_go_on_after_a_restart_and_the_emitter_keeps_its_id(tmp_path):
+    broker = _Broker()
+    broker.up = True
+    first = _emitter(tmp_path, broker)
+    _call(first, 5)
+    ident = first.sequence.emitter
+    assert first.close(timeout_s=10)
+    again = _emitter(tmp_path, broker)
+    _call(again, 3)
+    assert again.sequence.emitter == ident and again.close(timeout_s=10)
+    assert broker.seqs == [1, 2, 3, 4, 5, 6, 7, 8]
+    other = AuditEmitter("unused:9092", service="app", spool_dir=tmp_path / "other", producer_factory=broker.producer)
+    assert other.sequence.emitter != ident and other.sequence.next == 1
+    other.close(timeout_s=1)
+
+
+def test_headers_that_are_not_ours_read_as_unsequenced():
+    assert parse([("privaudit.emitter", b"e-1"), ("privaudit.seq", b"17")]) == ("e-1", 17)
+    for headers in ([], None, [("privaudit.seq", b"1")], [("privaudit.emitter", b"e"), ("privaudit.seq", b"-1")],
+                    [("privaudit.emitter", b"e"), ("privaudit.seq", b"0")],
+                    [("privaudit.emitter", b"e"), ("privaudit.seq", b"9" * 40)],
+                    [("privaudit.emitter", b"e"), ("privaudit.seq", b"\xff")]):
+        assert parse(headers) is None
