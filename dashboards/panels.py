@@ -134,6 +134,16 @@ PANELS: tuple[Panel, ...] = (
           "length(findings) AS finding_count, arrayStringConcat(arraySlice(findings, 1, 5), ' | ') AS first_findings, "
           "key_id FROM privaudit.verifications ORDER BY verified_at DESC LIMIT 10",
           note="not filtered; a finding names the row changed, deleted or inserted (docs/evidence.md)"),
+    Panel("emitters", "Pipeline", "Emitters: the sequence numbers seen", "table",
+          "SELECT emitter, any(service) AS service, min(first_seq) AS first_seq, max(last_seq) AS last_seq, "
+          "sum(records) AS records, max(max_occurred_at) AS last_event FROM privaudit.emitter_seqs FINAL "
+          "WHERE emitter != '' GROUP BY emitter ORDER BY last_event DESC LIMIT 50",
+          note="each AuditEmitter numbers its records; a number that never arrives is a gap (below)"),
+    Panel("emitter_gaps", "Pipeline", "Emitter gaps: events emitted that never reached Kafka", "table",
+          "SELECT verified_at, arrayJoin(arrayFilter(x -> startsWith(x, 'gap:'), findings)) AS gap "
+          "FROM privaudit.verifications WHERE verified_at = (SELECT max(verified_at) FROM privaudit.verifications)",
+          note="as the latest run of privaudit verify found them (PA-018); empty when there are none",
+          may_be_empty=True),
     # -- violations and alerts -------------------------------------------------------------------
     Panel("violation_list", "Violations", "Latest violations", "table",
           f"SELECT occurred_at, rule, severity, service, subject_id, ifNull(actor_id, '') AS actor_id, "

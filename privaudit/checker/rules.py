@@ -51,6 +51,9 @@ CATALOGUE: tuple[Rule, ...] = (
     Rule("PA-014", "critical", "sensitive information without separate consent", "PIPA Art. 23"),
     Rule("PA-015", "critical", "unique identifier processed without a statute", "PIPA Art. 24, 24-2"),
     Rule("PA-016", "critical", "an event id seen again with different content", "Safety Measures Art. 8(3)"),
+    Rule("PA-017", "critical", "the stored record does not verify (changed, deleted or inserted)",
+         "Safety Measures Art. 8(3)"),
+    Rule("PA-018", "high", "events an emitter numbered never reached Kafka", "Safety Measures Art. 8(3)"),
 )
 
 RULES: dict[str, Rule] = {rule.id: rule for rule in CATALOGUE}

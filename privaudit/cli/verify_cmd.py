@@ -3,18 +3,21 @@
 from __future__ import annotations
 
 import os
+import threading
 from collections.abc import Callable
-from datetime import datetime, time, timedelta
+from datetime import UTC, datetime, time, timedelta
 from pathlib import Path
 from zoneinfo import ZoneInfo
 
 import click
 
 from privaudit import settings as cfg
+from privaudit.bus import Message, make_producer, publish
 from privaudit.errors import ConfigError
 from privaudit.evidence import Verifier, load_signer
 from privaudit.evidence.verify import DEFAULT_GRACE_S, Report, Verification
-from privaudit.settings import MIN_RETENTION_DAYS
+from privaudit.settings import MIN_RETENTION_DAYS, TOPIC_VIOLATIONS
+from privaudit.signals import install_stop_signals
 from privaudit.store import Statements, Store
 
 from .options import Duration, clickhouse_option, data_dir_option, store_dsn
@@ -37,9 +40,12 @@ KST = ZoneInfo("Asia/Seoul")
 @click.option("--grace", type=Duration(), default=DEFAULT_GRACE_S, show_default="15m", metavar="DURATION",
               help="A hole in an emitter's sequence numbers is a finding once its later records run this far past "
                    "it (until then they may be on their way).")
+@click.option("--publish-to", "publish_to", default=None, metavar="BOOTSTRAP",
+              help="Also send each finding to privaudit.violations on this broker (PA-017, or PA-018 for an "
+                   "emitter's gap), where the alert dispatcher pages on-call; waited for while the broker is away.")
 @click.option("--json", "json_mode", is_flag=True, help="Print the result as JSON.")
 def verify(dsn: str | None, data_dir: str, since: datetime | None, until: datetime | None, public_key: str | None,
-           grace: float, json_mode: bool) -> None:
+           grace: float, publish_to: str | None, json_mode: bool) -> None:
     """Recompute every partition's hash chain from the stored rows and check it against the signed
     heads, the offsets against the ledger, and event ids stored twice. Exit 0 when whole, 1 with one
     line per finding."""
@@ -54,6 +60,8 @@ def verify(dsn: str | None, data_dir: str, since: datetime | None, until: dateti
                               progress=None if json_mode else out.note, grace_s=grace)
     finally:
         store.close()
+    if publish_to and report.findings:
+        publish_findings(report, publish_to)
     if json_mode:
         out.json(report.as_dict())
     else:
@@ -80,6 +88,20 @@ def verify_store(store: Store, verifier: Verifier, *, since: datetime | None = N
     report = check.run()
     _record(store, report, period)
     return report
+
+
+def publish_findings(report: Report, bootstrap: str) -> None:
+    """Each finding to ``privaudit.violations`` (flushed; a broker that is away is waited for)."""
+    stop = threading.Event()
+    install_stop_signals(stop)
+    producer = make_producer("kafka-python", bootstrap)
+    try:
+        at = datetime.now(UTC)
+        messages: list[Message] = [(TOPIC_VIOLATIONS, value, key, None)
+                                   for key, value in (f.violation(at) for f in report.findings)]
+        publish(producer, messages, stop=stop, what=f"verify: publishing {len(messages)} finding(s)")
+    finally:
+        producer.close()
 
 
 def _period(since: datetime | None, until: datetime | None) -> str:

@@ -21,8 +21,10 @@ not (the range after it starts from the head it signed: a checkpoint).
 
 from __future__ import annotations
 
+import json
 import logging
 import time
+import uuid
 from collections import defaultdict
 from collections.abc import Callable
 from dataclasses import dataclass, field
@@ -64,6 +66,21 @@ class Finding:
 
     def line(self) -> str:
         return f"{self.kind}: {self.table} {self.where}: {self.detail}"
+
+    def violation(self, at: datetime) -> tuple[bytes, bytes]:
+        """The finding as a record of ``privaudit.violations`` (key, JSON), for the alert dispatcher:
+        PA-018 for an emitter's gap, PA-017 for anything else. Its id is the same for the same
+        finding, so alerting on it twice is one group."""
+        rule, severity = ("PA-018", "high") if self.kind == "gap" else ("PA-017", "critical")
+        service = self.where.rsplit("(", 1)[-1].rstrip(")") if self.kind == "gap" else "privaudit"
+        party = self.where if self.kind == "gap" else self.table
+        payload = {
+            "event_id": str(uuid.uuid5(uuid.NAMESPACE_URL, f"privaudit-verify:{self.line()}")), "rule": rule,
+            "severity": severity, "message": self.line()[:1024], "policy_version": "",
+            "occurred_at": at.isoformat(timespec="milliseconds"), "type": "verification", "service": service,
+            "subject_id": "", "actor_id": None, "counterparty": party, "source": None,
+        }
+        return f"{rule}|{service}|{party}".encode(), json.dumps(payload, ensure_ascii=False).encode()
 
     def as_dict(self) -> dict[str, str]:
         return {"kind": self.kind, "table": self.table, "where": self.where, "detail": self.detail}

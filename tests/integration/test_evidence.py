@@ -7,16 +7,17 @@ from __future__ import annotations
 import json
 import subprocess
 import sys
+import time
 from datetime import UTC, datetime, timedelta
 from pathlib import Path
 
 import pytest
-from kafka import KafkaProducer
+from kafka import KafkaConsumer, KafkaProducer, TopicPartition
 
 from privaudit.canonical import content_hash
 from privaudit.schemas import Codec
 from privaudit.schemas.models import stored_content
-from privaudit.settings import TOPIC_EVENTS, TOPIC_LEDGER
+from privaudit.settings import TOPIC_EVENTS, TOPIC_LEDGER, TOPIC_VIOLATIONS
 from tests.helpers import access, consent, membership
 
 from .conftest import consume, count, read_topic, simulated, sql
@@ -32,6 +33,23 @@ def _send(bootstrap: str, values: list[tuple[bytes, bytes]]) -> None:
         producer.send(TOPIC_EVENTS, value=value, key=key)
     producer.flush()
     producer.close()
+
+
+def _all(bootstrap: str, topic: str, quiet_s: float = 3.0) -> list:
+    """Every record of every partition of ``topic``, read until none came for ``quiet_s``."""
+    consumer = KafkaConsumer(bootstrap_servers=bootstrap, auto_offset_reset="earliest", enable_auto_commit=False)
+    deadline = time.monotonic() + 30
+    while not (partitions := consumer.partitions_for_topic(topic)) and time.monotonic() < deadline:
+        time.sleep(0.2)
+    consumer.assign([TopicPartition(topic, p) for p in partitions or ()])
+    got: list = []
+    last = time.monotonic()
+    while time.monotonic() - last < quiet_s:
+        for records in consumer.poll(300).values():
+            got += records
+            last = time.monotonic()
+    consumer.close()
+    return got
 
 
 def verify(data_dir: Path, *extra: str) -> subprocess.CompletedProcess[str]:
@@ -116,6 +134,20 @@ def test_verify_names_each_kind_of_tampering(loaded, tamper, expected):
     assert "0 finding(s)" not in proc.stdout
 
 
+def test_findings_go_to_the_violations_topic_for_the_alert_dispatcher(loaded):
+    broker, data, _, _ = loaded
+    write(data, f"ALTER TABLE privaudit.events UPDATE actor_id = 'staff-x' WHERE event_id = '{ORIGINAL_ID}' "
+                "SETTINGS mutations_sync = 1")
+    proc = verify(data, "--publish-to", broker.bootstrap)
+    assert proc.returncode == 1, proc.stdout + proc.stderr[-2000:]
+    findings = proc.stdout.strip().splitlines()[:-1]  # a line a finding, then the summary
+    assert any(line.startswith("changed: events") and "field: actor_id" in line for line in findings)
+    records = _all(broker.bootstrap, TOPIC_VIOLATIONS)
+    flagged = [json.loads(r.value) for r in records if json.loads(r.value)["rule"] == "PA-017"]
+    assert sorted(v["message"] for v in flagged) == sorted(findings)
+    assert all(v["severity"] == "critical" and v["type"] == "verification" for v in flagged)
+
+
 def test_a_signature_from_another_key_is_a_finding(loaded, tmp_path):
     _, data, _, _ = loaded
     other = subprocess.run([sys.executable, "-c",
@@ -195,3 +227,8 @@ def test_an_emitter_whose_seq_17_never_reached_kafka_is_a_gap(broker, tmp_path):
     assert "emitter_seqs emitter " in gap and "(ehr-api)" in gap and "seq 17 never reached Kafka" in gap
     # within the grace period it is not (yet) a finding
     assert verify(data, "--grace", "2h").returncode == 0
+    # published, the gap is a PA-018 of the emitter's service, which the alert dispatcher pages on
+    assert verify(data, "--publish-to", broker.bootstrap).returncode == 1
+    [flag] = [json.loads(r.value) for r in _all(broker.bootstrap, TOPIC_VIOLATIONS)
+              if json.loads(r.value)["rule"] == "PA-018"]
+    assert flag["service"] == "ehr-api" and "seq 17 never reached Kafka" in flag["message"]

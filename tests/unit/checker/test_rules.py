@@ -20,6 +20,7 @@ def test_catalogue_ids_and_severities_are_the_contract():
         ("PA-005", "critical"), ("PA-006", "high"), ("PA-007", "critical"), ("PA-008", "high"),
         ("PA-009", "critical"), ("PA-010", "medium"), ("PA-011", "medium"), ("PA-012", "high"),
         ("PA-013", "critical"), ("PA-014", "critical"), ("PA-015", "critical"), ("PA-016", "critical"),
+        ("PA-017", "critical"), ("PA-018", "high"),
     ]
 
 

@@ -153,7 +153,7 @@ class TestSchemasAndRules:
 
     def test_rules(self, run):
         listed = json.loads(run("rules", "--json").stdout)
-        assert [r["id"] for r in listed] == [f"PA-{i:03d}" for i in range(1, 17)]
+        assert [r["id"] for r in listed] == [f"PA-{i:03d}" for i in range(1, 19)]
 
 
 def test_consumer_threads_and_processes_are_one_or_the_other(run, tmp_path):
