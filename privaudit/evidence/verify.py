@@ -335,11 +335,34 @@ class Verification:
         _, progress = self.store.query(
             "SELECT kafka_topic, kafka_incarnation, kafka_partition, max(next_offset) "
             f"FROM {self.db}.progress GROUP BY 1, 2, 3")
+        loaded_to: dict[tuple[str, int, int], int] = {}
         for topic, life, partition, next_offset in progress:
-            chain = by_partition.get((str(topic), int(life), int(partition)))
+            key = (str(topic), int(life), int(partition))
+            loaded_to[key] = int(next_offset)
+            chain = by_partition.get(key)
             if chain and int(next_offset) > chain[-1].last + 1:
                 self._add("deleted", "ledger", f"{topic}[{partition}] life {life}",
                           f"loaded up to offset {int(next_offset) - 1}, the ledger only to {chain[-1].last}")
+        self._journal(by_partition, loaded_to, began or _EPOCH)
+
+    def _journal(self, by_partition: dict[tuple[str, int, int], list[_Range]],
+                 loaded_to: dict[tuple[str, int, int], int], began: datetime) -> None:
+        """Every range the consumer planned in its journal (``batches``) since the ledger began, and
+        loaded past, ends where a ledger range ends: else it was loaded and its heads are gone."""
+        _, planned = self.store.query(
+            "SELECT DISTINCT kafka_topic, kafka_incarnation, kafka_partition, first_offset, last_offset "
+            f"FROM {self.db}.batches WHERE stream = 'audit' AND planned_at >= {{b:DateTime64(3, 'UTC')}} "
+            "ORDER BY 1, 2, 3, 4", {"b": began})
+        ends = {key: {r.last for r in chain} for key, chain in by_partition.items()}
+        listed = 0
+        for topic, life, partition, first, last in planned:
+            key = (str(topic), int(life), int(partition))
+            if int(last) >= loaded_to.get(key, 0) or int(last) in ends.get(key, set()):
+                continue  # not loaded yet (replayed at the next start), or in the ledger
+            listed += 1
+            if listed <= MAX_LISTED:
+                self._add("deleted", "ledger", f"{topic}[{partition}] life {life} offsets {first}-{last}",
+                          "planned in the journal and loaded, but no ledger range ends there")
 
     def _rewrites_beyond_window(self) -> None:
         """Event ids stored twice with different content: PA-016 the consumer could not see (the first

@@ -123,6 +123,8 @@ def test_verify_passes_on_what_was_loaded_and_records_the_run(loaded):
     ("INSERT INTO privaudit.events (event_id, type, occurred_at, service, subject_id, kafka_topic, kafka_partition, "
      "kafka_offset) VALUES ('6f0a7e1c-3f0b-4f7e-8d8a-1c2b3d4e5f60', 'access', now64(3), 'api', 'p-fake', "
      "'privaudit.events', 0, 99999)", ["inserted: events", "no Kafka record"]),
+    ("ALTER TABLE privaudit.ledger DELETE WHERE kafka_partition = 0 SETTINGS mutations_sync = 1",
+     ["deleted: ledger privaudit.events[0] life 0 offsets 0-", "planned in the journal and loaded"]),
 ])
 def test_verify_names_each_kind_of_tampering(loaded, tamper, expected):
     _, data, _, _ = loaded
