@@ -105,12 +105,13 @@ class Sink:
             entry = b.ledger
             if entry is None:
                 continue
+            low, high = entry.min_occurred_at or EPOCH, entry.max_occurred_at or EPOCH
             signed = statement(b.topic, b.partition, b.incarnation, entry.first_offset, b.last_offset, entry.prev_head,
-                               entry.head, entry.counts)
+                               entry.head, entry.counts, low, high)
             signer = self.signer
             rows.append((b.topic, b.partition, b.incarnation, entry.first_offset, b.last_offset, entry.prev_head,
-                         entry.head, *entry.counts, entry.min_occurred_at or EPOCH, entry.max_occurred_at or EPOCH,
-                         signer.key_id if signer else "", signer.sign(signed) if signer else bytes(64)))
+                         entry.head, *entry.counts, low, high, signer.key_id if signer else "",
+                         signer.sign(signed) if signer else bytes(64)))
         columns = [list(c) for c in zip(*rows, strict=True)] or [[] for _ in LEDGER_COLUMN_NAMES]
         return columns, list(LEDGER_COLUMN_NAMES)
 

@@ -12,6 +12,7 @@ from __future__ import annotations
 import hashlib
 import os
 from dataclasses import dataclass
+from datetime import UTC, datetime, timedelta
 from pathlib import Path
 
 from cryptography.exceptions import InvalidSignature
@@ -25,11 +26,21 @@ STATEMENT_VERSION = "privaudit-ledger/1"
 
 
 def statement(topic: str, partition: int, incarnation: int, first: int, last: int, prev: bytes, head: bytes,
-              counts: tuple[int, ...]) -> bytes:
-    """What a signature covers: one loaded range of one partition, the heads before and after it
-    and how many records of each kind it holds (events, dead letters, repeats, rewrites, absent)."""
+              counts: tuple[int, ...], low: datetime, high: datetime) -> bytes:
+    """What a signature covers: one loaded range of one partition, the heads before and after it,
+    how many records of each kind it holds (events, dead letters, repeats, rewrites, absent) and
+    the span of its events' times (so that no one can date a range past the retention period, where
+    ``verify`` reads no rows, without breaking its signature)."""
     return " ".join([STATEMENT_VERSION, topic, str(partition), str(incarnation), str(first), str(last), prev.hex(),
-                     head.hex(), *map(str, counts)]).encode()
+                     head.hex(), *map(str, counts), str(_ms(low)), str(_ms(high))]).encode()
+
+
+def _ms(at: datetime) -> int:
+    at = at if at.tzinfo is not None else at.replace(tzinfo=UTC)
+    return (at - _EPOCH) // timedelta(milliseconds=1)
+
+
+_EPOCH = datetime(1970, 1, 1, tzinfo=UTC)
 
 
 def key_id(public: Ed25519PublicKey) -> str:

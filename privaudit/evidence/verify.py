@@ -244,7 +244,7 @@ class Verification:
             self._add("signature", "ledger", r.where(),
                       f"signed with key {r.key_id or '?'}, not the trusted key {self.verifier.key_id}")
             return
-        signed = statement(r.topic, r.partition, r.life, r.first, r.last, r.prev, r.head, r.counts)
+        signed = statement(r.topic, r.partition, r.life, r.first, r.last, r.prev, r.head, r.counts, r.low, r.high)
         if not self.verifier.verify(signed, r.signature):
             self._add("signature", "ledger", r.where(), "the head, its range or its counts do not match its signature")
 

@@ -234,3 +234,30 @@ def test_an_emitter_whose_seq_17_never_reached_kafka_is_a_gap(broker, tmp_path):
     [flag] = [json.loads(r.value) for r in _all(broker.bootstrap, TOPIC_VIOLATIONS)
               if json.loads(r.value)["rule"] == "PA-018"]
     assert flag["service"] == "ehr-api" and "seq 17 never reached Kafka" in flag["message"]
+
+
+def test_rows_the_ttl_removed_leave_a_signed_checkpoint_the_rest_verifies_from(broker, tmp_path):
+    """Events older than the retention period, loaded in a range of their own, then removed by the
+    TTL: that range is checked by its signature and place only, the next one from the head it
+    signed; moving a range's dates into the past (to hide a change there) breaks its signature."""
+    codec, data = Codec(), tmp_path / "data"
+    old = datetime.now(UTC) - timedelta(days=745)
+    _send(broker.bootstrap, [(b"p-old", codec.encode(membership("SIGNUP", subject_id="p-old",
+                                                                   occurred_at=old + timedelta(minutes=i))))
+                             for i in range(5)])
+    consume(broker.bootstrap, data)
+    recent = datetime.now(UTC) - timedelta(hours=1)
+    _send(broker.bootstrap, [(b"p-old", codec.encode(membership("SIGNUP", subject_id="p-old",
+                                                                   occurred_at=recent + timedelta(seconds=i))))
+                             for i in range(3)])
+    consume(broker.bootstrap, data)
+    write(data, "OPTIMIZE TABLE privaudit.events FINAL")  # the TTL's merge
+    assert count(data, "SELECT count() FROM privaudit.events") == 3
+    proc = verify(data, "--json")
+    assert proc.returncode == 0, proc.stdout + proc.stderr[-2000:]
+    report = json.loads(proc.stdout.strip().splitlines()[-1])
+    assert report["events"] == 3 and report["beyond_retention_ranges"] == 1 and report["findings"] == []
+    write(data, "ALTER TABLE privaudit.ledger UPDATE min_occurred_at = min_occurred_at - INTERVAL 800 DAY "
+                "WHERE min_occurred_at > now() - INTERVAL 1 DAY SETTINGS mutations_sync = 1")
+    tampered = verify(data)
+    assert tampered.returncode == 1 and "do not match its signature" in tampered.stdout

@@ -124,7 +124,7 @@ def test_every_offset_is_in_the_chain_and_a_skipped_one_is_absent(policy):
 def test_a_statement_signed_verifies_with_its_public_key_only(tmp_path):
     signer = load_signer(None, tmp_path / "ledger.key", create=True)
     assert (tmp_path / "ledger.key").stat().st_mode & 0o777 == 0o600
-    said = statement("t", 0, 0, 0, 9, GENESIS, b"\x02" * 32, (8, 1, 0, 0, 1))
+    said = statement("t", 0, 0, 0, 9, GENESIS, b"\x02" * 32, (8, 1, 0, 0, 1), WHEN, WHEN + timedelta(hours=1))
     sig = signer.sign(said)
     mine = Verifier.load(str(tmp_path / "ledger.pub"))
     assert mine.key_id == signer.key_id and mine.verify(said, sig)
