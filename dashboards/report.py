@@ -131,7 +131,8 @@ def gather(store: Statements, month: Month) -> dict[str, tuple[list[str], list[t
 
 
 def render(data: dict[str, tuple[list[str], list[tuple[Any, ...]]]], month: Month, policy: Policy | None = None,
-           now: datetime | None = None) -> str:
+           now: datetime | None = None, empty: bool = False) -> str:
+    """The report as HTML; ``empty``: the store holds no events for the month, said first."""
     now = now or datetime.now(UTC)
     volume = dict((t, n) for t, n, _ in data["volume"][1])
     access = volume.get("access", 0)
@@ -187,7 +188,7 @@ def render(data: dict[str, tuple[list[str], list[tuple[Any, ...]]]], month: Mont
 <p class="meta">Period: {month.start:%Y-%m-%d} to {(month.end - timedelta(days=1)):%Y-%m-%d} (KST) ·
 policy {policy_line} · generated {now:%Y-%m-%d %H:%M} UTC by privaudit {__version__} ·
 basis: 개인정보의 안전성 확보조치 기준 제8조 (접속기록의 보관 및 점검)</p>
-<h2>Summary</h2><ul>{''.join(f'<li>{html.escape(f)}</li>' for f in findings)}</ul>
+{_EMPTY if empty else ""}<h2>Summary</h2><ul>{''.join(f'<li>{html.escape(f)}</li>' for f in findings)}</ul>
 {table(['type', 'events', 'subjects'], data['volume'][1], 'No events in this month.')}
 <h2>1. Access records by actor and task</h2>
 {table(data['by_actor'][0], data['by_actor'][1], 'No access records in this month.', 300)}
@@ -215,6 +216,11 @@ changed: <code>privaudit verify --public-key FILE</code>.</p>
 Signature: ____________</p></div>
 </body></html>
 """
+
+
+_EMPTY = ('<p class="empty-month"><strong>이 달에 저장된 기록이 없습니다. The store holds no events for this '
+          "month:</strong> this report reviews nothing. Every \"no\" below means that nothing was read, not that "
+          "nothing was wrong. Check that the report was made from the store the services write to.</p>")
 
 
 def _integrity(rows: list[tuple[Any, ...]]) -> str:
@@ -246,6 +252,8 @@ th, td { border: 1px solid #ddd; padding: 2px 6px; text-align: left; font-size: 
 th { background: #f3f4f6; }
 .meta, .note { color: #555; } .empty { color: #555; font-style: italic; }
 .sign { margin-top: 30px; }
+.empty-month { border: 2px solid #b91c1c; color: #7f1d1d; padding: 8px 10px; font-size: 13px; }
+td { word-break: break-all; }
 @page { size: A4; margin: 14mm; }
 @media print { body { margin: 0; } h2 { break-after: avoid; } tr { break-inside: avoid; } }
 """

@@ -13,10 +13,10 @@ import click
 from privaudit.dashboards.report import Month, gather, render
 from privaudit.errors import ConfigError
 from privaudit.policy import load_policy
-from privaudit.store import Store
+from privaudit.store import Store, shown_dsn
 
 from .options import clickhouse_option, data_dir_option, store_dsn
-from .terminal import Output
+from .terminal import Output, UserError
 
 
 @click.command()
@@ -29,15 +29,24 @@ from .terminal import Output
 @data_dir_option
 @click.option("--policy", "policy_path", type=click.Path(dir_okay=False, path_type=Path), default=None,
               help="Policy file (default: the shipped one).")
+@click.option("--allow-empty", is_flag=True,
+              help="Write the report even when the store holds no events for the month (its first page then "
+                   "says so); without it such a month is refused, since a report of nothing reads as a clean one.")
 def report(month: str, out: Path | None, pdf: Path | None, dsn: str | None, data_dir: str,
-           policy_path: Path | None) -> None:
+           policy_path: Path | None, allow_empty: bool) -> None:
     """Write the monthly inspection of access records (Safety Measures standard, Art. 8) as HTML."""
     period = Month.parse(month)
     policy = load_policy(policy_path)
-    store = Store.connect(store_dsn(dsn, data_dir))
+    target = store_dsn(dsn, data_dir)
+    store = Store.connect(target)
     try:
         store.migrate()
-        text = render(gather(store, period), period, policy)
+        data = gather(store, period)
+        empty = not any(n for _, n, _ in data["volume"][1])
+        if empty and not allow_empty:
+            raise UserError(f"the store at {shown_dsn(target)} holds no events for {period} (KST): nothing to review. "
+                            "Check --data-dir / --clickhouse, or pass --allow-empty to write a report that says so")
+        text = render(data, period, policy, empty=empty)
     finally:
         store.close()
     if out is None and pdf is None:

@@ -188,6 +188,20 @@ def test_the_monthly_report_counts_what_sql_counts(demo_dir: Path, tmp_path: Pat
     bad = subprocess.run([sys.executable, "-m", "privaudit.cli", "report", "--data-dir", str(demo_dir),
                           "--month", "June"], capture_output=True, text=True, timeout=60)
     assert bad.returncode == 2 and "--month: not a month (YYYY-MM)" in bad.stderr
+    # a month the store holds nothing of is refused in one line, not signed off as clean; with
+    # --allow-empty the report says so before anything else
+    for month_without_data, store in (("2024-01", demo_dir), (month, tmp_path / "no-such-store")):
+        refused = subprocess.run([sys.executable, "-m", "privaudit.cli", "report", "--data-dir", str(store),
+                                  "--month", month_without_data, "--out", str(tmp_path / "empty.html")],
+                                 capture_output=True, text=True, timeout=120)
+        assert refused.returncode == 2 and "holds no events for" in refused.stderr, refused.stderr
+        assert len(refused.stderr.strip().splitlines()) == 1 and not (tmp_path / "empty.html").exists()
+    allowed = subprocess.run([sys.executable, "-m", "privaudit.cli", "report", "--data-dir", str(demo_dir),
+                              "--month", "2024-01", "--out", str(tmp_path / "empty.html"), "--allow-empty"],
+                             capture_output=True, text=True, timeout=120)
+    assert allowed.returncode == 0, allowed.stderr
+    page = (tmp_path / "empty.html").read_text(encoding="utf-8")
+    assert page.index("The store holds no events for this month") < page.index("<h2>Summary</h2>")
     if CHROMIUM:
         pdf = tmp_path / "report.pdf"
         printed = subprocess.run([sys.executable, "-m", "privaudit.cli", "report", "--data-dir", str(demo_dir),
