@@ -518,8 +518,8 @@ def as_of(table: Table, version: int) -> Table:
 def extend_order(t: Target, table: Table, version: int) -> list[str]:
     """Migration ``version``'s columns of ``table`` added and its sorting key extended with them, in
     one statement (the engine takes new key columns only from the ALTER that adds them, and only
-    without a default). Run again once done, it would be refused: :meth:`Store.migrate` records
-    the migration right after."""
+    without a default). Run again once done, the engine takes it as a no-op (the key is already
+    that key), so a migration interrupted half-way runs again like the others."""
     db = _ident(t.database)
     added = [(name, kind) for name, kind in table.columns if ADDED_COLUMNS.get((table.name, name)) == version]
     adds = ", ".join(f"ADD COLUMN IF NOT EXISTS {name} {kind}" for name, kind in added)
