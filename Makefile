@@ -4,7 +4,7 @@ VENV   := .venv
 BIN    := $(VENV)/bin
 STAMP  := $(VENV)/.installed
 
-.PHONY: demo test test-unit lint bench clean
+.PHONY: demo test test-unit lint bench messages clean
 
 $(STAMP): pyproject.toml
 	$(PYTHON) -m venv $(VENV)
@@ -43,6 +43,14 @@ bench: $(STAMP)
 	$(BIN)/python bench/insert_formats.py --json
 	$(BIN)/python bench/broker_latency.py --seconds 180 --json
 	$(BIN)/python bench/emitter_calls.py --events 20000 --rate 2000 --json
+
+## make messages: extract the console's and the report's texts (privaudit/locale/privaudit.pot) and
+## merge them into each language's catalogue; then translate what is new (docs/i18n.md)
+messages: $(STAMP)
+	$(BIN)/pybabel -q extract -F babel.cfg -k N_ -k t -k tf --no-location --sort-output --project privaudit \
+		--copyright-holder privaudit -o privaudit/locale/privaudit.pot .
+	$(BIN)/pybabel -q update -i privaudit/locale/privaudit.pot -d privaudit/locale -D privaudit \
+		--ignore-obsolete --no-fuzzy-matching -w 120
 
 clean:
 	rm -rf $(VENV) .pytest_cache .hypothesis .mypy_cache .ruff_cache build *.egg-info

@@ -38,9 +38,16 @@ def serving_process(dsn: str) -> dict[str, Any]:
 
 def query_through_server(dsn: str, query: str, *, token: str | None = None) -> tuple[list[str], list[tuple[Any, ...]]]:
     """``(columns, rows)`` of ``query``, run read-only by the dashboard of the process holding ``dsn``."""
+    body = get_through_server(dsn, "sql", {"q": query}, token=token)
+    return body["columns"], [tuple(r) for r in body["rows"]]
+
+
+def get_through_server(dsn: str, path: str, params: dict[str, str], *, token: str | None = None) -> Any:
+    """The JSON answer of ``/api/<path>?<params>`` from the dashboard of the process holding ``dsn``
+    (``report``, ``subject/<id>``, ``sql``)."""
     serving = serving_process(dsn)
     headers = {"Authorization": f"Bearer {token}"} if token else {}
-    url = f"{serving['url']}api/sql?" + urllib.parse.urlencode({"q": query})
+    url = f"{serving['url']}api/{path}?" + urllib.parse.urlencode(params)
     try:
         with urllib.request.urlopen(urllib.request.Request(url, headers=headers), timeout=120) as response:
             body = json.loads(response.read())
@@ -50,4 +57,4 @@ def query_through_server(dsn: str, query: str, *, token: str | None = None) -> t
     except OSError as exc:
         raise StoreBusy(f"the embedded store is held by pid {serving['pid']}, whose dashboard at {serving['url']} "
                         f"does not answer: {exc}") from exc
-    return body["columns"], [tuple(r) for r in body["rows"]]
+    return body

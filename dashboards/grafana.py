@@ -23,7 +23,7 @@ from .panels import PANELS, Panel
 
 HERE = Path(__file__).resolve().parent / "grafana"
 DATASOURCE = {"type": "grafana-clickhouse-datasource", "uid": "privaudit-clickhouse"}
-VARIABLES = ("service", "rule", "severity")
+VARIABLES = ("service", "rule", "severity", "who", "actor", "reason")
 _FORMAT = {"stacked": 0, "bars": 1, "table": 1, "stat": 1}  # plugin v4: 0 time series, 1 table
 
 

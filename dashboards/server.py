@@ -4,13 +4,17 @@ uvicorn in a thread of the process that holds the store.
     server = serve_dashboard(store, policy, host="127.0.0.1", port=8750)
     print(server.url); ...; server.close()
 
-Routes: ``/`` the page, ``/static/*`` its assets (shipped in the package: no CDN), and JSON under
-``/api``: ``filters`` (time bounds, services, rules), ``panels`` (their list), ``panel/<id>?from=
-&to=&service=&rule=&severity=``, ``event/<uuid>``, ``subject/<id>``, and ``sql?q=`` (reads only:
-:mod:`privaudit.store.readonly`; ``privaudit sql`` goes through it while this process holds an
-embedded store). Every request passes :mod:`.guards`: its ``Host`` must be this server's, nothing
-another site's page sends is served, and off loopback a token is required (at least
-:data:`MIN_TOKEN_CHARS` characters; one is made and printed once if none is given).
+Routes: ``/`` the page, ``/static/*`` its assets (shipped in the package, ECharts vendored: no
+CDN), and JSON under ``/api``: ``filters`` (time bounds in KST days, services, rules, the default
+language), ``messages?lang=`` (the catalogue and the names of codes), ``panels`` (their list),
+``panel/<id>?from=&to=&service=&rule=&severity=&who=&actor=&reason=``, ``event/<uuid>``,
+``subject/<id>?from=&to=``, ``find-subject`` (POST: a phone number or an e-mail address in the
+body, pseudonymised here and never logged), ``report?month=`` (the monthly review's figures, for
+``privaudit report``) and ``sql?q=`` (reads only: :mod:`privaudit.store.readonly`; ``privaudit
+sql`` goes through it while this process holds an embedded store). Every request passes
+:mod:`.guards`: its ``Host`` must be this server's, nothing another site's page sends is served,
+and off loopback a token is required (at least :data:`MIN_TOKEN_CHARS` characters; one is made
+and printed once if none is given).
 """
 
 from __future__ import annotations
@@ -26,6 +30,7 @@ import socket
 import threading
 import time
 import urllib.parse
+from collections.abc import Callable
 from pathlib import Path
 from typing import Any
 
@@ -40,6 +45,7 @@ from starlette.routing import Mount, Route
 from starlette.staticfiles import StaticFiles
 
 from privaudit.errors import ConfigError, PrivauditError, excerpt
+from privaudit.i18n import DEFAULT_LANGUAGE, language
 from privaudit.policy import Policy
 from privaudit.settings import ENV_DASHBOARD_TOKEN
 from privaudit.store import Statements
@@ -47,6 +53,7 @@ from privaudit.store import Statements
 from .guards import CrossSite, SecurityHeaders, TokenRequired
 from .panels import PANELS
 from .queries import BadFilter, Queries
+from .report import Month, gather
 
 log = logging.getLogger("privaudit.dashboard")
 STATIC = Path(__file__).resolve().parent / "static"
@@ -84,8 +91,9 @@ def allowed_hosts(host: str, names: tuple[str, ...] = ()) -> list[str]:
     return sorted(allowed)
 
 
-def create_app(queries: Queries, *, token: str | None, hosts: list[str]) -> Starlette:
-    """The dashboard as an ASGI app (see the module's doc)."""
+def create_app(queries: Queries, *, token: str | None, hosts: list[str], lang: str = DEFAULT_LANGUAGE) -> Starlette:
+    """The dashboard as an ASGI app (see the module's doc); ``lang``: the language the page speaks
+    unless it asks for another (``?lang=en``)."""
 
     def page(request: Request) -> Response:
         return FileResponse(STATIC / "index.html", media_type="text/html; charset=utf-8")
@@ -113,20 +121,50 @@ def create_app(queries: Queries, *, token: str | None, hosts: list[str]) -> Star
         return queries.panel(panel_id, queries.default_filters(args))
 
     def event(request: Request, args: dict[str, str]) -> Any:
-        found = queries.event(request.path_params["event_id"])
+        found = queries.event(request.path_params["event_id"], asked_language(args))
         return found if found else JSONResponse({"error": "no such event"}, 404)
+
+    def asked_language(args: dict[str, str]) -> str:
+        try:
+            return language(args.get("lang"), lang)
+        except ConfigError as exc:
+            raise BadFilter(str(exc)) from None
+
+    def bounds(request: Request, args: dict[str, str]) -> Any:
+        return {**queries.bounds(), "lang": lang}
+
+    async def find_subject(request: Request) -> Response:
+        # in the body of a POST, so that a phone number or an address stays out of URLs, histories and logs
+        try:
+            body = await request.json()
+            text = body["q"] if isinstance(body, dict) and isinstance(body.get("q"), str) else None
+            if text is None:
+                raise BadFilter("send {\"q\": \"...\"}")
+            return JSONResponse({"subject_id": queries.find_subject(text)})
+        except (ValueError, BadFilter) as exc:
+            return JSONResponse({"error": str(exc) if isinstance(exc, BadFilter) else "not JSON"}, 400)
+
+    def report(request: Request, args: dict[str, str]) -> Any:
+        try:
+            month = Month.parse(args.get("month", ""))
+        except ConfigError as exc:
+            raise BadFilter(str(exc)) from None
+        return gather(queries.store, month)
 
     panels = [{"id": p.id, "section": p.section, "title": p.title, "kind": p.kind, "note": p.note, "links": p.links}
               for p in PANELS]
     routes = [
         Route("/", page), Route("/index.html", page),
         Mount("/static", StaticFiles(directory=STATIC), name="static"),
-        Route("/api/filters", api(lambda request, args: queries.bounds())),
+        Route("/api/filters", api(bounds)),
+        Route("/api/messages", api(lambda request, args: queries.messages(asked_language(args)))),
         Route("/api/panels", api(lambda request, args: panels)),
         Route("/api/panel/{panel}", api(panel)),
         Route("/api/event/{event_id}", api(event)),
         Route("/api/subject/{subject_id:path}", api(lambda request, args: queries.subject(
-            request.path_params["subject_id"]))),
+            request.path_params["subject_id"], queries.default_filters(args)))),
+        Route("/api/find-subject", find_subject, methods=["POST"]),
+        Route("/api/report", api(report)),
         Route("/api/sql", api(lambda request, args: queries.sql(args.get("q", "")))),
     ]
     # outermost first: headers on every answer, then Host, then other sites, then the token
@@ -176,9 +214,12 @@ class DashboardServer:
 
 
 def serve_dashboard(store: Statements, policy: Policy | None, *, host: str = "127.0.0.1", port: int = 8750,
-                    token: str | None = None, names: tuple[str, ...] = ()) -> DashboardServer:
+                    token: str | None = None, names: tuple[str, ...] = (), lang: str = DEFAULT_LANGUAGE,
+                    pseudonymize: Callable[[str], str] | None = None) -> DashboardServer:
     """Serve the dashboard. Off loopback a token is required; without ``token`` one is made
-    (``server.token_made``: the caller says it once, see :func:`token_link`)."""
+    (``server.token_made``: the caller says it once, see :func:`token_link`). ``lang``: the
+    console's language unless a page asks for another; ``pseudonymize``: the services' keyed
+    pseudonymisation, for the member search by phone number or e-mail address."""
     if token is not None and (len(token) < MIN_TOKEN_CHARS or len(set(token)) < 8 or token.strip() != token):
         raise ConfigError(f"{ENV_DASHBOARD_TOKEN} is {len(token)} characters long, {len(set(token))} distinct: a "
                           f"dashboard token needs at least {MIN_TOKEN_CHARS} characters, 8 of them distinct, and no "
@@ -195,7 +236,7 @@ def serve_dashboard(store: Statements, policy: Policy | None, *, host: str = "12
         sock.close()
         raise ConfigError(f"cannot serve the dashboard on {host}:{port}: {exc.strerror}") from exc
     sock.listen(128)
-    app = create_app(Queries(store, policy), token=token, hosts=allowed_hosts(host, names))
+    app = create_app(Queries(store, policy, pseudonymize), token=token, hosts=allowed_hosts(host, names), lang=lang)
     server = DashboardServer(app, sock, host, serving_file(store.dsn), token=token, token_made=made)
     if server.notice is not None:
         server.notice.write_text(json.dumps({"url": server.url, "pid": os.getpid(), "token": token is not None}))

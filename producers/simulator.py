@@ -61,6 +61,11 @@ class SimulationConfig:
     end: datetime = field(default_factory=lambda: datetime.now(UTC))
 
 
+def member_phone(n: int) -> str:
+    """The made-up mobile number of the ``n``-th simulated member (from 1): ``010-0000-0042``."""
+    return f"010-{n // 10000:04d}-{n % 10000:04d}"
+
+
 class _World:
     """Members and their state, so clean traffic stays clean."""
 
@@ -75,7 +80,8 @@ class _World:
 
     def new_member(self) -> str:
         self.next_member += 1
-        subject = self.pseudonym(f"device-{self.next_member:07d}")
+        # a member is known to the services by a (made-up) mobile number: 010-0000-0042
+        subject = self.pseudonym(member_phone(self.next_member))
         self.members.append(subject)
         return subject
 

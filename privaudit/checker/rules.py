@@ -5,6 +5,8 @@ from __future__ import annotations
 from dataclasses import dataclass
 from typing import Literal
 
+from privaudit.i18n import N_
+
 Severity = Literal["critical", "high", "medium"]
 
 
@@ -14,6 +16,8 @@ class Rule:
     severity: Severity
     title: str
     law: str
+    #: what to do about a violation (shown on its event's page and in the report)
+    remedy: str = ""
 
 
 @dataclass(frozen=True, slots=True)
@@ -35,25 +39,50 @@ class Violation:
 
 
 CATALOGUE: tuple[Rule, ...] = (
-    Rule("PA-001", "high", "purpose not declared and not consented", "PIPA Art. 15, 18"),
-    Rule("PA-002", "high", "item not declared for the purpose", "PIPA Art. 15, 16"),
-    Rule("PA-003", "critical", "provision to an undeclared third party", "PIPA Art. 17, 18(2)"),
-    Rule("PA-004", "high", "provision beyond the declared or consented items or purpose", "PIPA Art. 17"),
-    Rule("PA-005", "critical", "processor not declared", "PIPA Art. 26(1)(2)"),
-    Rule("PA-006", "high", "processor given a task or items outside its declaration", "PIPA Art. 26(1)(5)"),
-    Rule("PA-007", "critical", "re-entrustment to an unapproved sub-processor", "PIPA Art. 26(6)"),
-    Rule("PA-008", "high", "processing after withdrawal or contract end", "PIPA Art. 21"),
-    Rule("PA-009", "critical", "card information kept or passed on", "policy: 카드정보 ... 별도 보관하지 않습니다"),
-    Rule("PA-010", "medium", "incomplete access record", "Safety Measures Art. 8"),
-    Rule("PA-011", "medium", "download or export without a reason", "Safety Measures Art. 8(2)"),
-    Rule("PA-012", "high", "bulk access", "Safety Measures Art. 8"),
-    Rule("PA-013", "critical", "undeclared cross-border transfer", "PIPA Art. 28-8"),
-    Rule("PA-014", "critical", "sensitive information without separate consent", "PIPA Art. 23"),
-    Rule("PA-015", "critical", "unique identifier processed without a statute", "PIPA Art. 24, 24-2"),
-    Rule("PA-016", "critical", "an event id seen again with different content", "Safety Measures Art. 8(3)"),
-    Rule("PA-017", "critical", "the stored record does not verify (changed, deleted or inserted)",
-         "Safety Measures Art. 8(3)"),
-    Rule("PA-018", "high", "events an emitter numbered never reached Kafka", "Safety Measures Art. 8(3)"),
+    Rule("PA-001", "high", N_("purpose not declared and not consented"), N_("PIPA Art. 15, 18"),
+         N_("Stop the use for this purpose, or declare the purpose in the privacy policy and obtain consent first.")),
+    Rule("PA-002", "high", N_("item not declared for the purpose"), N_("PIPA Art. 15, 16"),
+         N_("Stop processing the item for this purpose, or add it to the purpose's declared items in the policy.")),
+    Rule("PA-003", "critical", N_("provision to an undeclared third party"), N_("PIPA Art. 17, 18(2)"),
+         N_("Stop the provision; find who sent what to whom; declare the recipient or obtain consent, and "
+            "notify affected members if data left without a basis.")),
+    Rule("PA-004", "high", N_("provision beyond the declared or consented items or purpose"), N_("PIPA Art. 17"),
+         N_("Limit the provision to the declared or consented items and purpose; review the recipient's contract.")),
+    Rule("PA-005", "critical", N_("processor not declared"), N_("PIPA Art. 26(1)(2)"),
+         N_("Stop the transfer; sign a processing contract and disclose the processor in the policy before resuming.")),
+    Rule("PA-006", "high", N_("processor given a task or items outside its declaration"), N_("PIPA Art. 26(1)(5)"),
+         N_("Limit the processor to its declared tasks and items; amend the contract and the policy if the "
+            "task is real.")),
+    Rule("PA-007", "critical", N_("re-entrustment to an unapproved sub-processor"), N_("PIPA Art. 26(6)"),
+         N_("Stop the re-entrustment; get the controller's approval and disclose the sub-processor.")),
+    Rule("PA-008", "high", N_("processing after withdrawal or contract end"), N_("PIPA Art. 21"),
+         N_("Stop processing this member's data; check that withdrawal and contract end reach every "
+            "service, and destroy what must not be kept.")),
+    Rule("PA-009", "critical", N_("card information kept or passed on"),
+         N_("policy: 카드정보 ... 별도 보관하지 않습니다"),
+         N_("Remove the stored card data at once and find the code path that kept or passed it on.")),
+    Rule("PA-010", "medium", N_("incomplete access record"), N_("Safety Measures Art. 8"),
+         N_("Fix the emitting service so that each access record names its actor and source address.")),
+    Rule("PA-011", "medium", N_("download or export without a reason"), N_("Safety Measures Art. 8(2)"),
+         N_("Ask the actor for the reason of the download and record it; make the service require one.")),
+    Rule("PA-012", "high", N_("bulk access"), N_("Safety Measures Art. 8"),
+         N_("Ask the actor for a justification (소명); check the access against their duties; lock the "
+            "account if it is not justified.")),
+    Rule("PA-013", "critical", N_("undeclared cross-border transfer"), N_("PIPA Art. 28-8"),
+         N_("Stop the transfer abroad; disclose the country and recipient or obtain separate consent.")),
+    Rule("PA-014", "critical", N_("sensitive information without separate consent"), N_("PIPA Art. 23"),
+         N_("Stop processing the sensitive item; obtain separate consent or remove it.")),
+    Rule("PA-015", "critical", N_("unique identifier processed without a statute"), N_("PIPA Art. 24, 24-2"),
+         N_("Stop processing the identifier unless a statute requires it; mask or delete what was stored.")),
+    Rule("PA-016", "critical", N_("an event id seen again with different content"), N_("Safety Measures Art. 8(3)"),
+         N_("Find which service re-sent the event with other content; the first copy stays on record; treat "
+            "it as possible tampering.")),
+    Rule("PA-017", "critical", N_("the stored record does not verify (changed, deleted or inserted)"),
+         N_("Safety Measures Art. 8(3)"),
+         N_("Treat it as an incident: find who changed the store (ClickHouse query log) and restore from "
+            "Kafka or a backup.")),
+    Rule("PA-018", "high", N_("events an emitter numbered never reached Kafka"), N_("Safety Measures Art. 8(3)"),
+         N_("Find why the emitter's records never reached Kafka (spool, network, broker) and replay its spool.")),
 )
 
 RULES: dict[str, Rule] = {rule.id: rule for rule in CATALOGUE}

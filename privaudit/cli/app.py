@@ -67,6 +67,7 @@ def _register() -> None:
         report_cmd,
         schemas_cmd,
         sql_cmd,
+        subject_cmd,
         verify_cmd,
     )
 
@@ -76,7 +77,7 @@ def _register() -> None:
     cli.add_command(schemas_cmd.schemas)
     for command in (pipeline_cmd.broker, pipeline_cmd.simulate, pipeline_cmd.consume, pipeline_cmd.run,
                     pipeline_cmd.db, sql_cmd.sql, demo_cmd.demo, alerts_cmd.alerts,
-                    dashboard_cmd.dashboard, report_cmd.report, verify_cmd.verify):
+                    dashboard_cmd.dashboard, report_cmd.report, subject_cmd.subject, verify_cmd.verify):
         cli.add_command(command)
 
 

@@ -20,6 +20,8 @@ from .options import (
     clickhouse_option,
     dashboard_names_option,
     data_dir_option,
+    lang_option,
+    search_key,
     startup_wait_option,
     store_dsn,
 )
@@ -37,17 +39,21 @@ from .terminal import Output
 @data_dir_option
 @startup_wait_option
 @click.option("--policy", "policy_path", type=click.Path(dir_okay=False, path_type=Path), default=None,
-              help="Policy file, for the purposes' Korean text (default: the shipped one).")
+              help="Policy file, for the names of items, purposes, recipients and processors (default: the "
+                   "shipped one).")
+@lang_option
 def dashboard(host: str, port: int, dashboard_names: tuple[str, ...], dsn: str | None, data_dir: str,
-              startup_wait: float, policy_path: Path | None) -> None:
-    """Serve the compliance dashboard until interrupted."""
+              startup_wait: float, policy_path: Path | None, lang: str) -> None:
+    """Serve the compliance console until interrupted (Korean by default; a page can ask for
+    English with ?lang=en). With PRIVAUDIT_PSEUDONYM_KEY set to the services' key, members can be
+    looked up by phone number or e-mail address."""
     policy = load_policy(policy_path)
     stop = threading.Event()
     install_stop_signals(stop)
     store = open_dependencies(store_dsn(dsn, data_dir), None, stop=stop, wait_s=startup_wait)
     try:
         server = serve_dashboard(store, policy, host=host, port=port, token=os.environ.get(ENV_DASHBOARD_TOKEN) or None,
-                                 names=dashboard_names)
+                                 names=dashboard_names, lang=lang, pseudonymize=search_key())
         announce_dashboard(server, Output().line)
         try:
             stop.wait()

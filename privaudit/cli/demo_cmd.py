@@ -32,11 +32,13 @@ from privaudit.dashboards.server import serve_dashboard
 from privaudit.errors import ConfigError
 from privaudit.evidence import Verifier, load_signer
 from privaudit.policy import Policy, load_policy
+from privaudit.producers.pseudonym import Pseudonymizer
+from privaudit.producers.simulator import SIM_KEY, member_phone
 from privaudit.settings import default_dsn
 from privaudit.signals import Companion, install_stop_signals
 from privaudit.store import Store
 
-from .options import kafka_client_option
+from .options import kafka_client_option, lang_option
 from .pipeline_cmd import check_consumers, simulate_events
 from .terminal import Output
 from .verify_cmd import verify_store
@@ -59,9 +61,10 @@ from .verify_cmd import verify_store
 @click.option("--dashboard-port", type=int, default=8750, show_default=True,
               help="Port of the dashboard (0: a free one).")
 @click.option("--json", "json_mode", is_flag=True, help="Print the summary as JSON.")
+@lang_option
 def demo(events: int, seed: int, data_dir: Path, partitions: int, consumers: int, processes: int,
          kafka_client: ClientName, alerting_path: Path | None, serve: bool | None, dashboard_port: int,
-         json_mode: bool) -> None:
+         json_mode: bool, lang: str) -> None:
     """Run the whole pipeline locally on simulated services, summarise what it found, and serve
     the dashboard on it."""
     check_consumers(consumers, processes)
@@ -120,11 +123,13 @@ def demo(events: int, seed: int, data_dir: Path, partitions: int, consumers: int
                 summary["alerts"] = dispatcher.totals.__dict__
             _report(out, summary, jsonl, data_dir)
             if serve and not stop.is_set():
+                # the simulated services' key: members are found by their (made-up) phone numbers
+                members = Pseudonymizer(SIM_KEY)
                 try:
-                    server = serve_dashboard(store, policy, port=dashboard_port)
+                    server = serve_dashboard(store, policy, port=dashboard_port, lang=lang, pseudonymize=members)
                 except ConfigError as exc:  # the port is taken: any free one will do for a demo
                     out.note(f"{exc}; using a free port instead")
-                    server = serve_dashboard(store, policy, port=0)
+                    server = serve_dashboard(store, policy, port=0, lang=lang, pseudonymize=members)
                 out.line(f"\nDashboard: {server.url}  (serving the demo's data; Ctrl-C to stop)")
                 try:
                     stop.wait()
@@ -174,6 +179,9 @@ def _report(out: Output, summary: dict[str, Any], jsonl: Path, data_dir: Path) -
     out.line(f"  {prog} check --table {jsonl}")
     out.line(f"  {prog} report --data-dir {data_dir} --month {summary.get('first_month', 'YYYY-MM')} --out report.html")
     out.line(f"  {prog} verify --data-dir {data_dir} --public-key {data_dir}/ledger.pub")
+    out.line(f"  PRIVAUDIT_PSEUDONYM_KEY={SIM_KEY.decode()} {prog} subject --data-dir {data_dir} {member_phone(42)}")
+    out.line("(the simulated services know a member by a made-up mobile number, 010-0000-0001 and on; the console's "
+             "search finds them by it)")
 
 
 def _invoked_as() -> str:

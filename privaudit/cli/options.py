@@ -12,6 +12,8 @@ import click
 from privaudit import settings as cfg
 from privaudit.dashboards.server import DashboardServer, token_link
 from privaudit.evidence import Signer, load_signer
+from privaudit.i18n import DEFAULT_LANGUAGE, LANGUAGES
+from privaudit.producers.pseudonym import Pseudonymizer
 from privaudit.schemas.codec import DEFAULT_MAX_RECORD_BYTES
 
 KAFKA_CLIENTS = click.Choice(["kafka-python", "confluent"])
@@ -68,6 +70,17 @@ ledger_key_option = click.option(
     "--ledger-key", "ledger_key", type=click.Path(dir_okay=False, path_type=Path), default=None,
     help=f"The Ed25519 key (PEM) that signs the ledger's chain heads [default: {cfg.ENV_LEDGER_KEY} if set, else "
          "<data-dir>/ledger.key, made on first use with its public key beside it, ledger.pub].")
+
+
+lang_option = click.option(
+    "--lang", type=click.Choice(LANGUAGES), envvar=cfg.ENV_LANG, default=DEFAULT_LANGUAGE, show_default=True,
+    show_envvar=True, help="The language of what a person reads (the console, the report): Korean or English.")
+
+
+def search_key() -> Callable[[str], str] | None:
+    """The services' pseudonymisation (``PRIVAUDIT_PSEUDONYM_KEY``), to find a member by phone
+    number or e-mail address; None without the key (pseudonyms only)."""
+    return Pseudonymizer.from_env() if os.environ.get(cfg.ENV_PSEUDONYM_KEY) else None
 
 
 def ledger_signer(ledger_key: Path | None, data_dir: str) -> Signer:

@@ -36,10 +36,12 @@ from .options import (
     dashboard_names_option,
     data_dir_option,
     kafka_client_option,
+    lang_option,
     ledger_key_option,
     ledger_signer,
     max_record_bytes_option,
     retention_option,
+    search_key,
     startup_wait_option,
     store_dsn,
 )
@@ -168,12 +170,14 @@ def consume(**options: Any) -> None:
               help=f"Address the dashboard binds; anything but loopback requires a token: {cfg.ENV_DASHBOARD_TOKEN} "
                    "(at least 32 characters), or one made at start and shown once.")
 @dashboard_names_option
+@lang_option
 def run(alerting_path: Path | None, dashboard_port: int | None, dashboard_host: str, dashboard_names: tuple[str, ...],
-        **options: Any) -> None:
+        lang: str, **options: Any) -> None:
     """Everything that touches the store, in one process (the embedded store admits one):
     the consumers, the bulk stage, and with --alerting / --dashboard-port the alert dispatcher and
     the dashboard, as threads sharing one ClickHouse client."""
     _consume(**options, alerting_path=alerting_path, dashboard_port=dashboard_port, dashboard_host=dashboard_host,
+             lang=lang,
              dashboard_names=dashboard_names)
 
 
@@ -190,7 +194,7 @@ def _consume(*, bootstrap: str, dsn: str | None, data_dir: str, retention_days: 
              max_subjects: int, json_mode: bool, startup_wait: float, confluent_ids: Path | None = None,
              schema_registry: str | None = None, clock_skew: float = cfg.DEFAULT_CLOCK_SKEW_S,
              max_record_bytes: int = DEFAULT_MAX_RECORD_BYTES, ledger_key: Path | None = None,
-             dedup_window: int = ConsumerConfig.dedup_window, alerting_path: Path | None = None,
+             dedup_window: int = ConsumerConfig.dedup_window, alerting_path: Path | None = None, lang: str = "ko",
              dashboard_port: int | None = None, dashboard_host: str = "127.0.0.1",
              dashboard_names: tuple[str, ...] = ()) -> None:
     if retention_days is not None:
@@ -216,7 +220,8 @@ def _consume(*, bootstrap: str, dsn: str | None, data_dir: str, retention_days: 
                                         may_exit=consumers_done.is_set))
         if dashboard_port is not None:
             server = serve_dashboard(store, policy, host=dashboard_host, port=dashboard_port,
-                                     token=os.environ.get(cfg.ENV_DASHBOARD_TOKEN) or None, names=dashboard_names)
+                                     token=os.environ.get(cfg.ENV_DASHBOARD_TOKEN) or None, names=dashboard_names,
+                                     lang=lang, pseudonymize=search_key())
             announce_dashboard(server, lambda line: click.echo(line, err=True))
         for thread in companions:
             thread.start()

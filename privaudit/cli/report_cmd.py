@@ -1,7 +1,8 @@
-"""``privaudit report --month YYYY-MM [--out FILE.html]``: the monthly review of access records."""
+"""``privaudit report --month YYYY-MM [--out FILE.html] [--json]``: the monthly review of access records."""
 
 from __future__ import annotations
 
+import os
 import shutil
 import subprocess
 import sys
@@ -10,12 +11,14 @@ from pathlib import Path
 
 import click
 
-from privaudit.dashboards.report import Month, gather, render
-from privaudit.errors import ConfigError
+from privaudit import settings as cfg
+from privaudit.dashboards.client import get_through_server
+from privaudit.dashboards.report import Month, Section, figures, gather, render
+from privaudit.errors import ConfigError, StoreBusy
 from privaudit.policy import load_policy
 from privaudit.store import Store, shown_dsn
 
-from .options import clickhouse_option, data_dir_option, store_dsn
+from .options import clickhouse_option, data_dir_option, lang_option, store_dsn
 from .terminal import Output, UserError
 
 
@@ -25,6 +28,10 @@ from .terminal import Output, UserError
               help="Write the HTML here (default: standard output).")
 @click.option("--pdf", type=click.Path(dir_okay=False, path_type=Path), default=None,
               help="Also print it to this PDF with a headless Chromium (Debian's chromium package).")
+@click.option("--json", "json_mode", is_flag=True,
+              help="Print the figures the report shows as one JSON object (for automation, and to check them "
+                   "against SQL), instead of the HTML.")
+@lang_option
 @clickhouse_option
 @data_dir_option
 @click.option("--policy", "policy_path", type=click.Path(dir_okay=False, path_type=Path), default=None,
@@ -32,23 +39,29 @@ from .terminal import Output, UserError
 @click.option("--allow-empty", is_flag=True,
               help="Write the report even when the store holds no events for the month (its first page then "
                    "says so); without it such a month is refused, since a report of nothing reads as a clean one.")
-def report(month: str, out: Path | None, pdf: Path | None, dsn: str | None, data_dir: str,
-           policy_path: Path | None, allow_empty: bool) -> None:
-    """Write the monthly inspection of access records (Safety Measures standard, Art. 8) as HTML."""
+def report(month: str, out: Path | None, pdf: Path | None, json_mode: bool, lang: str, dsn: str | None,
+           data_dir: str, policy_path: Path | None, allow_empty: bool) -> None:
+    """Write the monthly inspection of access records (Safety Measures standard, Art. 8) as HTML.
+
+    An embedded store held by a process serving the dashboard (privaudit run --dashboard-port,
+    demo, dashboard) is read through it.
+    """
     period = Month.parse(month)
     policy = load_policy(policy_path)
     target = store_dsn(dsn, data_dir)
-    store = Store.connect(target)
-    try:
-        store.migrate()
-        data = gather(store, period)
-        empty = not any(n for _, n, _ in data["volume"][1])
-        if empty and not allow_empty:
-            raise UserError(f"the store at {shown_dsn(target)} holds no events for {period} (KST): nothing to review. "
-                            "Check --data-dir / --clickhouse, or pass --allow-empty to write a report that says so")
-        text = render(data, period, policy, empty=empty)
-    finally:
-        store.close()
+    if target.startswith("chdb://") and not Path(target.removeprefix("chdb://")).exists():
+        # never make an empty store to report on: that is how a clean-looking report of nothing was signed
+        raise UserError(f"there is no store at {shown_dsn(target)}, so it holds no events for {period} (KST): "
+                        "check --data-dir / --clickhouse")
+    data = read_month(target, period)
+    fig = figures(data, period)
+    if not fig["events"] and not allow_empty:
+        raise UserError(f"the store at {shown_dsn(target)} holds no events for {period} (KST): nothing to review. "
+                        "Check --data-dir / --clickhouse, or pass --allow-empty to write a report that says so")
+    if json_mode:
+        Output(json_mode=True).json(fig)
+        return
+    text = render(data, period, policy, empty=not fig["events"], lang=lang)
     if out is None and pdf is None:
         sys.stdout.write(text)
         return
@@ -58,6 +71,20 @@ def report(month: str, out: Path | None, pdf: Path | None, dsn: str | None, data
     if pdf is not None:
         print_pdf(text, pdf)
         Output().line(f"printed the review of {period} to {pdf}")
+
+
+def read_month(target: str, period: Month) -> dict[str, Section]:
+    """The report's sections: from the store, or through the process that holds it."""
+    try:
+        store = Store.connect(target)
+    except StoreBusy:
+        return get_through_server(target, "report", {"month": str(period)},  # type: ignore[no-any-return]
+                                  token=os.environ.get(cfg.ENV_DASHBOARD_TOKEN) or None)
+    try:
+        store.migrate()
+        return gather(store, period)
+    finally:
+        store.close()
 
 
 def print_pdf(html_text: str, pdf: Path) -> None:

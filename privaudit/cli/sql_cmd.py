@@ -11,6 +11,7 @@ from __future__ import annotations
 
 import logging
 import os
+from datetime import datetime
 from typing import Any
 
 import click
@@ -18,6 +19,7 @@ import click
 from privaudit import settings as cfg
 from privaudit.dashboards.client import query_through_server
 from privaudit.errors import QueryRefused, StoreBusy, excerpt
+from privaudit.i18n import in_kst
 from privaudit.store import Store, query_read_only, read_only_statement, shown_dsn
 
 from .options import clickhouse_option, data_dir_option, store_dsn
@@ -58,7 +60,7 @@ def sql(query: str, dsn: str | None, data_dir: str, write: bool, json_mode: bool
         for row in rows:
             out.json({c: _plain(v) for c, v in zip(columns, row, strict=True)})
     else:
-        out.table(f"{len(rows)} row(s)", columns, rows)
+        out.table(f"{len(rows)} row(s) (times in KST)", columns, rows)
 
 
 def _run(store: Store, query: str, write: bool) -> tuple[list[str], list[tuple[Any, ...]]]:
@@ -75,6 +77,8 @@ def _run(store: Store, query: str, write: bool) -> tuple[list[str], list[tuple[A
 
 
 def _plain(value: Any) -> Any:
+    if isinstance(value, datetime):  # stored in UTC: ISO 8601 in KST, with its offset
+        return in_kst(value).isoformat()
     if isinstance(value, (str, int, float, bool)) or value is None:
         return value
     if isinstance(value, (list, tuple)):

@@ -17,6 +17,7 @@ import os
 import re
 import sys
 from collections.abc import Iterable, Sequence
+from datetime import datetime
 from typing import IO, Any, TextIO
 
 import click
@@ -24,6 +25,8 @@ from rich.console import Console
 from rich.markup import escape
 from rich.table import Table
 from rich.text import Text
+
+from privaudit.i18n import kst_text
 
 #: What a terminal acts on: C0 controls but tab and newline, DEL, C1 controls, and the
 #: bidirectional embeddings, overrides and isolates.
@@ -38,6 +41,8 @@ def _escaped(match: re.Match[str]) -> str:
 def shown(value: object) -> str:
     """``value`` as text for a terminal: control characters escaped. (Markup is escaped where
     the text is handed to rich: :func:`plain`.)"""
+    if isinstance(value, datetime):  # stored in UTC; a person reads KST
+        return kst_text(value)
     return _CONTROL.sub(_escaped, "" if value is None else str(value))
 
 

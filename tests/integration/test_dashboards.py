@@ -3,6 +3,7 @@ headless Chromium (Debian's ``chromium``, driven by Playwright), and the monthly
 
 from __future__ import annotations
 
+import html
 import json
 import os
 import shutil
@@ -10,7 +11,9 @@ import subprocess
 import sys
 import time
 import urllib.error
+import urllib.parse
 import urllib.request
+from collections.abc import Iterator
 from datetime import UTC, datetime, timedelta, timezone
 from pathlib import Path
 
@@ -92,55 +95,213 @@ def test_the_generated_grafana_json_is_the_committed_one() -> None:
     assert committed == json.loads(json.dumps(dashboard(load_policy()), ensure_ascii=False))
 
 
+def _kst_month(data: Path) -> tuple[str, str, str]:
+    """The demo's first month in KST: ``("2026-11", first day, last day)``."""
+    [row] = sql(data, "SELECT formatDateTime(min(occurred_at), '%Y-%m', 'Asia/Seoul') AS m FROM privaudit.events")
+    month = row["m"]
+    start = datetime.strptime(month, "%Y-%m")
+    after = datetime(start.year + start.month // 12, start.month % 12 + 1, 1)
+    return month, f"{start:%Y-%m-%d}", f"{after - timedelta(days=1):%Y-%m-%d}"
+
+
+def _in_kst_days(first: str, last: str) -> str:
+    """SQL: occurred_at within the KST days ``first``..``last``, cut by the engine's own time zone
+    arithmetic (independent of the console's parameters)."""
+    return (f"toDate(toTimeZone(occurred_at, 'Asia/Seoul')) >= toDate('{first}') "
+            f"AND toDate(toTimeZone(occurred_at, 'Asia/Seoul')) <= toDate('{last}')")
+
+
+@pytest.fixture
+def console(demo_dir: Path) -> Iterator[Dashboard]:
+    """``privaudit dashboard`` on the demo's store, with the simulated services' pseudonymisation
+    key (members are found by their made-up phone numbers). One per test: it holds the store."""
+    from privaudit.producers.simulator import SIM_KEY
+
+    server = Dashboard(demo_dir, env={"PRIVAUDIT_PSEUDONYM_KEY": SIM_KEY.decode()}).wait()
+    yield server
+    server.stop()
+    log = server.proc.stderr.read()  # type: ignore[union-attr]
+    # the phone numbers the tests searched for were never logged
+    assert "010-0000" not in log and "+82100000" not in log, log[-2000:]
+
+
+#: Every text, link and chart label of a card lies inside the card; nothing scrolls sideways.
+_CLIPPED = """() => {
+  const bad = [];
+  const page = document.documentElement;
+  if (page.scrollWidth > page.clientWidth + 1) bad.push(`the page scrolls sideways: ${page.scrollWidth}`);
+  for (const card of document.querySelectorAll('.card')) {
+    const name = card.dataset.panel || card.dataset.view || card.dataset.section || card.className;
+    const box = card.getBoundingClientRect();
+    if (card.scrollWidth > card.clientWidth + 1) bad.push(`${name}: its content is wider than the card`);
+    for (const el of card.querySelectorAll('svg text, a, h3, h4, th, td, dt, dd, .stat')) {
+      const r = el.getBoundingClientRect();
+      if (r.width === 0 && r.height === 0) continue;  // not shown (rows folded until "show all")
+      if (r.left < box.left - 1 || r.right > box.right + 1 || r.top < box.top - 1 || r.bottom > box.bottom + 1)
+        bad.push(`${name}: "${(el.textContent || '').slice(0, 40)}" is cut ` +
+                 `(${Math.round(r.left)}..${Math.round(r.right)} in ${Math.round(box.left)}..` +
+                 `${Math.round(box.right)})`);
+    }
+  }
+  return bad;
+}"""
+
+
 @pytest.mark.skipif(CHROMIUM is None, reason="needs Debian's chromium (installed by .ci/run)")
-def test_the_dashboard_in_headless_chromium_matches_sql_and_filters_change_the_numbers(demo_dir: Path) -> None:
+@pytest.mark.parametrize("width", [1600, 1280])
+@pytest.mark.parametrize("lang", ["ko", "en"])
+def test_each_view_of_the_console_in_chromium_speaks_the_language_matches_sql_and_cuts_nothing(
+        demo_dir: Path, console: Dashboard, lang: str, width: int) -> None:
     playwright = pytest.importorskip("playwright.sync_api", reason="needs playwright (the dev extra)")
-    total = count(demo_dir, "SELECT count() FROM privaudit.events FINAL")
-    payments = count(demo_dir, "SELECT count() FROM privaudit.events FINAL WHERE service = 'payments'")
-    violations = count(demo_dir, "SELECT count() FROM privaudit.violations FINAL")
-    critical = count(demo_dir, "SELECT count() FROM privaudit.violations FINAL WHERE severity = 'critical'")
-    [sample] = sql(demo_dir, "SELECT toString(event_id) AS e, rule, subject_id FROM privaudit.violations FINAL "
-                             "ORDER BY occurred_at LIMIT 1")
-    ARTIFACTS.mkdir(parents=True, exist_ok=True)
-    server = Dashboard(demo_dir).wait()
-    try:
-        with playwright.sync_playwright() as p:
-            browser = p.chromium.launch(executable_path=CHROMIUM, args=CHROMIUM_ARGS, headless=True)
-            page = browser.new_page(viewport={"width": 1400, "height": 1000})
-            problems: list[str] = []
-            page.on("console", lambda m: problems.append(m.text) if m.type in ("error", "warning") else None)
-            page.on("pageerror", lambda e: problems.append(str(e)))
-            page.on("requestfailed", lambda r: problems.append(f"failed: {r.url}"))
-            page.goto(server.url)
-            page.wait_for_selector("body[data-ready=overview]", timeout=60_000)
+    from privaudit.i18n import gettext
+    from privaudit.producers.pseudonym import Pseudonymizer
+    from privaudit.producers.simulator import SIM_KEY, member_phone
 
-            def stat(name: str) -> int:
-                return int(page.inner_text(f"[data-panel=totals] [data-stat={name}] .v").replace(",", ""))
+    month, first, last = _kst_month(demo_dir)
+    in_month = _in_kst_days(first, last)
+    total = count(demo_dir, f"SELECT count() FROM privaudit.events FINAL WHERE {in_month}")
+    members = count(demo_dir, f"SELECT uniqExact(subject_id) FROM privaudit.events FINAL WHERE {in_month}")
+    violations = count(demo_dir, f"SELECT count() FROM privaudit.violations FINAL WHERE {in_month}")
+    critical = count(demo_dir, "SELECT count() FROM privaudit.violations FINAL WHERE severity = 'critical' "
+                               f"AND {in_month}")
+    payments = count(demo_dir, "SELECT count() FROM privaudit.events FINAL WHERE service = 'payments' "
+                               f"AND {in_month}")
+    [sample] = sql(demo_dir, "SELECT toString(event_id) AS e, rule FROM privaudit.violations FINAL "
+                             "WHERE rule = 'PA-012' ORDER BY occurred_at LIMIT 1")
+    phone = member_phone(1)
+    subject_id = Pseudonymizer(SIM_KEY)(phone)
+    of_member = f"subject_id = '{subject_id}' AND {in_month}"
+    member_events = count(demo_dir, f"SELECT count() FROM privaudit.events FINAL WHERE {of_member}")
+    member_by_staff = count(demo_dir, "SELECT count() FROM privaudit.events FINAL WHERE type = 'access' AND "
+                                      f"actor_type IN ('STAFF', 'PROCESSOR') AND {of_member}")
+    assert member_events > 0
+    shots = ARTIFACTS / "console"
+    shots.mkdir(parents=True, exist_ok=True)
+    word = {"ko": "개요", "en": "Overview"}[lang]
+    with playwright.sync_playwright() as p:
+        browser = p.chromium.launch(executable_path=CHROMIUM, args=CHROMIUM_ARGS, headless=True)
+        page = browser.new_page(viewport={"width": width, "height": 1000})
+        problems: list[str] = []
+        page.on("console", lambda m: problems.append(m.text) if m.type in ("error", "warning") else None)
+        page.on("pageerror", lambda e: problems.append(str(e)))
+        page.on("requestfailed", lambda r: problems.append(f"failed: {r.url}"))
+        page.on("response", lambda r: problems.append(f"{r.status}: {r.url}") if r.status >= 400 else None)
+        requested: list[str] = []
+        page.on("request", lambda r: requested.append(r.url))
 
-            assert stat("events") == total and stat("violations") == violations and stat("critical") == critical
-            assert page.locator("[data-panel][data-state=error]").count() == 0
-            for panel in ("events_by_day", "violations_by_day", "consents_by_day"):
-                assert page.locator(f"[data-panel={panel}] svg rect[data-value]").count() > 0, f"{panel} drew nothing"
-            assert page.locator("[data-panel=use_by_purpose] svg g[data-value]").count() > 0
-            page.screenshot(path=str(ARTIFACTS / "dashboard-overview.png"), full_page=True)
+        def stat(name: str) -> int:
+            return int(page.inner_text(f"[data-panel=totals] [data-stat={name}] .v").replace(",", ""))
 
-            page.select_option("#f-service", "payments")
+        def apply(**fields: str) -> None:
+            for name, value in fields.items():
+                if name in ("from", "to", "actor"):
+                    page.fill(f"#f-{name}", value)
+                else:
+                    page.select_option(f"#f-{name}", value)
             page.click("#f-apply")
             page.wait_for_selector("body[data-ready=overview]", timeout=60_000)
-            assert stat("events") == payments < total
-            page.screenshot(path=str(ARTIFACTS / "dashboard-filtered.png"))
 
-            page.goto(server.url + f"#/event/{sample['e']}")
-            page.wait_for_selector("body[data-ready=event]", timeout=30_000)
-            assert sample["rule"] in page.inner_text("[data-view=event-violations]")
-            page.click(f"[data-view=event] a[href='#/subject/{sample['subject_id']}']")
-            page.wait_for_selector("body[data-ready=subject]", timeout=30_000)
-            assert sample["e"][:8] in page.inner_text("[data-view=subject]")
-            page.screenshot(path=str(ARTIFACTS / "dashboard-subject.png"))
-            browser.close()
-        assert problems == []
-    finally:
-        server.stop()
+        page.goto(f"{console.url}?lang={lang}")
+        page.wait_for_selector("body[data-ready=overview]", timeout=60_000)
+        assert page.evaluate("document.documentElement.lang") == lang
+        assert word in page.inner_text("main")
+        apply(**{"from": first, "to": last})  # the month, in KST days
+        assert (stat("events"), stat("subjects"), stat("violations"), stat("critical")) == (
+            total, members, violations, critical)
+        assert page.locator("[data-panel][data-state=error]").count() == 0
+        for panel in ("events_by_day", "violations_by_day", "use_by_purpose", "violations_by_rule"):
+            drawn = page.locator(f"[data-panel={panel}] .chart[data-drawn] svg path")
+            assert drawn.count() > 0, f"{panel} drew nothing"
+        # the violations' rule titles are in the page's language
+        bars = page.inner_text("[data-panel=violations_by_rule] .chart")
+        assert gettext("bulk access", lang) in bars
+        assert page.evaluate(_CLIPPED) == []
+        page.screenshot(path=str(shots / f"overview-{lang}-{width}.png"), full_page=True)
+        apply(service="payments")
+        assert stat("events") == payments < total
+        apply(service="")
+
+        page.goto(f"{console.url}?lang={lang}#/event/{sample['e']}")
+        page.wait_for_selector("body[data-ready=event]", timeout=30_000)
+        verdict = page.inner_text("[data-view=event-violations]")
+        assert sample["rule"] in verdict
+        for text in ("bulk access", "Safety Measures Art. 8",
+                     "Ask the actor for a justification (소명); check the access against their duties; lock the "
+                     "account if it is not justified."):
+            assert gettext(text, lang) in verdict
+        assert page.evaluate(_CLIPPED) == []
+        page.screenshot(path=str(shots / f"event-{lang}-{width}.png"), full_page=True)
+
+        # a member found by phone number: pseudonymised by the server, never in a URL
+        page.goto(f"{console.url}?lang={lang}")
+        page.wait_for_selector("body[data-ready=overview]", timeout=60_000)
+        apply(**{"from": first, "to": last})
+        page.fill("#s-q", phone)
+        page.click("#s-go")
+        page.wait_for_selector("body[data-ready=subject]", timeout=30_000)
+        assert subject_id in page.inner_text("[data-view=subject]")
+        assert (int(page.inner_text("[data-view=subject] [data-stat=events] .v").replace(",", "")),
+                int(page.inner_text("[data-view=subject] [data-stat=by_staff] .v").replace(",", ""))) == (
+            member_events, member_by_staff)
+        assert page.locator("[data-section=staff]").count() == 1 and page.locator("[data-section=systems]").count() == 1
+        assert page.evaluate(_CLIPPED) == []
+        page.screenshot(path=str(shots / f"subject-{lang}-{width}.png"), full_page=True)
+        browser.close()
+    assert problems == []
+    assert not [u for u in requested if phone in u or phone.replace("-", "") in u]
+    assert not [u for u in requested if not u.startswith(console.url)], "the console fetched something elsewhere"
+
+
+@pytest.mark.skipif(CHROMIUM is None, reason="needs Debian's chromium (installed by .ci/run)")
+def test_the_period_presets_are_kst_days(demo_dir: Path, console: Dashboard) -> None:
+    """At 00:30 on Tuesday 1 December 2026 in Seoul it is still 30 November in UTC: the presets
+    follow Seoul."""
+    playwright = pytest.importorskip("playwright.sync_api", reason="needs playwright (the dev extra)")
+    with playwright.sync_playwright() as p:
+        browser = p.chromium.launch(executable_path=CHROMIUM, args=CHROMIUM_ARGS, headless=True)
+        page = browser.new_page()
+        page.clock.set_fixed_time(datetime(2026, 11, 30, 15, 30, tzinfo=UTC))
+        page.goto(console.url)
+        page.wait_for_selector("body[data-ready=overview]", timeout=60_000)
+        seen = {}
+        for preset in ("today", "week", "last7", "month", "lastmonth"):
+            page.select_option("#f-preset", preset)
+            seen[preset] = (page.input_value("#f-from"), page.input_value("#f-to"))
+        browser.close()
+    assert seen == {"today": ("2026-12-01", "2026-12-01"), "week": ("2026-11-30", "2026-12-01"),
+                    "last7": ("2026-11-25", "2026-12-01"), "month": ("2026-12-01", "2026-12-01"),
+                    "lastmonth": ("2026-11-01", "2026-11-30")}
+
+
+def test_the_console_and_the_report_give_the_same_numbers_for_a_month(demo_dir: Path, console: Dashboard) -> None:
+    """The same KST month through the console's API and through ``report --json`` (which, with
+    the console holding the embedded store, reads through it)."""
+    month, first, last = _kst_month(demo_dir)
+    api = f"{console.url}api/panel/"
+
+    def panel(name: str, **args: str) -> dict:
+        query = urllib.parse.urlencode({"from": first, "to": last, **args})
+        with urllib.request.urlopen(f"{api}{name}?{query}", timeout=60) as answer:
+            body = json.loads(answer.read())
+        return {"columns": body["columns"], "rows": body["rows"]}
+
+    proc = subprocess.run([sys.executable, "-m", "privaudit.cli", "report", "--data-dir", str(demo_dir),
+                           "--month", month, "--json"], capture_output=True, text=True, timeout=120)
+    assert proc.returncode == 0, proc.stderr
+    figures = json.loads(proc.stdout)
+    totals = dict(zip(*(lambda b: (b["columns"], b["rows"][0]))(panel("totals")), strict=True))
+    assert figures["events"] == totals["events"] == count(
+        demo_dir, f"SELECT count() FROM privaudit.events FINAL WHERE {_in_kst_days(first, last)}")
+    assert figures["violations"] == totals["violations"]
+    downloads = panel("downloads")
+    without, with_reason = downloads["columns"].index("value"), downloads["columns"].index("with_reason")
+    assert figures["downloads_without_reason"] == sum(r[without] for r in downloads["rows"])
+    assert figures["downloads"] == sum(r[without] + r[with_reason] for r in downloads["rows"])
+    by_action = {r[0]: r[1] for r in panel("use_by_action")["rows"]}
+    assert {a: n["staff"] + n["systems"] for a, n in figures["by_task"].items()} == by_action
+    staff = panel("top_actors")
+    assert {r[1] for r in staff["rows"]} <= {"STAFF", "PROCESSOR"} and staff["rows"]  # people only by default
+    assert "SYSTEM" in {r[1] for r in panel("top_actors", who="all")["rows"]}
 
 
 def test_the_dashboard_refuses_bad_filters_and_off_loopback_wants_a_token(demo_dir: Path) -> None:
@@ -175,9 +336,29 @@ def test_the_monthly_report_counts_what_sql_counts(demo_dir: Path, tmp_path: Pat
                           f"AND action IN ('DOWNLOAD', 'EXPORT') AND {in_month}")
     downloads = count(demo_dir, downloads_in_month)
     no_reason = count(demo_dir, f"{downloads_in_month} AND ifNull(reason, '') = ''")
+    reasons = sql(demo_dir, "SELECT ifNull(reason, '') AS r, count() AS n FROM privaudit.events FINAL WHERE "
+                            f"type = 'access' AND action IN ('DOWNLOAD', 'EXPORT') AND {in_month} GROUP BY r")
+    staff = count(demo_dir, "SELECT count() FROM privaudit.events FINAL WHERE type = 'access' AND "
+                            f"actor_type IN ('STAFF', 'PROCESSOR') AND {in_month}")
+    # Korean by default, the codes alongside
+    korean = tmp_path / "report-ko.html"
+    proc = subprocess.run([sys.executable, "-m", "privaudit.cli", "report", "--data-dir", str(demo_dir),
+                           "--month", month, "--out", str(korean)], capture_output=True, text=True, timeout=120)
+    assert proc.returncode == 0, proc.stderr
+    text = korean.read_text(encoding="utf-8")
+    assert '<html lang="ko">' in text and "접속기록 월간 점검 보고서" in text and "수행업무별 접속기록" in text
+    assert f"다운로드·내보내기 {downloads:,}건, 그중 사유 없음 {no_reason:,}건" in text
+    assert f"<h3>사유 없음 ({no_reason:,})</h3>" in text and "다운로드 <code>DOWNLOAD</code>" in text
+    assert f"명이 {staff:,}건, 시스템이 " in text  # staff apart from systems
+    for row in reasons:  # every reason given is listed for the reviewer to confirm
+        if row["r"]:
+            assert html.escape(row["r"]) in text
+    assert "안전성 확보조치 기준 제8조" in text and " UTC" not in text
+    # ... and in English on asking
     out = tmp_path / "report.html"
     proc = subprocess.run([sys.executable, "-m", "privaudit.cli", "report", "--data-dir", str(demo_dir),
-                           "--month", month, "--out", str(out)], capture_output=True, text=True, timeout=120)
+                           "--month", month, "--out", str(out), "--lang", "en"], capture_output=True, text=True,
+                          timeout=120)
     assert proc.returncode == 0, proc.stderr
     text = out.read_text(encoding="utf-8")
     assert f"{downloads:,} downloads or exports, {no_reason:,} without a reason" in text
@@ -196,12 +377,15 @@ def test_the_monthly_report_counts_what_sql_counts(demo_dir: Path, tmp_path: Pat
                                  capture_output=True, text=True, timeout=120)
         assert refused.returncode == 2 and "holds no events for" in refused.stderr, refused.stderr
         assert len(refused.stderr.strip().splitlines()) == 1 and not (tmp_path / "empty.html").exists()
-    allowed = subprocess.run([sys.executable, "-m", "privaudit.cli", "report", "--data-dir", str(demo_dir),
-                              "--month", "2024-01", "--out", str(tmp_path / "empty.html"), "--allow-empty"],
-                             capture_output=True, text=True, timeout=120)
-    assert allowed.returncode == 0, allowed.stderr
-    page = (tmp_path / "empty.html").read_text(encoding="utf-8")
-    assert page.index("The store holds no events for this month") < page.index("<h2>Summary</h2>")
+    assert not (tmp_path / "no-such-store").exists()  # no empty store made to report on
+    for lang, warning, summary in (("ko", "이 달에 저장된 기록이 없습니다", "<h2>요약</h2>"),
+                                   ("en", "The store holds no events for this month", "<h2>Summary</h2>")):
+        allowed = subprocess.run([sys.executable, "-m", "privaudit.cli", "report", "--data-dir", str(demo_dir),
+                                  "--month", "2024-01", "--out", str(tmp_path / "empty.html"), "--allow-empty",
+                                  "--lang", lang], capture_output=True, text=True, timeout=120)
+        assert allowed.returncode == 0, allowed.stderr
+        page = (tmp_path / "empty.html").read_text(encoding="utf-8")
+        assert page.index(warning) < page.index(summary)
     if CHROMIUM:
         pdf = tmp_path / "report.pdf"
         printed = subprocess.run([sys.executable, "-m", "privaudit.cli", "report", "--data-dir", str(demo_dir),
@@ -255,3 +439,56 @@ def test_run_hosts_the_dashboard_beside_the_consumer_on_one_embedded_store(broke
     assert f"dashboard: http://127.0.0.1:{port}/" in err
     assert not (tmp_path / "data" / "clickhouse.serving.json").exists()
     assert count(tmp_path / "data", "SELECT count() FROM privaudit.events") == len(events) + len(more)  # still there
+
+
+def test_privaudit_subject_shows_one_members_history_as_the_console_does(demo_dir: Path, tmp_path: Path) -> None:
+    from privaudit.producers.pseudonym import Pseudonymizer
+    from privaudit.producers.simulator import SIM_KEY, member_phone
+
+    month, first, last = _kst_month(demo_dir)
+    phone = member_phone(2)
+    subject_id = Pseudonymizer(SIM_KEY)(phone)
+    of_member = f"subject_id = '{subject_id}' AND {_in_kst_days(first, last)}"
+    expected = {
+        "events": count(demo_dir, f"SELECT count() FROM privaudit.events FINAL WHERE {of_member}"),
+        "by_staff": count(demo_dir, "SELECT count() FROM privaudit.events FINAL WHERE type = 'access' "
+                                    f"AND actor_type IN ('STAFF', 'PROCESSOR') AND {of_member}"),
+        "by_systems": count(demo_dir, "SELECT count() FROM privaudit.events FINAL WHERE type = 'access' "
+                                      f"AND actor_type = 'SYSTEM' AND {of_member}"),
+        "provided": count(demo_dir, "SELECT count() FROM privaudit.events FINAL WHERE type IN ('share', 'transfer') "
+                                    f"AND {of_member}"),
+        "violations": count(demo_dir, f"SELECT count() FROM privaudit.violations FINAL WHERE {of_member}"),
+    }
+    key = {**os.environ, "PRIVAUDIT_PSEUDONYM_KEY": SIM_KEY.decode()}
+
+    def subject(member: str, *extra: str, env: dict[str, str] | None = None) -> subprocess.CompletedProcess[str]:
+        return subprocess.run([sys.executable, "-m", "privaudit.cli", "subject", member, "--data-dir", str(demo_dir),
+                               "--month", month, *extra], capture_output=True, text=True, timeout=120,
+                              env=env or {k: v for k, v in os.environ.items() if k != "PRIVAUDIT_PSEUDONYM_KEY"})
+
+    pages = []
+    for member, env in ((phone, key), ("+82 10 0000 0002", key), (subject_id, None)):
+        proc = subject(member, "--json", env=env)
+        assert proc.returncode == 0, proc.stderr
+        assert phone not in proc.stdout + proc.stderr  # the identifier is never echoed
+        pages.append(json.loads(proc.stdout))
+    assert pages[0] == pages[1] == pages[2] and pages[0]["subject_id"] == subject_id
+    summary = dict(zip(pages[0]["summary"]["columns"], pages[0]["summary"]["rows"][0], strict=True))
+    assert {k: summary[k] for k in expected} == expected and expected["events"] > 0
+    assert sum(r[pages[0]["staff"]["columns"].index("accesses")] for r in pages[0]["staff"]["rows"]) == \
+        expected["by_staff"]
+    # a person's table: Korean, KST
+    shown = subject(phone, env=key)
+    assert shown.returncode == 0 and "회원의 개인정보 처리 내역" in shown.stdout and subject_id in shown.stdout
+    assert "직원의 열람·이용" in shown.stdout and "시스템의 자동 처리" in shown.stdout
+    # without the key a phone number cannot be looked up: said in one line
+    refused = subject(phone)
+    assert refused.returncode == 2 and "PRIVAUDIT_PSEUDONYM_KEY" in refused.stderr and phone not in refused.stderr
+    # while a console holds the embedded store, the same page comes through it
+    server = Dashboard(demo_dir).wait()
+    try:
+        through = subject(subject_id, "--json")
+        assert through.returncode == 0, through.stderr
+        assert json.loads(through.stdout) == pages[0]
+    finally:
+        server.stop()
