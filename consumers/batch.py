@@ -330,11 +330,13 @@ def add_violation(
         "policy_version": v.policy_version, "occurred_at": occurred_at, "type": event_type, "service": service,
         "subject_id": subject_id, "actor_id": actor_id, "counterparty": counterparty,
         "kafka_topic": topic, "kafka_partition": partition, "kafka_offset": offset, "kafka_incarnation": incarnation,
-        "kafka_position": kafka_position,
+        "kafka_position": kafka_position, "message_template": v.template,
+        "message_args": json.dumps(dict(v.args), ensure_ascii=False) if v.args else "",
     }
     for name, value in row.items():
         cols[name].append(value)
-    payload = {name: row[name] for name in ("event_id", "rule", "severity", "message", "policy_version")}
+    payload = {name: row[name] for name in ("event_id", "rule", "severity", "message", "policy_version",
+                                            "message_template", "message_args")}
     payload.update(
         occurred_at=occurred_at.isoformat(timespec="milliseconds"), type=event_type, service=service,
         subject_id=subject_id, actor_id=actor_id, counterparty=counterparty,

@@ -173,7 +173,8 @@ PANELS: tuple[Panel, ...] = (
     # -- violations and alerts -------------------------------------------------------------------
     Panel("violation_list", N_("Violations"), N_("Latest violations"), "table",
           f"SELECT occurred_at, rule, severity, service, subject_id, ifNull(actor_id, '') AS actor_id, "
-          f"ifNull(counterparty, '') AS counterparty, message, toString(event_id) AS event_id FROM {VIOLATIONS} "
+          f"ifNull(counterparty, '') AS counterparty, message, message_template, message_args, "
+          f"toString(event_id) AS event_id FROM {VIOLATIONS} "
           f"WHERE {F_VIOLATIONS} ORDER BY occurred_at DESC LIMIT 200", links=True),
     Panel("alerts", N_("Violations"), N_("Alerts sent to on-call"), "table",
           "SELECT rule, service, party, window_start, count, sink, status, attempts, notified_at "
@@ -192,7 +193,8 @@ EVENT_SQL = (
     "FROM privaudit.events FINAL WHERE event_id = {id:UUID} LIMIT 1"
 )
 EVENT_VIOLATIONS_SQL = (
-    "SELECT rule, severity, message, policy_version, detected_at FROM privaudit.violations FINAL "
+    "SELECT rule, severity, message, message_template, message_args, policy_version, detected_at "
+    "FROM privaudit.violations FINAL "
     "WHERE event_id = {id:UUID} ORDER BY rule"
 )
 #: One member's page (and ``privaudit subject``): what was done with their data in a period, by
@@ -228,8 +230,9 @@ SUBJECT_SECTIONS: dict[str, str] = {
         f"WHERE type IN ('consent', 'membership') AND {_OF_SUBJECT} ORDER BY occurred_at DESC LIMIT 500"
     ),
     "violations": (
-        "SELECT occurred_at, rule, severity, service, ifNull(actor_id, '') AS actor_id, message, "
-        f"toString(event_id) AS event_id FROM {VIOLATIONS} WHERE {_OF_SUBJECT} ORDER BY occurred_at DESC LIMIT 500"
+        "SELECT occurred_at, rule, severity, service, ifNull(actor_id, '') AS actor_id, message, message_template, "
+        f"message_args, toString(event_id) AS event_id FROM {VIOLATIONS} WHERE {_OF_SUBJECT} "
+        "ORDER BY occurred_at DESC LIMIT 500"
     ),
 }
 FILTERS_SQL = (

@@ -12,13 +12,13 @@ from typing import Any
 
 from privaudit.checker.rules import RULES
 from privaudit.errors import ConfigError, PrivauditError, StoreError, excerpt
-from privaudit.i18n import KST, catalogue, in_kst
+from privaudit.i18n import DEFAULT_LANGUAGE, KST, catalogue, in_kst
 from privaudit.policy import Policy
 from privaudit.settings import ENV_PSEUDONYM_KEY
 from privaudit.store import Statements, query_read_only
 
 from .panels import BY_ID, EVENT_SQL, EVENT_VIOLATIONS_SQL, FILTERS_SQL, SUBJECT_SECTIONS, Panel
-from .words import names, rule_text
+from .words import names, rule_text, said
 
 SEVERITIES = ("critical", "high", "medium")
 #: what a pseudonym looks like (producers.pseudonym: "p-" and 32 hex digits)
@@ -108,6 +108,7 @@ class Queries:
         self.store = store
         self.policy = policy
         self.pseudonymize = pseudonymize
+        self._words: dict[str, dict[str, dict[str, str]]] = {}
         self.purpose_text: dict[str, str] = {}
         if policy is not None:
             for version in policy.versions:
@@ -136,11 +137,17 @@ class Queries:
         b = self.bounds()
         return Filters.parse(args, _day(b["first"], "from"), _day(b["last"], "to") + timedelta(days=1))
 
-    def panel(self, panel: Panel | str, filters: Filters) -> dict[str, Any]:
+    def words(self, lang: str) -> dict[str, dict[str, str]]:
+        if lang not in self._words:
+            self._words[lang] = names(self.policy, lang)
+        return self._words[lang]
+
+    def panel(self, panel: Panel | str, filters: Filters, lang: str = DEFAULT_LANGUAGE) -> dict[str, Any]:
         panel = BY_ID[panel] if isinstance(panel, str) else panel
         columns, rows = self.store.query(panel.sql, filters.parameters())
-        out: dict[str, Any] = {"id": panel.id, "title": panel.title, "kind": panel.kind, "columns": list(columns),
-                               "rows": [[_plain(v) for v in row] for row in rows], "note": panel.note}
+        plain = [[_plain(v) for v in row] for row in rows]
+        out: dict[str, Any] = {"id": panel.id, "title": panel.title, "kind": panel.kind, "note": panel.note,
+                               "columns": said(list(columns), plain, lang, self.words(lang)), "rows": plain}
         if panel.purpose_column is not None and panel.purpose_column in columns:  # (no rows: no columns)
             i = columns.index(panel.purpose_column)
             out["columns"].append("purpose_text")
@@ -148,7 +155,7 @@ class Queries:
                 row.append(self.purpose_text.get(row[i], ""))
         return out
 
-    def event(self, event_id: str, lang: str = "ko") -> dict[str, Any] | None:
+    def event(self, event_id: str, lang: str = DEFAULT_LANGUAGE) -> dict[str, Any] | None:
         try:
             uuid.UUID(event_id)
         except ValueError:
@@ -159,7 +166,9 @@ class Queries:
         event = {c: _plain(v) for c, v in zip(columns, rows[0], strict=True)}
         vcols, vrows = self.store.query(EVENT_VIOLATIONS_SQL, {"id": event_id})
         event["purpose_text"] = self.purpose_text.get(event.get("purpose") or "", "")
-        violations = [{c: _plain(v) for c, v in zip(vcols, r, strict=True)} for r in vrows]
+        plain = [[_plain(v) for v in r] for r in vrows]
+        vcols = said(list(vcols), plain, lang, self.words(lang))
+        violations = [dict(zip(vcols, r, strict=True)) for r in plain]
         for v in violations:  # the rule's title, its article and what to do, beside the verdict
             v.update({k: w for k, w in rule_text(str(v["rule"]), lang).items() if k in ("title", "law", "remedy")})
         return {"event": event, "violations": violations}
@@ -189,7 +198,7 @@ class Queries:
         except PrivauditError:
             raise BadFilter("search: not an identifier that can be pseudonymised") from None
 
-    def subject(self, subject_id: str, filters: Filters) -> dict[str, Any]:
+    def subject(self, subject_id: str, filters: Filters, lang: str = DEFAULT_LANGUAGE) -> dict[str, Any]:
         """One member's page: each section of :data:`~.panels.SUBJECT_SECTIONS` over the period."""
         if not PSEUDONYM.fullmatch(subject_id) and (not subject_id or len(subject_id) > 200):
             raise BadFilter("subject: empty or too long")
@@ -198,7 +207,8 @@ class Queries:
                                "to": _plain(filters.end - timedelta(days=1))[:10]}
         for name, sql in SUBJECT_SECTIONS.items():
             columns, rows = self.store.query(sql, params)
-            out[name] = {"columns": list(columns), "rows": [[_plain(v) for v in r] for r in rows]}
+            plain = [[_plain(v) for v in r] for r in rows]
+            out[name] = {"columns": said(list(columns), plain, lang, self.words(lang)), "rows": plain}
         summary = dict(zip(out["summary"]["columns"], out["summary"]["rows"][0], strict=True))
         if not summary["events"]:  # an empty range gives the epoch for min/max
             summary["first_at"] = summary["last_at"] = None

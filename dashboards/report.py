@@ -36,7 +36,7 @@ from privaudit.settings import MIN_RETENTION_DAYS
 from privaudit.store import Statements
 
 from .panels import DOWNLOADS, EVENTS, IN_RANGE, INCOMPLETE
-from .words import COLUMNS, names, rule_text
+from .words import COLUMNS, names, rule_text, said
 
 
 @dataclass(frozen=True)
@@ -107,7 +107,8 @@ SECTIONS: dict[str, str] = {
         f"WHERE type = 'access' AND ({INCOMPLETE}) AND {IN_RANGE} ORDER BY occurred_at"
     ),
     "bulk": (
-        f"SELECT occurred_at, service, ifNull(actor_id, '') AS actor, message, toString(event_id) AS event_id "
+        f"SELECT occurred_at, service, ifNull(actor_id, '') AS actor, message, message_template, message_args, "
+        f"toString(event_id) AS event_id "
         f"FROM privaudit.violations FINAL WHERE rule = 'PA-012' AND {IN_RANGE} ORDER BY occurred_at"
     ),
     "violations": (
@@ -269,6 +270,8 @@ def render(data: dict[str, Section], month: Month, policy: Policy | None = None,
         _("{n} violations, {m} of them in an alert delivered to on-call").format(
             n=f"{fig['violations']:,}", m=f"{fig['violations_alerted']:,}"),
     ]
+    bulk = {"columns": list(data["bulk"]["columns"]), "rows": [list(r) for r in data["bulk"]["rows"]]}
+    bulk["columns"] = said(bulk["columns"], bulk["rows"], lang, words)
     d_rows = data["downloads"]["rows"]
     reason_at = data["downloads"]["columns"].index("reason")
     no_reason = [r for r in d_rows if not r[reason_at]]
@@ -321,7 +324,7 @@ def render(data: dict[str, Section], month: Month, policy: Policy | None = None,
         h(2, "3. " + _("Incomplete access records"), fig["incomplete"]),
         table("incomplete", _("Every access record names its actor and source address."), 500),
         h(2, "4. " + _("Bulk accesses"), fig["bulk"]),
-        table("bulk", _("No bulk access in this month."), 500),
+        table("bulk", _("No bulk access in this month."), 500, rows=bulk["rows"], columns=bulk["columns"]),
         h(2, "5. " + _("Violations found and alerts")),
         table("violations", _("No violations in this month."), rows=viol_rows, columns=viol_cols),
         note(_(ALERTED_NOTE)),

@@ -118,7 +118,7 @@ def create_app(queries: Queries, *, token: str | None, hosts: list[str], lang: s
         panel_id = request.path_params["panel"]
         if panel_id not in {p.id for p in PANELS}:
             return JSONResponse({"error": f"unknown panel {excerpt(panel_id)}"}, 404)
-        return queries.panel(panel_id, queries.default_filters(args))
+        return queries.panel(panel_id, queries.default_filters(args), asked_language(args))
 
     def event(request: Request, args: dict[str, str]) -> Any:
         found = queries.event(request.path_params["event_id"], asked_language(args))
@@ -162,7 +162,7 @@ def create_app(queries: Queries, *, token: str | None, hosts: list[str], lang: s
         Route("/api/panel/{panel}", api(panel)),
         Route("/api/event/{event_id}", api(event)),
         Route("/api/subject/{subject_id:path}", api(lambda request, args: queries.subject(
-            request.path_params["subject_id"], queries.default_filters(args)))),
+            request.path_params["subject_id"], queries.default_filters(args), asked_language(args)))),
         Route("/api/find-subject", find_subject, methods=["POST"]),
         Route("/api/report", api(report)),
         Route("/api/sql", api(lambda request, args: queries.sql(args.get("q", "")))),

@@ -8,6 +8,7 @@ processors) come from the policy file, which gives each in Korean and in English
 
 from __future__ import annotations
 
+import json
 from typing import Any
 
 from privaudit.checker.rules import RULES
@@ -101,3 +102,43 @@ def rule_text(rule_id: str, lang: str) -> dict[str, Any]:
         return {"id": rule_id, "severity": "", "title": "", "law": "", "remedy": ""}
     return {"id": rule.id, "severity": rule.severity, "title": gettext(rule.title, lang),
             "law": gettext(rule.law, lang), "remedy": gettext(rule.remedy, lang)}
+
+
+#: Parameters of rule messages whose values are codes, and the names that read them.
+ARG_FIELDS = {"action": "action", "change": "change", "purpose": "purpose", "basis": "basis",
+              "recipient": "recipient", "processor": "processor", "parent": "processor", "items": "item"}
+
+
+def say(message: str, template: str, args_json: str, lang: str, words: dict[str, dict[str, str]]) -> str:
+    """A stored verdict's message in ``lang``: its template from the catalogue, with the codes among
+    its parameters named (``다운로드 (DOWNLOAD)``). The stored English line for English, and for a
+    verdict stored before its template was (migration 8), or whose parameters do not fit."""
+    if lang == "en" or not template:
+        return message
+    try:
+        args = json.loads(args_json) if args_json else {}
+        named = {name: _named(ARG_FIELDS.get(name, ""), str(value), words) for name, value in args.items()}
+        return gettext(template, lang).format(**named)
+    except (ValueError, KeyError, IndexError, TypeError, AttributeError):
+        return message
+
+
+def _named(field: str, value: str, words: dict[str, dict[str, str]]) -> str:
+    if not field or not value:
+        return value
+    if field == "item":
+        return ", ".join(_named("item1", code, words) for code in value.split(", "))
+    known = words.get("item" if field == "item1" else field, {}).get(value, "")
+    return f"{known} ({value})" if known and known != value else value
+
+
+def said(columns: list[str], rows: list[list[Any]], lang: str, words: dict[str, dict[str, str]]) -> list[str]:
+    """Rows with ``message``, ``message_template`` and ``message_args`` columns: the message said in
+    ``lang``, the other two dropped (in place); the columns left."""
+    if "message_template" not in columns or "message_args" not in columns:
+        return columns
+    m, t, a = columns.index("message"), columns.index("message_template"), columns.index("message_args")
+    for row in rows:
+        row[m] = say(row[m], row[t], row[a], lang, words)
+        del row[max(t, a)], row[min(t, a)]
+    return [c for c in columns if c not in ("message_template", "message_args")]

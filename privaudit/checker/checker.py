@@ -15,6 +15,7 @@ from __future__ import annotations
 from typing import Any
 
 from privaudit.errors import NoPolicyInForce
+from privaudit.i18n import N_
 from privaudit.policy import Policy, PolicyVersion, from_millis, to_millis
 from privaudit.schemas.models import (
     AccessEvent,
@@ -101,12 +102,16 @@ class Checker:
         version = self.policy.version_at(ms)
         if version is None:
             return out
-        message = f"a resident registration number in {', '.join(event.masked_fields)} (masked before it was stored)"
+        fields = ", ".join(event.masked_fields)
         for i, v in enumerate(out):
-            if v.rule == "PA-015":
-                out[i] = Violation(v.rule, v.severity, f"{v.message}; {message}", v.policy_version)
+            if v.rule == "PA-015":  # unique identifiers in the items too: one verdict says both
+                out[i] = Violation.of(v.rule, v.severity, v.policy_version,
+                                      N_("unique identifier {items} processed without a statute; a resident "
+                                         "registration number in {fields} (masked before it was stored)"),
+                                      **dict(v.args), fields=fields)
                 return out
-        self._add(out, "PA-015", version, message)
+        self._add(out, "PA-015", version, N_("a resident registration number in {fields} (masked before it was "
+                                             "stored)"), fields=fields)
         out.sort(key=lambda v: v.rule)
         return out
 
@@ -132,25 +137,33 @@ class Checker:
             pid = e.processor_id
             decl = v.processors.get(pid) if pid else None
             if decl is None:
-                what = f"undeclared processor {pid!r}" if pid else "no processor_id"
-                self._add(out, "PA-005", v, f"access by a processor account with {what}")
+                if pid:
+                    self._add(out, "PA-005", v, N_("access by a processor account with undeclared processor "
+                                                   "'{processor}'"), processor=pid)
+                else:
+                    self._add(out, "PA-005", v, N_("access by a processor account with no processor_id"))
             else:
                 extra = [i for i in items if i not in decl.items]
                 if extra:
-                    self._add(out, "PA-006", v,
-                              f"processor {pid!r} accessed items outside its declaration: {_names(extra)}")
+                    self._add(out, "PA-006", v, N_("processor '{processor}' accessed items outside its declaration: "
+                                                   "{items}"), processor=pid, items=_names(extra))
         self._retention_rule(out, v, subject, e.purpose, ms, "access", e.action == "DELETE")
         special = not v.special_items.isdisjoint(items)
         if special and not v.not_retained.isdisjoint(items):
             kept = [i for i in items if i in v.not_retained]
-            self._add(out, "PA-009", v, f"{_names(kept)} accessed ({e.action}); the policy keeps none, "
-                                        "it only passes to a declared recipient")
+            self._add(out, "PA-009", v, N_("{items} accessed ({action}); the policy keeps none, it only passes to a "
+                                           "declared recipient"), items=_names(kept), action=e.action)
         if _blank(e.actor_id) or _blank(e.source_ip):
-            missing = [n for n, x in (("actor_id", e.actor_id), ("source_ip", e.source_ip)) if _blank(x)]
-            self._add(out, "PA-010", v, f"access record lacks {' and '.join(missing)}")
+            if _blank(e.actor_id) and _blank(e.source_ip):
+                self._add(out, "PA-010", v, N_("access record lacks actor_id and source_ip"))
+            elif _blank(e.actor_id):
+                self._add(out, "PA-010", v, N_("access record lacks actor_id"))
+            else:
+                self._add(out, "PA-010", v, N_("access record lacks source_ip"))
         bulk_action = e.action in BULK_ACTIONS
         if bulk_action and _blank(e.reason):
-            self._add(out, "PA-011", v, f"{e.action} of {e.record_count} record(s) without a reason")
+            self._add(out, "PA-011", v, N_("{action} of {count} record(s) without a reason"), action=e.action,
+                      count=e.record_count)
         if self.bulk_access:
             self.bulk_verdict(out, v, e.actor_id, e.subject_id, e.action, e.record_count, ms)
         if special:
@@ -165,19 +178,23 @@ class Checker:
         if e.legal_basis not in _EXEMPT_BASES:
             consent = self.state.grant(subject, "THIRD_PARTY", rid, ms)
             if not for_purpose and consent is None:
-                declared = "declared for other purposes" if decl is not None else "not declared"
-                self._add(out, "PA-003", v, f"share to recipient {rid!r} ({declared}) for purpose {purpose!r} "
-                                            f"with no THIRD_PARTY consent, basis {e.legal_basis}")
+                if decl is not None:
+                    template = N_("share to recipient '{recipient}' (declared for other purposes) for purpose "
+                                  "'{purpose}' with no THIRD_PARTY consent, basis {basis}")
+                else:
+                    template = N_("share to recipient '{recipient}' (not declared) for purpose '{purpose}' with no "
+                                  "THIRD_PARTY consent, basis {basis}")
+                self._add(out, "PA-003", v, template, recipient=rid, purpose=purpose, basis=e.legal_basis)
             else:
                 self._share_scope_rule(out, v, e, decl if for_purpose else None, consent)
         self._retention_rule(out, v, subject, purpose, ms, "share", False)
         if not v.not_retained.isdisjoint(items):
             passed = [i for i in items if i in v.not_retained and (decl is None or i not in decl.items)]
             if passed:
-                self._add(out, "PA-009", v,
-                          f"{_names(passed)} shared with {rid!r}, which is not declared to receive it")
+                self._add(out, "PA-009", v, N_("{items} shared with '{recipient}', which is not declared to receive "
+                                               "it"), items=_names(passed), recipient=rid)
         countries = decl.countries if decl else _EMPTY
-        self._country_rule(out, v, subject, e.recipient_country, countries, f"recipient {rid!r}", ms)
+        self._country_rule(out, v, subject, e.recipient_country, countries, ms, recipient=rid)
         if not v.special_items.isdisjoint(items):
             self._special_rules(out, v, subject, items, ms, statute=e.legal_basis == "STATUTE")
         return out
@@ -188,28 +205,37 @@ class Checker:
         self._purpose_rules(out, v, subject, e.purpose, items, ms)
         decl = v.processors.get(pid)
         if decl is None:
-            self._add(out, "PA-005", v, f"transfer to undeclared processor {pid!r} (task {e.task!r})")
+            self._add(out, "PA-005", v, N_("transfer to undeclared processor '{processor}' (task '{task}')"),
+                      processor=pid, task=e.task)
         else:
-            problems = [] if e.task in decl.tasks else [f"task {e.task!r}"]
             extra = [i for i in items if i not in decl.items]
-            if extra:
-                problems.append(f"items {_names(extra)}")
-            if problems:
-                self._add(out, "PA-006", v, f"processor {pid!r} given {' and '.join(problems)} outside its declaration")
+            if e.task not in decl.tasks and extra:
+                self._add(out, "PA-006", v, N_("processor '{processor}' given task '{task}' and items {items} "
+                                               "outside its declaration"), processor=pid, task=e.task,
+                          items=_names(extra))
+            elif e.task not in decl.tasks:
+                self._add(out, "PA-006", v, N_("processor '{processor}' given task '{task}' outside its declaration"),
+                          processor=pid, task=e.task)
+            elif extra:
+                self._add(out, "PA-006", v, N_("processor '{processor}' given items {items} outside its declaration"),
+                          processor=pid, items=_names(extra))
         parent_id = e.from_processor_id
         if parent_id:
             parent = v.processors.get(parent_id)
-            if parent is None or pid not in parent.sub_processors:
-                why = "is not a declared processor" if parent is None else "has no such approved sub-processor"
-                self._add(out, "PA-007", v, f"re-entrustment from {parent_id!r} to {pid!r}: {parent_id!r} {why}")
+            if parent is None:
+                self._add(out, "PA-007", v, N_("re-entrustment from '{parent}' to '{processor}': '{parent}' is not a "
+                                               "declared processor"), parent=parent_id, processor=pid)
+            elif pid not in parent.sub_processors:
+                self._add(out, "PA-007", v, N_("re-entrustment from '{parent}' to '{processor}': '{parent}' has no "
+                                               "such approved sub-processor"), parent=parent_id, processor=pid)
         self._retention_rule(out, v, subject, e.purpose, ms, "transfer", False)
         if not v.not_retained.isdisjoint(items):
             passed = [i for i in items if i in v.not_retained and (decl is None or i not in decl.items)]
             if passed:
-                self._add(out, "PA-009", v,
-                          f"{_names(passed)} transferred to {pid!r}, which is not declared to receive it")
+                self._add(out, "PA-009", v, N_("{items} transferred to '{processor}', which is not declared to receive "
+                                               "it"), items=_names(passed), processor=pid)
         countries = decl.countries if decl else _EMPTY
-        self._country_rule(out, v, subject, e.destination_country, countries, f"processor {pid!r}", ms)
+        self._country_rule(out, v, subject, e.destination_country, countries, ms, processor=pid)
         if not v.special_items.isdisjoint(items):
             self._special_rules(out, v, subject, items, ms, statute=False)
         return out
@@ -228,29 +254,33 @@ class Checker:
         else:
             consent = self.state.grant(subject, "PURPOSE", purpose, ms)
             if consent is None:
-                self._add(out, "PA-001", v, f"purpose {purpose!r} is not declared in policy {v.label} "
-                                            "and the subject has no PURPOSE consent for it")
+                self._add(out, "PA-001", v, N_("purpose '{purpose}' is not declared in policy {version} and the "
+                                               "subject has no PURPOSE consent for it"), purpose=purpose,
+                          version=v.label)
                 return
             allowed = _EMPTY
         extra = [i for i in items if i not in allowed and (consent is None or i not in consent.items)]
         if extra:
-            self._add(out, "PA-002", v, f"items not declared for purpose {purpose!r} "
-                                        f"nor listed by a PURPOSE consent: {_names(extra)}")
+            self._add(out, "PA-002", v, N_("items not declared for purpose '{purpose}' nor listed by a PURPOSE "
+                                           "consent: {items}"), purpose=purpose, items=_names(extra))
 
     def _share_scope_rule(
         self, out: list[Violation], v: PolicyVersion, e: ShareEvent, decl: Any, consent: Grant | None
     ) -> None:
         """PA-004: a share on a declaration or a consent must stay within what they cover."""
-        problems = []
-        if decl is None and (consent is None or e.purpose not in consent.purposes):
-            problems.append(f"purpose {e.purpose!r}")
+        purpose_off = decl is None and (consent is None or e.purpose not in consent.purposes)
         covered = (decl.items if decl is not None else _EMPTY) | (consent.items if consent else _EMPTY)
         extra = [i for i in e.data_items if i not in covered]
-        if extra:
-            problems.append(f"items {_names(extra)}")
-        if problems:
-            self._add(out, "PA-004", v, f"share to {e.recipient_id!r} carries {' and '.join(problems)} "
-                                        "not covered by its declaration or consent")
+        if purpose_off and extra:
+            self._add(out, "PA-004", v, N_("share to '{recipient}' carries purpose '{purpose}' and items {items} "
+                                           "not covered by its declaration or consent"), recipient=e.recipient_id,
+                      purpose=e.purpose, items=_names(extra))
+        elif purpose_off:
+            self._add(out, "PA-004", v, N_("share to '{recipient}' carries purpose '{purpose}' not covered by its "
+                                           "declaration or consent"), recipient=e.recipient_id, purpose=e.purpose)
+        elif extra:
+            self._add(out, "PA-004", v, N_("share to '{recipient}' carries items {items} not covered by its "
+                                           "declaration or consent"), recipient=e.recipient_id, items=_names(extra))
 
     def _retention_rule(
         self, out: list[Violation], v: PolicyVersion, subject: str, purpose: str, ms: int, what: str, deleting: bool
@@ -261,8 +291,12 @@ class Checker:
             return
         if deleting or purpose in v.after_end_purposes:
             return
-        self._add(out, "PA-008", v,
-                  f"{what} for purpose {purpose!r} after the subject's {latest[1]} at {_iso(latest[0])}")
+        templates = {
+            "access": N_("access for purpose '{purpose}' after the subject's {change} at {at}"),
+            "share": N_("share for purpose '{purpose}' after the subject's {change} at {at}"),
+            "transfer": N_("transfer for purpose '{purpose}' after the subject's {change} at {at}"),
+        }
+        self._add(out, "PA-008", v, templates[what], purpose=purpose, change=latest[1], at=_iso(latest[0]))
 
     def bulk_verdict(
         self, out: list[Violation], v: PolicyVersion, actor_id: str | None, subject_id: str, action: str,
@@ -278,20 +312,27 @@ class Checker:
             distinct = self.state.touch(actor_id, ms, subject_id, v.bulk_window_ms, self._keep_ms)
         if distinct > threshold:
             minutes = v.bulk_window_ms // 60_000
-            self._add(out, "PA-012", v, f"actor {actor_id!r} touched {distinct} distinct subjects in {minutes} min "
-                                        f"(threshold {threshold})")
+            self._add(out, "PA-012", v, N_("actor '{actor}' touched {count} distinct subjects in {minutes} min "
+                                           "(threshold {threshold})"), actor=actor_id, count=distinct,
+                      minutes=minutes, threshold=threshold)
         elif action in BULK_ACTIONS and record_count > threshold:
-            self._add(out, "PA-012", v, f"{action} of {record_count} records at once (threshold {threshold})")
+            self._add(out, "PA-012", v, N_("{action} of {count} records at once (threshold {threshold})"),
+                      action=action, count=record_count, threshold=threshold)
 
     def _country_rule(
-        self, out: list[Violation], v: PolicyVersion, subject: str, country: str, declared: frozenset[str], whom: str,
-        ms: int,
+        self, out: list[Violation], v: PolicyVersion, subject: str, country: str, declared: frozenset[str], ms: int,
+        *, recipient: str = "", processor: str = "",
     ) -> None:
         """PA-013: abroad only where declared for that party or consented for that country."""
         if country == v.home_country or country in declared:
             return
         if self.state.grant(subject, "CROSS_BORDER", country, ms) is None:
-            self._add(out, "PA-013", v, f"data to {country} for {whom}: not declared, no CROSS_BORDER consent")
+            if recipient:
+                self._add(out, "PA-013", v, N_("data to {country} for recipient '{recipient}': not declared, no "
+                                               "CROSS_BORDER consent"), country=country, recipient=recipient)
+            else:
+                self._add(out, "PA-013", v, N_("data to {country} for processor '{processor}': not declared, no "
+                                               "CROSS_BORDER consent"), country=country, processor=processor)
 
     def _special_rules(
         self, out: list[Violation], v: PolicyVersion, subject: str, items: list[str], ms: int, *, statute: bool
@@ -301,12 +342,14 @@ class Checker:
             i for i in items if i in v.sensitive and self.state.grant(subject, "SENSITIVE", i, ms) is None
         ]
         if unconsented:
-            self._add(out, "PA-014", v, f"sensitive {_names(unconsented)} without a SENSITIVE consent")
+            self._add(out, "PA-014", v, N_("sensitive {items} without a SENSITIVE consent"), items=_names(unconsented))
         if not statute:
             ids = [i for i in items if i in v.unique_ids]
             if ids:
-                self._add(out, "PA-015", v, f"unique identifier {_names(ids)} processed without a statute")
+                self._add(out, "PA-015", v, N_("unique identifier {items} processed without a statute"),
+                          items=_names(ids))
 
     @staticmethod
-    def _add(out: list[Violation], rule: str, v: PolicyVersion, message: str) -> None:
-        out.append(Violation(rule, SEVERITY[rule], message, v.label))
+    def _add(out: list[Violation], rule: str, v: PolicyVersion, template: str, **args: object) -> None:
+        """A verdict of ``rule``: ``template`` (a text of the message catalogue) with ``args``."""
+        out.append(Violation.of(rule, SEVERITY[rule], v.label, template, **args))

@@ -22,20 +22,35 @@ class Rule:
 
 @dataclass(frozen=True, slots=True)
 class Violation:
-    """One verdict: which rule an event broke, and the offending value in one line."""
+    """One verdict: which rule an event broke, and the offending value in one line.
+
+    ``message`` is the English line; ``template`` and ``args`` are what it was made of (a text of
+    the message catalogue with ``{name}`` parameters, and their values: codes, numbers, times), so
+    that the console and the report can say it in Korean: ``gettext(template).format(**args)``."""
 
     rule: str
     severity: Severity
     message: str
     policy_version: str
+    template: str = ""
+    args: tuple[tuple[str, str], ...] = ()
 
-    def as_dict(self) -> dict[str, str]:
-        return {
+    @classmethod
+    def of(cls, rule: str, severity: Severity, policy_version: str, template: str, **args: object) -> Violation:
+        """A verdict whose message is ``template`` with ``args``."""
+        values = tuple((name, str(value)) for name, value in args.items())
+        return cls(rule, severity, template.format(**dict(values)), policy_version, template, values)
+
+    def as_dict(self) -> dict[str, object]:
+        out: dict[str, object] = {
             "rule": self.rule,
             "severity": self.severity,
             "message": self.message,
             "policy_version": self.policy_version,
         }
+        if self.template:
+            out.update(template=self.template, args=dict(self.args))
+        return out
 
 
 CATALOGUE: tuple[Rule, ...] = (
@@ -93,6 +108,6 @@ def rewrite_violation(event_id: str, first: str, policy_version: str) -> Violati
     """PA-016 for a record that reuses ``event_id`` with other content than its copy at ``first``
     (where that was: an offset, a line). The first copy is what stays on record; this one is kept
     aside and not checked against PA-001..PA-015."""
-    return Violation("PA-016", "critical",
-                     f"event {event_id} came again with other content than at {first}; the first is kept, "
-                     "this one set aside", policy_version)
+    return Violation.of("PA-016", "critical", policy_version,
+                        N_("event {event_id} came again with other content than at {first}; the first is kept, "
+                           "this one set aside"), event_id=event_id, first=first)

@@ -70,7 +70,7 @@ def subject(member: str, month: str | None, json_mode: bool, lang: str, dsn: str
                                   token=os.environ.get(cfg.ENV_DASHBOARD_TOKEN) or None)
     else:
         try:
-            page = Queries(store, policy).subject(subject_id, Filters.parse(args, datetime.min, datetime.min))
+            page = Queries(store, policy).subject(subject_id, Filters.parse(args, datetime.min, datetime.min), lang)
         finally:
             store.close()
     if json_mode:

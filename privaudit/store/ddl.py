@@ -143,6 +143,10 @@ VIOLATION_COLUMNS: tuple[tuple[str, str], ...] = (
     INCARNATION,
     ("detected_at", f"{_TS} DEFAULT now64(3)"),
     POSITION,
+    # the message as made: a text of the catalogue and its parameters (JSON), so either language
+    # can say it (privaudit.i18n); empty for verdicts stored before migration 8
+    ("message_template", "String DEFAULT ''"),
+    ("message_args", "String DEFAULT ''"),
 )
 VIOLATION_COLUMN_NAMES: tuple[str, ...] = tuple(n for n, _ in VIOLATION_COLUMNS if n != "detected_at")
 
@@ -496,6 +500,8 @@ ADDED_COLUMNS: dict[tuple[str, str], int] = {
     **{(name, POSITION[0]): 7 for name in ("events", "violations", "dead_letters")},
     ("events", CONTENT_HASH[0]): 7,
     ("events", VERDICTS_HASH[0]): 7,
+    ("violations", "message_template"): 8,
+    ("violations", "message_args"): 8,
 }
 #: Sorting keys a later migration extended (with columns it added): the version, and the key before.
 EXTENDED_ORDER: dict[str, tuple[int, str]] = {

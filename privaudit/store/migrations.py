@@ -72,6 +72,8 @@ MIGRATIONS: tuple[Migration, ...] = (
               lambda t: [*ddl.create_table(t, ddl.INCARNATIONS), *ddl.columns_added(t, 6)]),
     Migration(7, "evidence: source positions in sorting keys, content hashes, repeats, rewrites, the signed ledger",
               _evidence),
+    Migration(8, "rule messages keep their template and parameters, so either language can say them",
+              lambda t: ddl.columns_added(t, 8)),
 )
 
 

@@ -225,6 +225,8 @@ def test_each_view_of_the_console_in_chromium_speaks_the_language_matches_sql_an
         page.wait_for_selector("body[data-ready=event]", timeout=30_000)
         verdict = page.inner_text("[data-view=event-violations]")
         assert sample["rule"] in verdict
+        # the verdict's message, kept in the store as a catalogue text and its parameters, said in the language
+        assert {"ko": "(기준 ", "en": "(threshold "}[lang] in verdict
         for text in ("bulk access", "Safety Measures Art. 8",
                      "Ask the actor for a justification (소명); check the access against their duties; lock the "
                      "account if it is not justified."):

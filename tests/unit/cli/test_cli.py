@@ -47,7 +47,9 @@ class TestCheck:
                 ids = [v["rule"] for v in verdict["violations"]]
                 assert ids == sorted(ids)
                 for v in verdict["violations"]:
-                    assert set(v) == {"rule", "severity", "message", "policy_version"}
+                    # the English message, and what it is made of: a catalogue text and its parameters
+                    assert set(v) == {"rule", "severity", "message", "policy_version", "template", "args"}
+                    assert v["message"] == v["template"].format(**v["args"])
 
     def test_reads_stdin_and_goes_on_after_bad_lines(self, run):
         text = "not json\n\n" + lines_of(access(purpose="MARKETING")) + '{"type": "access"}\n' + lines_of(access())

@@ -92,3 +92,45 @@ def test_a_persons_day_is_a_kst_day() -> None:
     for bad in ({"who": "robots"}, {"reason": "maybe"}, {"actor": "x" * 201}):
         with pytest.raises(BadFilter):
             Filters.parse({"from": "2026-11-01", "to": "2026-11-30", **bad}, datetime.min, datetime.min)
+
+
+def test_a_stored_verdict_is_said_in_either_language_with_its_codes_named() -> None:
+    from privaudit.checker.rules import Violation
+    from privaudit.dashboards.words import said, say
+
+    v = Violation.of("PA-011", "medium", "1.0", "{action} of {count} record(s) without a reason",
+                     action="DOWNLOAD", count=3)
+    assert v.message == "DOWNLOAD of 3 record(s) without a reason"
+    args = '{"action": "DOWNLOAD", "count": "3"}'
+    words = names(load_policy(), "ko")
+    assert say(v.message, v.template, args, "ko", words) == "사유 없는 다운로드 (DOWNLOAD) 3건"
+    assert say(v.message, v.template, args, "en", words) == v.message
+    # stored before templates were (migration 8), or with parameters that do not fit: the English line
+    assert say(v.message, "", "", "ko", words) == v.message
+    assert say(v.message, v.template, '{"count": "3"}', "ko", words) == v.message
+    assert say(v.message, v.template, "not json", "ko", words) == v.message
+    items = Violation.of("PA-014", "critical", "1.0", "sensitive {items} without a SENSITIVE consent",
+                         items="HEALTH_INFO, GENETIC_INFO")
+    assert say(items.message, items.template, '{"items": "HEALTH_INFO, GENETIC_INFO"}', "ko", words) == (
+        "민감정보 건강에 관한 정보 (HEALTH_INFO), 유전정보 (GENETIC_INFO)에 대한 별도 동의(SENSITIVE) 없음")
+    columns = ["rule", "message", "message_template", "message_args"]
+    rows = [["PA-011", v.message, v.template, args]]
+    assert said(columns, rows, "ko", words) == ["rule", "message"]
+    assert rows == [["PA-011", "사유 없는 다운로드 (DOWNLOAD) 3건"]]
+
+
+def test_every_message_the_checker_makes_is_its_template_with_its_parameters() -> None:
+    """Each verdict of a run with every kind of violation: the English line is the template filled,
+    and the template is a text of the catalogue (so Korean exists for it)."""
+    from privaudit.checker import Checker
+    from privaudit.producers.simulator import SimulationConfig, simulate
+
+    policy = load_policy()
+    checker = Checker(policy)
+    seen: set[str] = set()
+    for event in simulate(SimulationConfig(events=4000, seed=5, violation_rate=0.3)):
+        for v in checker.check(event):
+            assert v.template in catalogue("ko"), v.template
+            assert v.message == v.template.format(**dict(v.args))
+            seen.add(v.rule)
+    assert len(seen) >= 12
