@@ -20,6 +20,7 @@ from rich.text import Text
 
 from privaudit.checker import CATALOGUE, Checker
 from privaudit.checker.lines import LineResult, TooLong, check_lines
+from privaudit.i18n import kst_text
 from privaudit.policy import load_policy, to_millis
 
 from .options import clock_skew_option, max_record_bytes_option
@@ -110,10 +111,10 @@ def _print_table(out: Output, results: Iterable[LineResult]) -> bool:
         e = r.event
         for v in r.violations:
             by_rule[v.rule] += 1
-            when = e.occurred_at.strftime("%Y-%m-%d %H:%M:%SZ")
+            when = kst_text(e.occurred_at).removesuffix(" KST")
             rows.append((r.line, when, f"{e.type}\n{e.service}", e.subject_id, v.rule,
                          Text(v.severity, style=SEVERITY_STYLE[v.severity]), v.message))
-    columns = ("line", "occurred_at (UTC)", "event\nservice", "subject", "rule", "severity", "message")
+    columns = ("line", "occurred_at (KST)", "event\nservice", "subject", "rule", "severity", "message")
     out.table("Violations", columns, rows, no_wrap=("rule", "severity"))
     titles = {rule.id: rule for rule in CATALOGUE}
     out.table(

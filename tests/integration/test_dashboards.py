@@ -301,6 +301,16 @@ def test_the_console_and_the_report_give_the_same_numbers_for_a_month(demo_dir: 
     assert figures["downloads"] == sum(r[without] + r[with_reason] for r in downloads["rows"])
     by_action = {r[0]: r[1] for r in panel("use_by_action")["rows"]}
     assert {a: n["staff"] + n["systems"] for a, n in figures["by_task"].items()} == by_action
+    # the downloads list, filtered by reason and by actor
+    listed = panel("download_list", reason="without")
+    assert len(listed["rows"]) == figures["downloads_without_reason"] > 0
+    assert all(r[listed["columns"].index("reason")] == "" for r in listed["rows"])
+    actor = panel("download_list")["rows"][0][2]
+    by_actor = panel("download_list", actor=actor)
+    assert by_actor["rows"] and {r[by_actor["columns"].index("actor_id")] for r in by_actor["rows"]} == {actor}
+    assert len(by_actor["rows"]) == count(
+        demo_dir, "SELECT count() FROM privaudit.events FINAL WHERE type = 'access' AND action IN ('DOWNLOAD', "
+                  f"'EXPORT') AND actor_id = '{actor}' AND {_in_kst_days(first, last)}")
     staff = panel("top_actors")
     assert {r[1] for r in staff["rows"]} <= {"STAFF", "PROCESSOR"} and staff["rows"]  # people only by default
     assert "SYSTEM" in {r[1] for r in panel("top_actors", who="all")["rows"]}
