@@ -111,7 +111,7 @@
     if (!rows.length) return h("p", {class: "empty"}, t("Nothing in this range."));
     if (panel.kind === "stacked") {
       const field = SERIES_FIELD[panel.id];
-      return Charts.stacked(rows, s => (field === "rule" ? s : name(field, s)) || s);
+      return Charts.stacked(rows, s => (field === "rule" ? s : name(field, s)) || s, periodColumns());
     }
     if (panel.kind === "bars") {
       const field = LABEL_FIELD[panel.id];
@@ -124,6 +124,18 @@
       return h("div", {}, Charts.bars(items, t(panel.title)), table(data.columns, data.rows, panel.id, field ? {label: field} : null));
     }
     return table(data.columns, data.rows, panel.id);
+  }
+  /* The columns of a time series over the chosen period, as the server names them: KST hours for up
+     to four days, else KST days ("2026-11-01T00:00:00.000+09:00"). */
+  function periodColumns() {
+    const from = document.getElementById("f-from").value, to = document.getElementById("f-to").value;
+    if (!from || !to) return [];
+    const start = Date.parse(from + "T00:00:00Z") - KST, end = Date.parse(to + "T00:00:00Z") - KST + DAY;
+    if (!(end > start) || end - start > 400 * DAY) return [];
+    const step = end - start <= 4 * DAY ? 3600000 : DAY;
+    const out = [];
+    for (let t = start; t < end; t += step) out.push(new Date(t + KST).toISOString().replace("Z", "+09:00"));
+    return out;
   }
   async function settled() {  // charts draw on the next frames
     await new Promise(r => requestAnimationFrame(() => requestAnimationFrame(r)));
@@ -139,7 +151,8 @@
       main.append(h("section", {}, h("h2", {}, t(s)), grid));
       for (const p of panels.filter(p => p.section === s)) {
         const body = h("div", {class: "body"}, h("p", {class: "loading"}, "…"));
-        const card = h("div", {class: "card" + (p.kind === "stacked" || p.kind === "table" ? " wide" : ""), "data-panel": p.id, "data-state": "loading"},
+        const wide = p.kind === "stacked" || p.kind === "table" || p.id === "totals";
+        const card = h("div", {class: "card" + (wide ? " wide" : ""), "data-panel": p.id, "data-state": "loading"},
           h("h3", {}, t(p.title)), p.note ? h("p", {class: "note"}, t(p.note)) : "", body);
         grid.append(card);
         jobs.push(api(`panel/${p.id}?${q}`).then(data => {

@@ -58,9 +58,10 @@ const Charts = (() => {
     return mount(Math.max(90, items.length * 30 + 20), option, items.length);
   }
 
-  /* Stacked columns over time: rows = [{day, series, value}]; ``label`` names a series. */
-  function stacked(rows, label) {
-    const days = [...new Set(rows.map(r => r.day))].sort();
+  /* Stacked columns over time: rows = [{day, series, value}]; ``label`` names a series; ``columns``
+     every column of the period (so a day without events is an empty column, not a missing one). */
+  function stacked(rows, label, columns) {
+    const days = [...new Set([...(columns || []), ...rows.map(r => r.day)])].sort();
     const names = [...new Set(rows.map(r => r.series))].sort((a, b) => {
       const i = order.indexOf(a), j = order.indexOf(b);
       return (i < 0 ? 1e9 : i) - (j < 0 ? 1e9 : j) || String(a).localeCompare(String(b));
