@@ -59,6 +59,8 @@ log = logging.getLogger("privaudit.dashboard")
 STATIC = Path(__file__).resolve().parent / "static"
 #: A dashboard token shorter than this is refused: it guards the audit record off loopback.
 MIN_TOKEN_CHARS = 32
+#: The largest member search accepted (a phone number or an e-mail address, in JSON).
+SEARCH_BODY_BYTES = 4096
 #: How long a session opened with the token lasts.
 SESSION_SECONDS = 12 * 3600
 
@@ -135,8 +137,13 @@ def create_app(queries: Queries, *, token: str | None, hosts: list[str], lang: s
 
     async def find_subject(request: Request) -> Response:
         # in the body of a POST, so that a phone number or an address stays out of URLs, histories and logs
+        raw = b""
+        async for chunk in request.stream():  # an identifier is short: a larger body is refused unread
+            raw += chunk
+            if len(raw) > SEARCH_BODY_BYTES:
+                return JSONResponse({"error": f"a search is at most {SEARCH_BODY_BYTES} bytes"}, 413)
         try:
-            body = await request.json()
+            body = json.loads(raw)
             text = body["q"] if isinstance(body, dict) and isinstance(body.get("q"), str) else None
             if text is None:
                 raise BadFilter("send {\"q\": \"...\"}")

@@ -504,3 +504,29 @@ def test_privaudit_subject_shows_one_members_history_as_the_console_does(demo_di
         assert json.loads(through.stdout) == pages[0]
     finally:
         server.stop()
+
+
+def test_the_member_search_takes_a_short_json_body_and_echoes_nothing(demo_dir: Path, console: Dashboard) -> None:
+    from privaudit.producers.pseudonym import Pseudonymizer
+    from privaudit.producers.simulator import SIM_KEY
+
+    def post(body: bytes, kind: str = "application/json") -> tuple[int, dict]:
+        request = urllib.request.Request(f"{console.url}api/find-subject", data=body, method="POST",
+                                         headers={"Content-Type": kind})
+        try:
+            with urllib.request.urlopen(request, timeout=30) as answer:
+                return answer.status, json.loads(answer.read())
+        except urllib.error.HTTPError as exc:
+            return exc.code, json.loads(exc.read() or b"{}")
+
+    assert post(b'{"q": "Lee@Example.com "}') == (200, {"subject_id": Pseudonymizer(SIM_KEY)("lee@example.com")})
+    pseudonym = Pseudonymizer(SIM_KEY)("010-0000-0003")
+    assert post(json.dumps({"q": pseudonym}).encode()) == (200, {"subject_id": pseudonym})  # a pseudonym as it is
+    for bad in (b"not json", b'{"q": 7}', b"[]", b'{"q": "   "}', json.dumps({"q": "x" * 5000}).encode()):
+        status, answer = post(bad)
+        assert status in (400, 413) and "error" in answer, bad[:40]
+        assert "xxxx" not in answer["error"]
+    # GET is not a search: the identifier would sit in the URL
+    with pytest.raises(urllib.error.HTTPError) as get:
+        urllib.request.urlopen(f"{console.url}api/find-subject?q=010-0000-0003", timeout=10)
+    assert get.value.code == 405
