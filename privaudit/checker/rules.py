@@ -38,8 +38,8 @@ class Violation:
     @classmethod
     def of(cls, rule: str, severity: Severity, policy_version: str, template: str, **args: object) -> Violation:
         """A verdict whose message is ``template`` with ``args``."""
-        values = tuple((name, str(value)) for name, value in args.items())
-        return cls(rule, severity, template.format(**dict(values)), policy_version, template, values)
+        values = {name: str(value) for name, value in args.items()}
+        return cls(rule, severity, template.format_map(values), policy_version, template, tuple(values.items()))
 
     def as_dict(self) -> dict[str, object]:
         out: dict[str, object] = {
