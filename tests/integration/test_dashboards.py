@@ -248,6 +248,13 @@ def test_each_view_of_the_console_in_chromium_speaks_the_language_matches_sql_an
         assert page.locator("[data-section=staff]").count() == 1 and page.locator("[data-section=systems]").count() == 1
         assert page.evaluate(_CLIPPED) == []
         page.screenshot(path=str(shots / f"subject-{lang}-{width}.png"), full_page=True)
+        # printed, the member's page shows every row (long tables fold on screen only) and no controls
+        rows = page.locator("[data-section] tbody tr")
+        assert rows.count() > 12
+        page.emulate_media(media="print")
+        assert all(rows.nth(i).is_visible() for i in range(rows.count()))
+        assert not page.locator("#filters").is_visible() and not page.locator("button.show-all").first.is_visible()
+        page.emulate_media(media="screen")
         browser.close()
     assert problems == []
     assert not [u for u in requested if phone in u or phone.replace("-", "") in u]
