@@ -117,19 +117,20 @@ def say(message: str, template: str, args_json: str, lang: str, words: dict[str,
         return message
     try:
         args = json.loads(args_json) if args_json else {}
-        named = {name: _named(ARG_FIELDS.get(name, ""), str(value), words) for name, value in args.items()}
-        return gettext(template, lang).format(**named)
+        given = {name: named(ARG_FIELDS.get(name, ""), str(value), words) for name, value in args.items()}
+        return gettext(template, lang).format(**given)
     except (ValueError, KeyError, IndexError, TypeError, AttributeError):
         return message
 
 
-def _named(field: str, value: str, words: dict[str, dict[str, str]]) -> str:
+def named(field: str, value: str, words: dict[str, dict[str, str]]) -> str:
+    """``value``, a code of ``field``, as a person reads it: ``다운로드 (DOWNLOAD)``; items (``"A, B"``)
+    each so; a code without a name as it is."""
     if not field or not value:
         return value
-    if field == "item":
-        return ", ".join(_named("item1", code, words) for code in value.split(", "))
-    known = words.get("item" if field == "item1" else field, {}).get(value, "")
-    return f"{known} ({value})" if known and known != value else value
+    known = words.get(field, {})
+    codes = value.split(", ") if field == "item" else [value]
+    return ", ".join(f"{known[c]} ({c})" if known.get(c) and known[c] != c else c for c in codes)
 
 
 def said(columns: list[str], rows: list[list[Any]], lang: str, words: dict[str, dict[str, str]]) -> list[str]:

@@ -23,7 +23,7 @@ from privaudit import settings as cfg
 from privaudit.dashboards.client import get_through_server
 from privaudit.dashboards.queries import FIRST_DAY, LAST_DAY, PSEUDONYM, Filters, Queries
 from privaudit.dashboards.report import Month
-from privaudit.dashboards.words import names
+from privaudit.dashboards.words import named, names
 from privaudit.errors import StoreBusy
 from privaudit.i18n import N_, translator
 from privaudit.policy import load_policy
@@ -37,7 +37,7 @@ SECTIONS = (("staff", N_("Accessed by staff")), ("systems", N_("Processed by sys
             ("provided", N_("Provided to third parties and entrusted to processors")),
             ("consents", N_("Consents and membership")), ("violations", N_("Violations concerning this member")))
 #: columns whose values are codes, and the names that read them
-CODED = {"item": "item", "action": "action", "purpose": "purpose", "type": "type", "actor_type": "actor_type",
+CODED = {"items": "item", "action": "action", "purpose": "purpose", "type": "type", "actor_type": "actor_type",
          "severity": "severity", "change": "change", "scope": "scope", "counterparty": "recipient"}
 
 
@@ -109,14 +109,11 @@ def _show(page: dict[str, Any], period: Month | None, lang: str, words: dict[str
 def _cell(column: str, value: Any, words: dict[str, dict[str, str]]) -> Any:
     if isinstance(value, str) and len(value) >= 19 and value[10:11] == "T" and value[4:5] == "-":
         return value[:19].replace("T", " ")  # ISO in KST: 2026-11-01 03:16:25
-    if column == "items" and isinstance(value, str):  # "DEVICE_ID, PHONE": each item by its name
-        return ", ".join(_cell("item", code, words) for code in value.split(", ") if code)
     field = CODED.get(column)
-    if field and isinstance(value, str) and value:
-        label = words.get(field, {}).get(value)
-        if field == "recipient":  # a recipient or a processor
-            label = label or words.get("processor", {}).get(value)
-        return f"{label} ({value})" if label and label != value else value
+    if field and isinstance(value, str):
+        if field == "recipient" and value not in words.get("recipient", {}):  # a counterparty: else a processor
+            field = "processor"
+        return named(field, value, words)
     if column == "rule" and value:
         return f"{value} {words['rule'].get(value, '')}"
     return value
